@@ -5,6 +5,8 @@
     gbg generate --model smollm2-135m --benchmark humaneval --limit 5 --n-samples 4
     gbg score --benchmark humaneval    # score what is stored, resumably
     gbg demo                           # greedy + 8 samples on 5 HumanEval problems with the default model
+    gbg list                           # the research notebooks and their params files
+    gbg run all --params offline       # run them with papermill into outputs/<run>/, with an HTML report
 """
 from __future__ import annotations
 
@@ -103,6 +105,26 @@ def cmd_score(args) -> int:
     return 0
 
 
+def cmd_run(args) -> int:
+    from .notebooks import run_notebooks
+
+    names = "all" if args.notebooks == ["all"] else args.notebooks
+    results = run_notebooks(names, args.params, run_dir=args.out)
+    failed = [r for r in results if r.status != "ok"]
+    for r in failed:
+        print(f"gbg: notebook {r.name} failed; partial output: {r.output}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def cmd_list(args) -> int:
+    from .params import NOTEBOOKS, PARAMS_DIR
+
+    for n in NOTEBOOKS:
+        variants = sorted(p.stem for p in (PARAMS_DIR / n).glob("*.yaml"))
+        print(f"  {n:12s} params: {', '.join(variants)}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="gbg", description="Greedy vs sampled decoding, measured.")
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -121,6 +143,12 @@ def main(argv: list[str] | None = None) -> int:
     d = sub.add_parser("demo", help="the README's main job before the notebooks: 5 HumanEval problems, greedy + 8 samples, scored")
     _add_generation_args(d, limit=5, n=8)
     d.set_defaults(fn=lambda a: cmd_generate(a, score=True))
+    r = sub.add_parser("run", help="run research notebooks with papermill and build an HTML report")
+    r.add_argument("notebooks", nargs="+", help="notebook names, or 'all'")
+    r.add_argument("--params", default="offline", help="params/<notebook>/<NAME>.yaml (smoke | offline | paper) or a path")
+    r.add_argument("--out", default=None, help="run folder (default outputs/<date>-<params>)")
+    r.set_defaults(fn=cmd_run)
+    sub.add_parser("list", help="the notebooks and their params files").set_defaults(fn=cmd_list)
     args = ap.parse_args(argv)
     try:
         return args.fn(args)

