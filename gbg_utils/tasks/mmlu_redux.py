@@ -1,0 +1,158 @@
+'''MMLU-Redux v1 (30 MMLU subjects x 100 re-annotated questions = 3000), multiple choice, accuracy.
+
+One item (subject "anatomy", gold = the original MMLU label, here D):
+
+    Which of the following is a disorder characterized by uncontrollable episodes of falling asleep
+    during the day?   (A) Dyslexia  (B) Epilepsy  (C) Hydrocephalus  (D) Narcolepsy
+
+Items: all 3000, every error type kept, since the paper reports 3000 instances. The gold is the
+original MMLU label (`answer`); the annotators' `error_type` (ok 2724, bad question clarity 85,
+wrong groundtruth 84, multiple correct answers 35, no correct answer 30, expert 27, bad options
+clarity 15) and their free-text `correct_answer` are kept in `item.data`, so an analysis can
+restrict itself to the 2724 "ok" questions. The CSVs mix `,` and `;` delimiters: sniffed per file.
+Prompt: zero-shot chain of thought, "### Answer: (C) ..." at the end: the template of ZeroEval (the
+harness of the paper's last author) at the time, yuchenlin/ZeroEval src/_TEMPLATES.py; probable, not
+confirmed, paper setting. Scoring: `LETTER_RULE`.
+'''
+from __future__ import annotations
+
+import ast
+import csv
+import re
+
+from .base import Item, Score, Task, chat
+from .data import DataSearch, TaskDataError
+
+SUBJECTS = (
+    "anatomy astronomy business_ethics clinical_knowledge college_chemistry college_computer_science "
+    "college_mathematics college_medicine college_physics conceptual_physics econometrics electrical_engineering "
+    "formal_logic global_facts high_school_chemistry high_school_geography high_school_macroeconomics "
+    "high_school_mathematics high_school_physics high_school_statistics high_school_us_history human_aging "
+    "logical_fallacies machine_learning miscellaneous philosophy professional_accounting professional_law "
+    "public_relations virology"
+).split()
+LOCAL_DIR = "mmlu_redux/v1_30_subjects"
+HUB = "edinburgh-dawg/mmlu-redux"  # one config per subject, split "test"
+
+TEMPLATE = """{question}
+
+{choices}
+Please answer this question by selecting the best choice. For example, if you believe the answer is "(C) candles", you should output "### Answer: (C) candles" at the end.
+
+Let's think step by step, and then choose the best answer."""
+
+GOLD_RULE = "mmlu-label"  # the original MMLU `answer` index, for every error type
+
+LETTER_RULE = "mc-letter/v1"
+"""The chosen letter, from the most explicit statement present:
+1. the last of: "answer" followed by a letter ("### Answer: (C) candles", "The answer is **B**",
+   `"answer": "C"`, "answer is option D"), "correct/best/final option|choice is X", `\\boxed{X}`;
+2. a reply that starts with the letter ("C", "(C)", "C. mesoderm", "**C**");
+3. the last "(X)" in the last two non-empty lines ("So it must be (D).");
+4. the last line equal to one option's text.
+Only letters of existing options count (A-D here); a lower-case letter never does ("a" is an article)."""
+
+_SEP = r"[\s:*_\"'#=\-]*"
+_CHOICE = r"(?:(?i:option|choice|letter)\s*)?\(?\s*([A-Z])\s*\)?(?![A-Za-z0-9])"
+_P_ANSWER = re.compile(rf"(?i:\banswer)(?:\s+(?i:is|would be|should be|will be))?{_SEP}{_CHOICE}")
+_P_OPTION = re.compile(rf"(?i:\b(?:correct|best|right|final)\s+(?:option|choice))(?:\s+(?i:is|would be))?{_SEP}\(?([A-Z])\)?(?![A-Za-z0-9])")
+_P_BOXED = re.compile(r"\\boxed\{\s*(?:\\text(?:bf)?\{)?\s*\(?([A-Z])\)?")
+_P_LEAD = re.compile(r"^[\s*#>_]*\(?([A-Z])(?:\)|\.|:|\*\*|\s*$)")
+_P_PAREN = re.compile(r"\(([A-Z])\)")
+
+
+def _norm(s: str) -> str:
+    return re.sub(r"[\s*_`\"'.]+", " ", s).strip().lower()
+
+
+def extract_letter(completion: str, options: list[str]) -> str | None:
+    """`LETTER_RULE` for a question with these options; the letter or None."""
+    valid = {chr(65 + i) for i in range(len(options))}
+    text = completion.strip()
+    stated = [(m.start(), m.group(1)) for p in (_P_ANSWER, _P_OPTION, _P_BOXED) for m in p.finditer(text) if m.group(1) in valid]
+    if stated:
+        return max(stated)[1]
+    m = _P_LEAD.match(text.split("\n", 1)[0]) if text else None
+    if m and m.group(1) in valid:
+        return m.group(1)
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    for m in reversed(list(_P_PAREN.finditer("\n".join(lines[-2:])))):
+        if m.group(1) in valid:
+            return m.group(1)
+    if lines:
+        last = _norm(lines[-1])
+        hits = [chr(65 + i) for i, o in enumerate(options) if _norm(str(o)) == last and last]
+        if len(hits) == 1:
+            return hits[0]
+    return None
+
+
+def format_choices(options: list[str]) -> str:
+    return "".join(f"- ({chr(65 + i)}) {o}\n" for i, o in enumerate(options))
+
+
+class MMLURedux(Task):
+    name = "mmlu_redux"
+    version = "1"
+    description = "MMLU-Redux v1, 30 subjects x 100, zero-shot CoT (ZeroEval template), letter accuracy vs the MMLU label"
+    default_max_new_tokens = 1024
+    paper_n_samples = 32
+    stop = ()
+    letter_rule = LETTER_RULE
+    gold_rule = GOLD_RULE
+
+    def load(self, data_dir=None, limit=None) -> list[Item]:
+        src = DataSearch(self.name, data_dir)
+        files = [f"{LOCAL_DIR}/mmlu_{s}.csv" for s in SUBJECTS]
+        d = src.local(*files)
+        items: list[Item] = []
+        for subject, rel in zip(SUBJECTS, files):
+            if d is not None:
+                rows = read_csv(d / rel)
+            else:
+                rows = src.hub(HUB, subject, "test")
+                if rows is None:
+                    raise src.error(f"<dir>/{LOCAL_DIR}/mmlu_<subject>.csv for the 30 v1 subjects")
+            for i, r in enumerate(rows):
+                items.append(_item(subject, i, r))
+            if limit is not None and len(items) >= limit:
+                break
+        return items[:limit] if limit is not None else items
+
+    def prompt(self, item: Item) -> list[dict]:
+        return chat(TEMPLATE.format(question=item.data["question"].strip(), choices=format_choices(item.data["choices"])))
+
+    def extract(self, completion: str, item: Item) -> str | None:
+        return extract_letter(completion, item.data["choices"])
+
+    def score(self, completion: str, item: Item) -> Score:
+        got = self.extract(completion, item)
+        if got is None:
+            return Score(0.0, None, "no answer letter found")
+        return Score(float(got == chr(65 + item.data["answer"])), got)
+
+
+def read_csv(path) -> list[dict]:
+    """One subject's CSV; the delimiter (`,` or `;`) is sniffed from the header line."""
+    with open(path, encoding="utf-8", newline="") as f:
+        header = f.readline()
+        delim = ";" if header.count(";") > header.count(",") else ","
+        f.seek(0)
+        return list(csv.DictReader(f, delimiter=delim))
+
+
+def _item(subject: str, i: int, r: dict) -> Item:
+    try:
+        choices = r["choices"]
+        if isinstance(choices, str):
+            choices = ast.literal_eval(choices)
+        choices = [str(c) for c in choices]
+        answer = int(r["answer"])
+        assert 0 <= answer < len(choices)
+    except Exception as e:
+        raise TaskDataError(f"mmlu_redux: {subject} row {i} is malformed ({type(e).__name__}: {e})") from None
+    data = {
+        "subject": subject, "question": r["question"], "choices": choices, "answer": answer,
+        "error_type": (r.get("error_type") or "").strip().lower(), "correct_answer": r.get("correct_answer") or "",
+    }
+    return Item(f"{subject}/{i}", data, group=subject)
