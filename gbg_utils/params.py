@@ -50,11 +50,13 @@ class Common:
     base_url: str | None = None  # openai backend only; the key comes from the environment, never from here
     store: str = "outputs/store.sqlite"  # relative to the project root
     data_dir: str | None = None  # None = $GBG_DATA_DIR, packaged data, then the hub
+    judge_model: str | None = None  # alpaca_eval / arena_hard / wildbench: the OpenAI-compatible judge's model name
+    judge_base_url: str | None = None  # its server (None: $OPENAI_BASE_URL or the OpenAI API); key from $OPENAI_API_KEY
     n_boot: int = 1000
     output_dir: str = "outputs/latest"  # tables, figures and provenance of this notebook (`gbg run` sets it)
 
     def check(self) -> None:
-        from .tasks import list_tasks
+        from .tasks import get_task, list_tasks
 
         for m in self.models:
             try:
@@ -71,6 +73,8 @@ class Common:
         _require(self.temperature > 0, f"temperature must be > 0 for sampling (greedy is always run too), got {self.temperature}")
         _require(self.limit is None or self.limit >= 1, f"limit must be >= 1 or None, got {self.limit}")
         _require(bool(self.models) and bool(self.benchmarks), "models and benchmarks must not be empty")
+        judged = [b for b in self.benchmarks if getattr(get_task(b), "judged", False)]
+        _require(not judged or bool(self.judge_model), f"{judged} are scored by an LLM judge: set judge_model (and judge_base_url)")
         _require(len(set(self.models)) == len(self.models), f"models must not repeat: {self.models}")
         for b, n in (self.n_samples_by_benchmark or {}).items():
             _require(b in self.benchmarks, f"n_samples_by_benchmark names {b!r}, which is not in benchmarks {self.benchmarks}")

@@ -28,6 +28,8 @@ def score_store(store: SampleStore, task: Task, model: str | None = None, worker
     item id is not among them are skipped with a warning); workers: parallel sandbox processes
     (HumanEval); batch_size: samples per committed batch. Returns how many samples were scored now.
     """
+    if getattr(task, "judged", False):
+        raise ValueError(f"{task.name} is scored by an LLM judge: use gbg_utils.judge.judge_store(store, task, Judge(...))")
     df = store.samples(model=model, benchmark=task.name)
     if df.empty:
         return 0

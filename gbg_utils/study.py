@@ -50,8 +50,7 @@ def collect(P, temperatures: list[float] | None = None, repetition_penalties: li
                                        repetition_penalty=r, max_new_tokens=P.max_new_tokens, seed=P.seed, logprobs=logprobs,
                                        backend=backend, progress=progress)
                     keys.update(s.generated)
-            score(store, task, items, P)
-            df = store.frame(model=model, benchmark=bench)
+            df = score(store, task, items, P, model)
             ids = {str(it.id) for it in items}
             frames.append(df[df["item_id"].isin(ids) & df["config_key"].isin(keys)])
         if "be" in loaded:
@@ -60,11 +59,19 @@ def collect(P, temperatures: list[float] | None = None, repetition_penalties: li
     return out
 
 
-def score(store: SampleStore, task, items, P) -> int:
-    """Score what is stored for this task (judge-free tasks score themselves)."""
+def score(store: SampleStore, task, items, P, model: str) -> pd.DataFrame:
+    """Score what is stored for this task and return the model's tidy table: judge-free tasks score
+    themselves; judged ones go through P.judge_model (cached, resumable) and only its verdicts are read."""
+    if getattr(task, "judged", False):
+        from .judge import Judge, judge_store, judged_frame
+
+        judge = Judge(P.judge_model, base_url=P.judge_base_url)
+        print(judge_store(store, task, judge, model=model, items=items, data_dir=P.data_dir))
+        return judged_frame(store, task.name, judge, data_dir=P.data_dir, model=model)
     from .scoring import score_store
 
-    return score_store(store, task, items=items)
+    score_store(store, task, items=items)
+    return store.frame(model=model, benchmark=task.name)
 
 
 def provenance(P, notebook: str) -> dict:

@@ -20,14 +20,21 @@ from .mmlu_redux import MMLURedux
 TASKS: dict[str, type[Task]] = {t.name: t for t in (GSM8K, HumanEval, MMLURedux, MixEval, MixEvalHard)}
 
 
+def _registry() -> dict[str, type[Task]]:
+    """The judge-free tasks plus the LLM-judged ones (gbg_utils.judged; imported late: it builds on this package)."""
+    from ..judged import JUDGED_TASKS
+
+    return {**TASKS, **JUDGED_TASKS}
+
+
 def list_tasks() -> list[str]:
-    return sorted(TASKS)
+    return sorted(_registry())
 
 
 def get_task(name: str) -> Task:
     """A fresh instance of the task called `name` (ValueError, listing the known names, if unknown)."""
     try:
-        return TASKS[name]()
+        return _registry()[name]()
     except KeyError:
         raise ValueError(f"unknown task {name!r}; known tasks: {', '.join(list_tasks())}") from None
 
