@@ -15,10 +15,16 @@ COUNTS = {"gsm8k": 1319, "humaneval": 164, "mmlu_redux": 3000, "mixeval": 4000, 
 PAPER_N = {"gsm8k": 128, "humaneval": 128, "mmlu_redux": 32, "mixeval": 16, "mixeval_hard": 16}
 
 
+JUDGED = {"alpaca_eval", "arena_hard", "wildbench"}
+
+
 def test_registry():
-    assert list_tasks() == sorted(COUNTS) and set(TASKS) == set(COUNTS)
-    with pytest.raises(ValueError, match="known tasks: gsm8k, humaneval, mixeval, mixeval_hard, mmlu_redux"):
-        get_task("alpaca_eval")
+    """TASKS holds the judge-free tasks; get_task and list_tasks also know the LLM-judged ones."""
+    assert set(TASKS) == set(COUNTS)
+    assert list_tasks() == sorted(set(COUNTS) | JUDGED)
+    assert get_task("alpaca_eval").judged
+    with pytest.raises(ValueError, match="known tasks: alpaca_eval, arena_hard, gsm8k, humaneval, mixeval, mixeval_hard, mmlu_redux, wildbench"):
+        get_task("alpaca_evl")
 
 
 @pytest.mark.parametrize("name", sorted(COUNTS))
