@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from importlib import metadata
 
 from .decoding import DecodingConfig
-from .models import ModelError, model_info, resolve_model
+from .models import model_info, resolve_model
 
 BACKENDS = ("vllm", "transformers", "openai")
 Prompt = str | list  # a raw string, or chat messages [{"role": ..., "content": ...}]

@@ -5,7 +5,6 @@ cannot drift apart; edit a notebook here, run `python scripts/build_notebooks.py
 """
 import dataclasses
 import typing
-from pathlib import Path
 
 import nbformat as nbf
 import yaml

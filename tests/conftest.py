@@ -1,6 +1,7 @@
 """Shared fixtures: the real embedded test model, one vLLM engine per session, a real vLLM server."""
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -42,6 +43,16 @@ def hf_backend(smol_path):
     from gbg_utils.generation import load_backend
 
     return load_backend("transformers", TEST_MODEL, batch_size=8)
+
+
+def send_json(handler, status: int, payload) -> None:
+    """Answer a BaseHTTPRequestHandler request with JSON (bytes are sent as they are)."""
+    data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    handler.send_response(status)
+    handler.send_header("content-type", "application/json")
+    handler.send_header("content-length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
 
 
 def free_port() -> int:

@@ -4,6 +4,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from conftest import send_json
 
 from gbg_utils.decoding import DecodingConfig
 from gbg_utils.generation import BackendError, OpenAIBackend, generate, load_backend
@@ -88,12 +89,7 @@ class _Flaky(BaseHTTPRequestHandler):
             "choices": [{"index": i, "message": {"content": f"answer {i}"}, "finish_reason": "stop",
                          "logprobs": {"content": [{"logprob": -0.5}] * 3}} for i in range(body["n"])],
             "usage": {"completion_tokens": 3 * body["n"]}}
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        send_json(self, status, payload)
 
     def log_message(self, *a):
         pass

@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import send_json
 
 from gbg_utils.decoding import DecodingConfig
 from gbg_utils.judge import Judge, JudgeError, judge_runs, judge_store, judged_frame, judgments
@@ -57,12 +58,7 @@ class _JudgeServer(BaseHTTPRequestHandler):
                     choice["logprobs"] = {"content": [{"token": content, "logprob": -0.2, "top_logprobs": [
                         {"token": content, "logprob": -0.2}, {"token": other, "logprob": -1.8}, {"token": "The", "logprob": -4.0}]}]}
                 payload = {"choices": [choice], "usage": {"completion_tokens": 1}}
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            send_json(self, status, payload)
         finally:
             with cls.lock:
                 cls.inflight -= 1

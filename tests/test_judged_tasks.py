@@ -19,7 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
-from conftest import TEST_MODEL, free_port, start_vllm_server, stop_server
+from conftest import TEST_MODEL, free_port, send_json, start_vllm_server, stop_server
 from gbg_utils.generation import OpenAIBackend
 from gbg_utils.judge import Judge, JudgeError, judge_store, judged_frame, judgments
 from gbg_utils.judged import get_judged_task
@@ -144,11 +144,7 @@ class _FaultProxy(BaseHTTPRequestHandler):
             status, data = r.status_code, r.content
         else:
             data = json.dumps({"error": {"message": "injected", "code": status}}).encode()
-        self.send_response(status)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        send_json(self, status, data)
 
     def log_message(self, *a):
         pass
