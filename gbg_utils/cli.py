@@ -50,11 +50,12 @@ def cmd_models(args) -> int:
 
 
 def cmd_tasks(args) -> int:
-    from .tasks import TASKS, get_task
+    from .tasks import get_task, list_tasks
 
-    for name in TASKS:
+    for name in list_tasks():
         t = get_task(name)
-        print(f"  {name:14s} v{t.version}  {t.description}")
+        judged = " [LLM judge]" if getattr(t, "judged", False) else ""
+        print(f"  {name:14s} v{t.version}  {t.description}{judged}")
     return 0
 
 
