@@ -164,10 +164,10 @@ def plot_sweep(sweep: pd.DataFrame, x: str = "temperature", y: str = "mean", hue
 
 @_styled
 def plot_best_of_k(curves: pd.DataFrame, reference=None, col=("model", "benchmark"), scale: float = 100,
-                   logx: bool = True) -> Figure:
+                   logx: bool = True, greedy: pd.DataFrame | None = None) -> Figure:
     """Best-of-k curves (best_of_k_curves) per panel: one line per method with its bootstrap band (or
-    ±1.96 se). ``reference``: a score or {label: score} drawn as horizontal lines (e.g. a bigger model's
-    greedy score)."""
+    ±1.96 se). ``reference``: a score or {label: score} drawn as horizontal lines in every panel (e.g. a
+    bigger model's greedy score); ``greedy``: a gap_table, whose greedy score is drawn in its own panel."""
     panels = _panels(curves, col)
     fig, axes = _figure(len(panels))
     methods = list(dict.fromkeys(curves.method))
@@ -185,6 +185,13 @@ def plot_best_of_k(curves: pd.DataFrame, reference=None, col=("model", "benchmar
             _line_band(ax, s.k.to_numpy(), s.value.to_numpy() * scale, lo, hi, m, color=colors[m], lw=1.6)
         for i, (label, v) in enumerate(refs.items()):
             ax.axhline(v * scale, color="0.25", ls=(0, (4, 2 + i)), lw=1, label=label)
+        if greedy is not None and not greedy.empty:
+            keys = [c for c in _cols(d, col) if c in greedy.columns]
+            row = greedy
+            for c in keys:
+                row = row[row[c] == d[c].iloc[0]]
+            if len(row):
+                ax.axhline(row["greedy"].iloc[0] * scale, color="crimson", ls="--", lw=1.2, label="greedy")
         if logx:
             ax.set_xscale("log", base=2)
         ax.set(title=name, xlabel="k (samples)", ylabel="score (%)")

@@ -137,8 +137,7 @@ gap = stats.gap_table(df, n_boot=0)
 display(curves[curves.k.isin([1, 2, 4, 8, 16, 32, 64, 128])].pivot_table(index=["model", "benchmark", "k"], columns="method", values="value"))
 display(Markdown(reading.describe_best_of_k(curves, gap)))"""),
                    ("code", """reference = {P.reference_label: P.reference_score} if P.reference_score is not None else {}
-reference.update({f"{r.model} greedy": r.greedy for r in gap.itertuples()} if len(gap) == 1 else {})
-figures = {"best_of_k": plots.plot_best_of_k(curves, reference=reference or None), "item_pass_rates": plots.plot_item_pass_rates(stats.per_item(df))}"""),
+figures = {"best_of_k": plots.plot_best_of_k(curves, reference=reference or None, greedy=gap), "item_pass_rates": plots.plot_item_pass_rates(stats.per_item(df))}"""),
                    ("code", """study.save(P.output_dir, P, "best_of_n", tables={"best_of_k": curves, "gap": gap}, figures=figures)""")]),
 }
 

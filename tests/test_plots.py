@@ -84,7 +84,9 @@ def test_sweep(table, tmp_path):
 
 def test_best_of_k(table, tmp_path):
     cv = st.best_of_k_curves(table[table.temperature.isin([0.0, 0.7])], selectors=["reward"], n_boot=100)
-    fig = plots.plot_best_of_k(cv, reference={"bigger model greedy": 0.9})
+    sub = table[table.temperature.isin([0.0, 0.7])]
+    gap = st.gap_table(sub, n_boot=0)
+    fig = plots.plot_best_of_k(cv, reference={"bigger model greedy": 0.9}, greedy=gap)
     _save(fig, tmp_path, "bok")
     assert len(fig.axes) == 4
     ax = fig.axes[0]  # model a, gsm8k
@@ -92,6 +94,10 @@ def test_best_of_k(table, tmp_path):
         s = cv[(cv.model == "a") & (cv.benchmark == "gsm8k") & (cv.method == m)]
         np.testing.assert_allclose(_line(ax, m).get_ydata(), s.value * 100)
     np.testing.assert_allclose(_line(ax, "bigger model greedy").get_ydata(), [90, 90])
+    for ax in fig.axes:  # each panel's own greedy score
+        m, b = ax.get_title().split(" · ")
+        g = gap[(gap.model == m) & (gap.benchmark == b)].greedy.iloc[0]
+        np.testing.assert_allclose(_line(ax, "greedy").get_ydata(), [g * 100] * 2)
 
 
 def test_lengths(table, tmp_path):
