@@ -163,3 +163,44 @@ def test_unknown_notebook_and_params_name():
         run_notebooks(["gapp"], "smoke")
     with pytest.raises(ParamError, match="no params file .* available: offline, paper, smoke"):
         load_params("gap", "nightly")
+
+
+@pytest.mark.slow
+def test_a_failed_notebook_is_reported_and_does_not_stop_the_others(smoke_run, tmp_path, monkeypatch):
+    import gbg_utils.notebooks as nbmod
+
+    run_dir, _ = smoke_run
+    broken = nbformat.read(NOTEBOOK_DIR / "gap.ipynb", as_version=4)
+    broken.cells.append(nbformat.v4.new_code_cell("raise RuntimeError('deliberately broken')"))
+    nbformat.write(broken, tmp_path / "gap.ipynb")
+    real = nbmod.notebook_path
+    monkeypatch.setattr(nbmod, "notebook_path", lambda n: tmp_path / "gap.ipynb" if n == "gap" else real(n))
+    results = run_notebooks(["gap", "length"], "smoke", run_dir=tmp_path / "run", overrides={"store": str(run_dir / "store.sqlite")},
+                            progress=False)
+    gap, length = results
+    assert gap.status == "failed" and "deliberately broken" in gap.error and gap.output.is_file()
+    assert (gap.out_dir / "gap.csv").is_file()  # what ran before the failure is kept
+    assert length.status == "ok"
+    index = (tmp_path / "run" / "index.html").read_text()
+    assert "1/2 notebooks ok" in index and "deliberately broken" in index
+
+
+@pytest.mark.slow
+def test_best_of_n_adds_a_reward_model_curve(smoke_run, tmp_path):
+    """A reward model named in params is scored over the store and drawn as its own best-of-k curve."""
+    from test_reward import _llama3_tokenizer, _save_rm
+
+    run_dir, _ = smoke_run
+    rm = _save_rm(tmp_path / "tiny-rm", _llama3_tokenizer())
+    cfg = json.loads((tmp_path / "tiny-rm" / "config.json").read_text())
+    cfg["max_position_embeddings"] = 4096  # rotary positions: the 8-shot GSM8K prompt needs the room
+    (tmp_path / "tiny-rm" / "config.json").write_text(json.dumps(cfg))
+    (r,) = run_notebooks(["best_of_n"], "smoke", run_dir=tmp_path / "run", progress=False,
+                         overrides={"store": str(run_dir / "store.sqlite"), "reward_models": [rm]})
+    assert r.status == "ok", r.error
+    curves = pd.read_csv(r.out_dir / "best_of_k.csv")
+    rewards = curves[curves.method.str.startswith("reward:")]
+    assert len(rewards) == 3 and rewards.value.between(0, 1).all()  # k = 1..3
+    from gbg_utils.store import SampleStore
+
+    assert SampleStore(run_dir / "store.sqlite").scores(scorer=rewards.method.iloc[0])["score"].notna().all()
