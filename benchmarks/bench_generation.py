@@ -55,30 +55,29 @@ def main() -> None:
         eos = {hf.generation_config.eos_token_id} if isinstance(hf.generation_config.eos_token_id, int) else set(hf.generation_config.eos_token_id)
         texts = [render(tok, p) for p in prompts]
         gen_kw = dict(max_new_tokens=args.max_new_tokens, pad_token_id=tok.pad_token_id or tok.eos_token_id)
-        if "naive" not in args.skip:
+        sample_kw = dict(do_sample=True, temperature=1.0, top_p=1.0, top_k=0, **gen_kw)
+
+        def naive(enc):  # N separate calls, one sample each
+            outs = []
+            for j in range(args.n):
+                torch.manual_seed(j)
+                outs.append(hf.generate(**enc, **sample_kw))
+            return outs
+
+        def batched(enc):  # one call, N return sequences
+            return [hf.generate(**enc, num_return_sequences=args.n, **sample_kw)]
+
+        for name, sample in (("naive", naive), ("hf_batched", batched)):
+            if name in args.skip:
+                continue
             t, toks = time.perf_counter(), 0
             with torch.no_grad():
                 for text in texts:
                     enc = tok(text, return_tensors="pt", add_special_tokens=False)
-                    out = hf.generate(**enc, do_sample=False, **gen_kw)
-                    toks += count(out, enc.input_ids.shape[1], eos)
-                    for j in range(args.n):
-                        torch.manual_seed(j)
-                        out = hf.generate(**enc, do_sample=True, temperature=1.0, top_p=1.0, top_k=0, **gen_kw)
+                    for out in [hf.generate(**enc, do_sample=False, **gen_kw)] + sample(enc):
                         toks += count(out, enc.input_ids.shape[1], eos)
-            results["naive"] = (time.perf_counter() - t, toks)
-            _report("naive", *results["naive"])
-        if "hf_batched" not in args.skip:
-            t, toks = time.perf_counter(), 0
-            with torch.no_grad():
-                for text in texts:
-                    enc = tok(text, return_tensors="pt", add_special_tokens=False)
-                    out = hf.generate(**enc, do_sample=False, **gen_kw)
-                    toks += count(out, enc.input_ids.shape[1], eos)
-                    out = hf.generate(**enc, do_sample=True, temperature=1.0, top_p=1.0, top_k=0, num_return_sequences=args.n, **gen_kw)
-                    toks += count(out, enc.input_ids.shape[1], eos)
-            results["hf_batched"] = (time.perf_counter() - t, toks)
-            _report("hf_batched", *results["hf_batched"])
+            results[name] = (time.perf_counter() - t, toks)
+            _report(name, *results[name])
         del hf
 
     for name, backend, opts in (("gbg_transformers", "transformers", {"batch_size": 36}), ("gbg_vllm", "vllm", {"max_model_len": 2048})):
