@@ -76,7 +76,7 @@ lines = [f"- {b}: std of sampled runs " + ", ".join(f"{r.model} ({r.size_b:g}B) 
 display(Markdown("\\n".join(lines) + "\\n\\n" + reading.describe_gap(gap)))"""),
                  ("code", """study.save(P.output_dir, P, "scaling", tables={"gap": gap, "sweep": sweep}, figures=figures)""")]),
     "alignment": ("Alignment: does preference tuning change the gap?",
-                  "A base model and its aligned variants (the paper: Llama-3-8B SFT and its DPO/KTO/IPO/ORPO/RDPO/SimPO "
+                  "A base model and its aligned variants (the paper: Llama-3-8B-Instruct and its DPO/KTO/IPO/ORPO/RDPO/SimPO "
                   "checkpoints): greedy, sampling mean and std per method. **Offline, no aligned family ships: the offline "
                   "parameters use the embedded models as stand-ins, which answers nothing about alignment; it only exercises "
                   "the pipeline.**",
