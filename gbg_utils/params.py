@@ -143,6 +143,11 @@ class BestOfN(Common):
     reference_score: float | None = None  # a stronger model's greedy score, drawn as a line
     reference_label: str = "reference"
 
+    def check(self):
+        super().check()
+        bad = [s for s in self.selectors if s not in ("oracle", "majority", "logprob", "random")]
+        _require(not bad, f"unknown selector(s) {bad}: choose from oracle, majority, logprob, random (reward models go in reward_models)")
+
 
 SCHEMAS: dict[str, type[Common]] = {
     "gap": Gap, "scaling": Scaling, "alignment": Alignment, "temperature": Temperature,

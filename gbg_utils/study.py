@@ -104,41 +104,24 @@ def save(out_dir: str | Path, P, notebook: str, tables: dict[str, pd.DataFrame] 
     return out
 
 
-LOGPROB_COLUMN = "mean_logprob"
-
-
-def best_of_n_selectors(df: pd.DataFrame, P) -> tuple[list[str], tuple[str, ...]]:
-    """(score columns to rank by, built-in methods) for the best_of_n notebook's `selectors` and `reward_models`.
-
-    "logprob" ranks by the policy's own mean token log-probability (stored at generation); each reward
-    model adds a `reward:<name>` column, scored over the store first (see gbg_utils.reward)."""
-    builtin = {"oracle", "majority", "random"}
-    unknown = [s for s in P.selectors if s not in builtin | {"logprob"}]
-    if unknown:
-        raise ValueError(f"unknown selector(s) {unknown}: choose from oracle, majority, logprob, random")
-    methods = tuple(s for s in P.selectors if s in builtin)
-    selectors = []
-    if "logprob" in P.selectors:
-        if df[LOGPROB_COLUMN].isna().any():
-            raise ValueError("the 'logprob' selector needs mean log-probs, which some stored samples lack: they were generated "
-                             "without logprobs; generate into a fresh store or drop the selector")
-        selectors.append(LOGPROB_COLUMN)
-    for rm in P.reward_models:
-        selectors.append(add_rewards(df, P, rm))
-    return selectors, methods
-
-
-def add_rewards(df: pd.DataFrame, P, reward_model: str) -> str:
-    """Score the store's samples with a reward model (resumably) and add its column to `df` in place."""
+def add_rewards(df: pd.DataFrame, P) -> list[str]:
+    """Score the store's samples with each of `P.reward_models` (resumably) and add a `reward:<name>` column
+    per model to `df` in place; returns the column names, for `selection.best_of_k_table`."""
+    if not P.reward_models:
+        return []
     from . import reward
 
     store = SampleStore(P.store_path)
-    rm = reward.load_reward_model(reward_model)
-    for bench in P.benchmarks:
-        task = get_task(bench)
-        reward.score_rewards(store, task, rm, items=task.load(data_dir=P.data_dir, limit=P.limit))
-    col = rm.scorer
-    sc = store.scores(scorer=col)[["model", "benchmark", "item_id", "config_key", "sample_idx", "score"]].rename(columns={"score": col})
-    merged = df.merge(sc, on=["model", "benchmark", "item_id", "config_key", "sample_idx"], how="left")
-    df[col] = merged[col].to_numpy()
-    return col
+    key = ["model", "benchmark", "item_id", "config_key", "sample_idx"]
+    cols = []
+    for name in P.reward_models:
+        rm = reward.load_reward_model(name)
+        for bench in P.benchmarks:
+            task = get_task(bench)
+            reward.score_rewards(store, task, rm, items=task.load(data_dir=P.data_dir, limit=P.limit))
+        col = rm.scorer
+        sc = store.scores(scorer=col)[key + ["score"]].rename(columns={"score": col})
+        df[col] = df[key].merge(sc, on=key, how="left")[col].to_numpy()
+        rm.close()
+        cols.append(col)
+    return cols

@@ -131,8 +131,10 @@ display(Markdown(reading.describe_lengths(lengths)))"""),
                   "the policy's own mean log-probability, random, and any reward model named in the parameters, against greedy "
                   "and a reference line.",
                   "",
-                  [("code", """selectors, methods = study.best_of_n_selectors(df, P)
-curves = stats.best_of_k_curves(df, selectors=selectors, methods=methods, n_boot=P.n_boot)
+                  [("code", """from gbg_utils import selection
+
+reward_columns = study.add_rewards(df, P)  # reward:<name> per reward model, scored over the store first
+curves = selection.best_of_k_table(df, selectors=P.selectors + reward_columns, n_boot=P.n_boot).rename(columns={"selector": "method"})
 gap = stats.gap_table(df, n_boot=0)
 display(curves[curves.k.isin([1, 2, 4, 8, 16, 32, 64, 128])].pivot_table(index=["model", "benchmark", "k"], columns="method", values="value"))
 display(Markdown(reading.describe_best_of_k(curves, gap)))"""),

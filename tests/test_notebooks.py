@@ -204,3 +204,8 @@ def test_best_of_n_adds_a_reward_model_curve(smoke_run, tmp_path):
     from gbg_utils.store import SampleStore
 
     assert SampleStore(run_dir / "store.sqlite").scores(scorer=rewards.method.iloc[0])["score"].notna().all()
+
+
+def test_unknown_selector_is_refused():
+    with pytest.raises(ParamError, match=r"unknown selector\(s\) \['orcale'\]"):
+        validate("best_of_n", {"selectors": ["orcale", "random"]})
