@@ -16,7 +16,7 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-from .params import NOTEBOOK_DIR, NOTEBOOKS, PROJ_ROOT, ParamError, load_params, schema
+from .params import NOTEBOOK_DIR, NOTEBOOKS, PROJ_ROOT, ParamError, load_params, schema, validate
 
 
 @dataclass
@@ -64,6 +64,8 @@ def run_notebooks(names: list[str] | str, params_name: str, run_dir: str | Path 
     run_dir.mkdir(parents=True, exist_ok=True)
     # Check every params file before running anything: a typo should not surface an hour in.
     all_params = {n: {**check_params_file(n, params_name), **(overrides or {})} for n in names}
+    for n, p in all_params.items():  # overrides too: papermill would only warn on a misspelled one
+        validate(n, p, strict=True)
     results = []
     for i, name in enumerate(names, 1):
         out_dir = run_dir / name

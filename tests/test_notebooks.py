@@ -158,6 +158,12 @@ def test_bad_values_are_refused(ns, msg):
         validate("gap", ns)
 
 
+def test_misspelled_override_is_refused_before_anything_runs(tmp_path):
+    with pytest.raises(ParamError, match=r"unknown parameter 'n_sample' for notebook 'gap' \(did you mean 'n_samples'\?\)"):
+        run_notebooks(["gap"], "smoke", run_dir=tmp_path, overrides={"n_sample": 2})
+    assert not list(tmp_path.glob("*.ipynb"))
+
+
 def test_unknown_notebook_and_params_name():
     with pytest.raises(ParamError, match=r"unknown notebook 'gapp' \(did you mean 'gap'\?\)"):
         run_notebooks(["gapp"], "smoke")
