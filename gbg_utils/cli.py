@@ -87,14 +87,14 @@ def _score_and_report(store, task, args) -> None:
     df = store.frame(benchmark=task.name, model=args.model)
     if df.empty:
         return
-    g = df[df["greedy"]]["score"].mean()
-    s = df[~df["greedy"]]
-    if not s.empty:
-        runs = s.groupby("sample_idx")["score"].mean()
-        print(f"{task.name}: greedy {g:.3f} | sampling mean {runs.mean():.3f} ± {runs.std(ddof=1) if len(runs) > 1 else 0:.3f} (std over "
-              f"{len(runs)} runs), best {runs.max():.3f}, worst {runs.min():.3f} — {df['item_id'].nunique()} items, model {args.model}")
-    else:
-        print(f"{task.name}: greedy {g:.3f} on {df['item_id'].nunique()} items")
+    from .stats import gap_table
+
+    gap = gap_table(df, n_boot=0)  # one row per sampled config, each against its greedy twin
+    if gap.empty:
+        print(f"{task.name}: greedy {df[df['greedy']]['score'].mean():.3f} on {df['item_id'].nunique()} items")
+    for r in gap.itertuples():
+        print(f"{task.name}: greedy {r.greedy:.3f} | sampling mean {r.mean:.3f} ± {r.std:.3f} (std over {r.n_runs} runs at "
+              f"T={r.temperature:g}), best {r.best:.3f}, worst {r.worst:.3f} — {r.n_items} items, model {r.model}")
 
 
 def cmd_score(args) -> int:

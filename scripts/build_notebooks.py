@@ -137,7 +137,7 @@ reward_columns = study.add_rewards(df, P)  # reward:<name> per reward model, sco
 curves = selection.best_of_k_table(df, selectors=P.selectors + reward_columns, n_boot=P.n_boot).rename(columns={"selector": "method"})
 gap = stats.gap_table(df, n_boot=0)
 display(curves[curves.k.isin([1, 2, 4, 8, 16, 32, 64, 128])].pivot_table(index=["model", "benchmark", "k"], columns="method", values="value"))
-display(Markdown(reading.describe_best_of_k(curves, gap)))"""),
+display(Markdown(reading.describe_best_of_k(curves)))"""),
                    ("code", """reference = {P.reference_label: P.reference_score} if P.reference_score is not None else {}
 figures = {"best_of_k": plots.plot_best_of_k(curves, reference=reference or None, greedy=gap), "item_pass_rates": plots.plot_item_pass_rates(stats.per_item(df))}"""),
                    ("code", """study.save(P.output_dir, P, "best_of_n", tables={"best_of_k": curves, "gap": gap}, figures=figures)""")]),
