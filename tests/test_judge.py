@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 from conftest import send_json
 
+from gbg_utils import stats
 from gbg_utils.decoding import DecodingConfig
 from gbg_utils.judge import Judge, JudgeError, judge_runs, judge_store, judged_frame, judgments
 from gbg_utils.judged import JUDGED_TASKS, get_judged_task
@@ -84,6 +85,9 @@ def judge(url, **kw) -> Judge:
     return Judge(kw.pop("model", "fake-judge"), base_url=url, **kw)
 
 
+ENGINE = {"backend": "transformers", "dtype": "bfloat16", "weights": {"kind": "embedded", "name": "m1"}}
+
+
 def fill(store: SampleStore, task, n_items=3, n_samples=2, model="m1", texts=None) -> list:
     """Samples as the runner stores them: a greedy output and `n_samples` sampled ones per item."""
     items = task.load(limit=n_items)
@@ -92,11 +96,11 @@ def fill(store: SampleStore, task, n_items=3, n_samples=2, model="m1", texts=Non
     sampled = DecodingConfig(temperature=1.0, max_new_tokens=16)
     rows = []
     for cfg, n in ((greedy, 1), (sampled, n_samples)):
-        store.add_config(cfg)
+        key = store.add_config(cfg, ENGINE)
         for it in items:
             for j in range(n):
                 text = texts(it, cfg.greedy, j) if texts else f"answer {j} to {it.id}: " + "word " * (3 + j)
-                rows.append(Sample(model, task.name, str(it.id), cfg.key, j, text, 8))
+                rows.append(Sample(model, task.name, str(it.id), "p", key, j, text, 8))
     store.add_samples(rows, run)
     return items
 
@@ -219,6 +223,39 @@ def test_a_refused_request_is_recorded_and_retried_next_run(fake_judge, tmp_path
     j = judge(url)
     s2 = judge_store(store, task, j, progress=False)
     assert (s2.made, s2.reused, s2.failed) == (2, 2, 0) and j.requests_sent == 2
+
+
+def test_an_unjudged_sample_leaves_the_run_mean_over_the_judged_ones(fake_judge, tmp_path):
+    """One unparseable and one refused judgment: the sampling mean, the run scores and each sample set's
+    metric are over the judged samples -- not NaN -- and the unscored samples are counted."""
+    h, url = fake_judge
+    store, task = SampleStore(tmp_path / "s.sqlite"), get_judged_task("wildbench", file=_wildbench_file(tmp_path))
+    fill(store, task, n_items=3, n_samples=3)
+
+    def answer(body):
+        text = body["messages"][0]["content"]
+        if "answer 1 to s1" in text:
+            return "A fine answer, I would say."  # no score: unparseable
+        if "answer 2 to s2" in text:
+            return 400, "prompt too long"  # refused: no judgment
+        return '{"strengths": "", "weaknesses": "", "score": "%d"}' % (7 if "answer 0 to" in text else 6)
+
+    h.answer = staticmethod(answer)
+    s = judge_store(store, task, judge(url), progress=False)
+    assert (s.unparseable, s.failed) == (1, 1)
+    df = judged_frame(store, "wildbench", "fake-judge")
+    assert len(df) == 12 and df["score"].isna().sum() == 2
+    # greedy (= sample 0's text) scores 7 -> WB 4 everywhere; samples 1, 2 score 6 -> WB 2
+    row = stats.gap_table(df, n_boot=200).iloc[0]
+    item_means = [(4 + 2 + 2) / 3, (4 + 2) / 2, (4 + 2) / 2]
+    assert row["mean"] == pytest.approx(np.mean(item_means)) and row.greedy == 4.0
+    assert row.gap == pytest.approx(4 - np.mean(item_means)) and (row.best, row.worst) == (4.0, 2.0)
+    assert (row.n_items, row.n_unscored, row.greedy_n_unscored) == (3, 2, 0)
+    runs = stats.run_scores(df)
+    assert runs.score.tolist() == [4.0, 2.0, 2.0] and runs.n_unscored.tolist() == [0, 1, 1]
+    met = s.metrics[s.metrics["config_key"] == row.config_key].set_index("sample_idx")
+    assert met["n_unscored"].to_dict() == {0: 0, 1: 1, 2: 1} and met["wb_score"].to_dict() == {0: 4.0, 1: 2.0, 2: 2.0}
+    assert s.metrics["n_unscored"].sum() == 2
 
 
 def test_concurrency_limit_and_a_bad_key_stops_at_once(fake_judge, tmp_path):

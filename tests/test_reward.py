@@ -292,12 +292,13 @@ def _fill(store, task, n_samples=4, model="policy"):
     greedy, sampled = DecodingConfig(), DecodingConfig(temperature=1.0, n=n_samples)
     run = store.new_run({"kind": "generation"})
     rows = []
+    engine = {"backend": "openai", "served_model": model, "host": "127.0.0.1:1"}  # the policy received the messages as they are
     for cfg, n in ((greedy, 1), (sampled, n_samples)):
-        store.add_config(cfg)
+        key = store.add_config(cfg, engine)
         for it in task.items:
             for j in range(n):
                 text = " ".join(rng.choice(["so", "it", "is", str(2 * int(it.id))]) for _ in range(rng.randint(1, 30)))
-                rows.append(Sample(model, task.name, it.id, cfg.key, j, text, 5, "stop", None, j, prompt_hash(task.prompt(it))))
+                rows.append(Sample(model, task.name, it.id, prompt_hash(task.prompt(it)), key, j, text, 5, "stop", None, j))
     store.add_samples(rows, run)
     return len(rows)
 

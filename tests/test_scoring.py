@@ -35,8 +35,8 @@ def gsm_items():
 
 def _fill(store: SampleStore, benchmark: str, completions: dict, model="m1", start=0) -> int:
     run = store.new_run({"test": True})
-    config = store.add_config(DecodingConfig(temperature=1.0, n=8))
-    rows = [Sample(model, benchmark, item, config, start + j, text, len(text.split()))
+    config = store.add_config(DecodingConfig(temperature=1.0, n=8), {"backend": "vllm", "dtype": "bfloat16", "weights": {"name": model}})
+    rows = [Sample(model, benchmark, item, "p", config, start + j, text, len(text.split()))
             for item, texts in completions.items() for j, text in enumerate(texts)]
     return store.add_samples(rows, run)
 

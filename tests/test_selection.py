@@ -23,15 +23,15 @@ def _store_frame(tmp_path):
     samples, scores = [], []
     for model, skill in (("weak", 0.3), ("strong", 0.7)):
         for cfg, n in ((greedy, 1), (sampled, N)):
-            store.add_config(cfg)
+            key_ = store.add_config(cfg, {"backend": "vllm", "dtype": "bfloat16", "weights": {"kind": "embedded", "name": model}})
             for i in range(ITEMS):
                 right = str(10 * i)
                 for j in range(n):
                     ans = right if rng.random() < skill else rng.choice([str(10 * i + 1), str(10 * i + 2), None])
                     # rounded log-probs tie now and then; a reward is sometimes missing (too long for the RM)
                     lp = round(float(rng.normal(-1, 0.5)), 1)
-                    samples.append(Sample(model, "toy", str(i), cfg.key, j, f"... {ans}", 10, "stop", lp))
-                    key = dict(model=model, benchmark="toy", item_id=str(i), config_key=cfg.key, sample_idx=j)
+                    samples.append(Sample(model, "toy", str(i), "p", key_, j, f"... {ans}", 10, "stop", lp))
+                    key = dict(model=model, benchmark="toy", item_id=str(i), prompt_hash="p", config_key=key_, sample_idx=j)
                     scores.append({**key, "scorer": "toy", "scorer_version": "1", "score": float(ans == right), "extracted": ans})
                     r = float(ans == right) + rng.normal(0, 1)
                     scores.append({**key, "scorer": REWARD, "scorer_version": "1", "score": None if rng.random() < 0.1 else r})

@@ -14,8 +14,11 @@ from gbg_utils.store import Sample, SampleStore
 from gbg_utils.tasks import get_task
 
 
-def _sample(item, idx, key="k", text="x"):
-    return Sample("m", "b", str(item), key, idx, text, 3, "stop")
+ENGINE = {"backend": "transformers", "dtype": "bfloat16", "weights": {"kind": "embedded", "name": "m"}}
+
+
+def _sample(item, idx, key="k", text="x", ph="p"):
+    return Sample("m", "b", str(item), ph, key, idx, text, 3, "stop")
 
 
 def test_inserts_are_idempotent_and_keyed(tmp_path):
@@ -25,56 +28,105 @@ def test_inserts_are_idempotent_and_keyed(tmp_path):
     assert store.add_samples([_sample(1, 0, text="other"), _sample(2, 1)], run) == 1  # the stored one is kept
     df = store.samples()
     assert len(df) == 4 and df.set_index(["item_id", "sample_idx"]).loc[("1", 0), "text"] == "x"
-    assert store.existing("m", "b", "k") == {"1": {0, 1}, "2": {0, 1}}
+    assert store.existing("m", "b", "k") == {("1", "p"): {0, 1}, ("2", "p"): {0, 1}}
+    # another prompt for the same item is another sample, never the stored one
+    assert store.add_samples([_sample(1, 0, text="new prompt", ph="q")], run) == 1
+    assert store.existing("m", "b", "k")[("1", "q")] == {0}
     assert store.runs()["provenance"][0] == {"model": "m"}
 
 
 def test_frame_joins_configs_and_latest_scores(tmp_path):
     store = SampleStore(tmp_path / "s.sqlite")
     cfg = DecodingConfig(temperature=0.5)
-    store.add_config(cfg)
+    key_ = store.add_config(cfg, ENGINE)
     run = store.new_run({})
-    store.add_samples([Sample("m", "b", "1", cfg.key, 0, "t", 5, "stop")], run)
-    key = dict(model="m", benchmark="b", item_id="1", config_key=cfg.key, sample_idx=0)
+    store.add_samples([Sample("m", "b", "1", "p", key_, 0, "t", 5, "stop")], run)
+    key = dict(model="m", benchmark="b", item_id="1", prompt_hash="p", config_key=key_, sample_idx=0)
     store.add_scores([{**key, "scorer": "b", "scorer_version": "1", "score": 0.0, "extracted": "a", "item_group": "g"}])
     store.add_scores([{**key, "scorer": "b", "scorer_version": "2", "score": 1.0, "extracted": "b", "item_group": "g"}])
     store.add_scores([{**key, "scorer": "reward:rm", "scorer_version": "1", "score": 0.25}])
     df = store.frame(extra_scorers=["reward:rm"])
     row = df.iloc[0]
     assert (row.score, row.extracted, row.group, row.temperature, bool(row.greedy), row["reward:rm"]) == (1.0, "b", "g", 0.5, False, 0.25)
+    assert (row["backend"], row["dtype"]) == ("transformers", "bfloat16")
+    assert store.frame(scorer_version="1").iloc[0].score == 0.0  # a pinned version is that version
+
+
+def test_scorer_versions_compare_as_numbers_not_strings(tmp_path):
+    """'10' is newer than '9' (as strings it sorts first)."""
+    store = SampleStore(tmp_path / "s.sqlite")
+    k = store.add_config(DecodingConfig(temperature=1.0), ENGINE)
+    store.add_samples([Sample("m", "b", "1", "p", k, 0, "t", 5)], store.new_run({}))
+    key = dict(model="m", benchmark="b", item_id="1", prompt_hash="p", config_key=k, sample_idx=0)
+    store.add_scores([{**key, "scorer": "b", "scorer_version": v, "score": s} for v, s in (("10", 1.0), ("9", 0.0), ("1.10", 0.5))])
+    assert store.frame().iloc[0].score == 1.0 and store.frame().iloc[0].scorer_version == "10"
+
+
+def test_a_config_key_names_the_engine_too(tmp_path):
+    store = SampleStore(tmp_path / "s.sqlite")
+    cfg = DecodingConfig(temperature=1.0)
+    keys = {store.add_config(cfg, {**ENGINE, **change}) for change in ({}, {"dtype": "float32"}, {"backend": "vllm"},
+                                                                       {"weights": {"kind": "hub", "repo": "a/b", "revision": "r2"}})}
+    assert len(keys) == 4
+    # each sampled config knows its greedy twin on its own engine
+    assert store.configs()["greedy_key"].nunique() == 4
+
+
+def test_a_store_of_the_previous_schema_is_refused_with_one_line(tmp_path):
+    import sqlite3
+
+    from gbg_utils.cli import main
+    from gbg_utils.store import StoreSchemaError
+
+    old = tmp_path / "old.sqlite"
+    con = sqlite3.connect(old)
+    con.executescript("CREATE TABLE meta (k TEXT PRIMARY KEY, v TEXT NOT NULL); INSERT INTO meta VALUES ('schema_version', '1');"
+                      "CREATE TABLE samples (model TEXT, benchmark TEXT, item_id TEXT, config_key TEXT, sample_idx INTEGER, text TEXT);")
+    con.commit()
+    con.close()
+    with pytest.raises(StoreSchemaError, match="schema 1.*start a new store"):
+        SampleStore(old)
+    assert main(["score", "--benchmark", "humaneval", "--store", str(old)]) == 2
+
+
+def test_a_complete_run_does_not_load_the_model(tmp_path, smol_path):
+    from gbg_utils.generation import LazyBackend
+    from gbg_utils.identity import Engine
+
+    store = SampleStore(tmp_path / "s.sqlite")
+    task = get_task("humaneval")
+    items = task.load(limit=2)
+
+    def explode():
+        raise AssertionError("the model must not be loaded")
+
+    be = LazyBackend(Engine("transformers", "smollm2-135m"), loader=explode)
+    # fill the store by hand with exactly what the run asks for: same prompts (token ids), configs and engine
+    from gbg_utils.decoding import greedy
+    from gbg_utils.identity import prompt_hash
+
+    cfg = DecodingConfig(temperature=1.0, max_new_tokens=8, stop=tuple(task.stop))
+    run = store.new_run({})
+    for c, n in ((greedy(cfg), 1), (cfg, 3)):
+        key = store.add_config(c, be.engine.identity())
+        store.add_samples([Sample("smollm2-135m", "humaneval", it.id, prompt_hash(be.encode(task.prompt(it))), key, j, "t", 1)
+                           for it in items for j in range(n)], run)
+    s = run_generation(store, "smollm2-135m", task, items, n_samples=3, max_new_tokens=8, backend=be, progress=False)
+    assert not s.loaded_model and sum(s.generated.values()) == 0 and sum(s.reused.values()) == 8
 
 
 def test_plan_finds_contiguous_gaps(tmp_path):
     store = SampleStore(tmp_path / "s.sqlite")
-    cfg = DecodingConfig(temperature=1.0)
     run = store.new_run({})
-    store.add_samples([Sample("m", "b", "A", cfg.key, i, "t", 1) for i in (0, 1, 4)], run)
+    store.add_samples([Sample("m", "b", "A", "pa", "k", i, "t", 1) for i in (0, 1, 4)], run)
+    store.add_samples([Sample("m", "b", "B", "old", "k", i, "t", 1) for i in range(6)], run)  # B's prompt has changed
 
     class It:
         def __init__(self, i):
             self.id = i
 
-    todo = plan(store, "m", "b", [It("A"), It("B")], cfg, 6)
+    todo = plan(store, "m", "b", [It("A"), It("B")], "k", 6, {"A": "pa", "B": "pb"})
     assert [(it.id, s, c) for it, s, c in todo] == [("A", 2, 2), ("A", 5, 1), ("B", 0, 6)]
-
-
-def test_a_complete_run_does_not_load_the_model(tmp_path):
-    store = SampleStore(tmp_path / "s.sqlite")
-    task = get_task("humaneval")
-    items = task.load(limit=2)
-    cfg = DecodingConfig(temperature=1.0, max_new_tokens=8)
-    from gbg_utils.decoding import greedy
-
-    run = store.new_run({})
-    for c, n in ((greedy(cfg), 1), (cfg, 3)):
-        store.add_config(c)
-        store.add_samples([Sample("m", "humaneval", it.id, c.key, j, "t", 1) for it in items for j in range(n)], run)
-
-    def explode():
-        raise AssertionError("the model must not be loaded")
-
-    s = run_generation(store, "m", task, items, n_samples=3, max_new_tokens=8, backend=explode, progress=False)
-    assert not s.loaded_model and sum(s.generated.values()) == 0 and sum(s.reused.values()) == 8
 
 
 KILLED_RUN = textwrap.dedent("""

@@ -1,0 +1,128 @@
+"""A completion's identity: everything that changes what the model writes, stated in one place.
+
+A stored sample is keyed by (model, benchmark, item_id, prompt_hash, config_key, sample_idx), where
+
+* ``prompt_hash`` hashes the exact prompt the model received: the token ids its own chat template and
+  tokenizer produced (``openai``: the messages, since the server applies its template);
+* ``config_key`` hashes the decoding config (temperature, top-p, top-k, repetition penalty, length limit,
+  stops, seed) together with the engine: backend, dtype and the weights' identity (embedded: the GGUF's
+  sha256; hub id: repo + resolved revision; local folder: a hash of its config, tokenizer and weight files;
+  ``openai``: served model name + the base URL's host).
+
+Reuse happens only on an exact match of all six; anything else is generated anew, never mixed.
+
+    >>> eng = Engine("vllm", "smollm2-135m", "bfloat16")
+    >>> eng.identity()["weights"]["gguf_sha256"][:8]
+    'b179c952'
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+from .models import EMBEDDED, MATERIALISE_VERSION, ModelError, cache_dir, check_model_name
+
+# Files whose content makes a local folder's model what it is (weights, config, tokenizer, chat template).
+_FOLDER_FILES = ("*.safetensors", "*.bin", "*.pt", "*.gguf", "config.json", "generation_config.json", "tokenizer*",
+                 "special_tokens_map.json", "*.jinja", "vocab*", "merges.txt", "*.model")
+
+
+def digest(obj) -> str:
+    """A short stable hash of a JSON-able object."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
+
+
+def prompt_hash(prompt) -> str:
+    """Hash of what the model received: a list of token ids, or (openai) the messages / raw string sent."""
+    if isinstance(prompt, list) and all(isinstance(t, int) for t in prompt):
+        return digest({"token_ids": prompt})
+    return digest({"sent": prompt})
+
+
+def weights_identity(model: str) -> dict:
+    """What the weights are, independent of the name they were asked for by."""
+    check_model_name(model)
+    if model in EMBEDDED:
+        return {"kind": "embedded", "name": model, "gguf_sha256": EMBEDDED[model].sha256, "materialise": MATERIALISE_VERSION}
+    p = Path(model).expanduser()
+    if p.is_dir():
+        return {"kind": "folder", "path": str(p.resolve()), "sha256": folder_hash(p)}
+    return {"kind": "hub", "repo": model, "revision": hub_revision(model)}
+
+
+def folder_hash(folder: Path) -> str:
+    """sha256 over the names and contents of a folder's model files, cached by (size, mtime) of each file
+    so that an 8B model is read once, not at every run."""
+    folder = folder.resolve()
+    files = sorted({f for pat in _FOLDER_FILES for f in folder.glob(pat) if f.is_file()})
+    if not files:
+        raise ModelError(f"{folder} holds no model files (config.json, *.safetensors, ...)")
+    stat = [(f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files]
+    cache = cache_dir() / "folder_hashes.json"
+    key = digest({"folder": str(folder), "stat": stat})
+    try:
+        known = json.loads(cache.read_text())
+    except (OSError, ValueError):
+        known = {}
+    if key in known:
+        return known[key]
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.name.encode() + b"\0")
+        with open(f, "rb") as fh:
+            while block := fh.read(1 << 22):
+                h.update(block)
+    known[key] = h.hexdigest()
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(known))
+        os.replace(tmp, cache)
+    except OSError:
+        pass  # a read-only cache only costs a re-hash next time
+    return known[key]
+
+
+@functools.lru_cache(maxsize=None)
+def hub_revision(repo: str) -> str:
+    """The commit a hub id resolves to: the local snapshot's (offline), else the hub's answer."""
+    try:
+        from huggingface_hub import snapshot_download
+
+        path = snapshot_download(repo, local_files_only=True, allow_patterns=["config.json"])
+        return Path(path).name
+    except Exception:  # noqa: BLE001 - not cached locally: ask the hub
+        pass
+    try:
+        from huggingface_hub import HfApi
+
+        return HfApi().model_info(repo).sha
+    except Exception as e:  # noqa: BLE001
+        raise ModelError(f"model {repo!r}: cannot resolve its revision (not in the local hub cache, and the hub did not "
+                         f"answer: {type(e).__name__}); download it first or pass a local folder") from None
+
+
+@dataclass(frozen=True)
+class Engine:
+    """What generates: a backend running a model's weights at a dtype (plus, for openai, where)."""
+
+    backend: str
+    model: str
+    dtype: str = "bfloat16"
+    options: dict = field(default_factory=dict, hash=False, compare=False)
+
+    def identity(self) -> dict:
+        if self.backend == "openai":
+            url = self.options.get("base_url") or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
+            return {"backend": "openai", "served_model": self.options.get("served_model") or self.model, "host": urlparse(url).netloc}
+        return {"backend": self.backend, "dtype": self.dtype, "weights": weights_identity(self.model)}
+
+
+def config_key(decoding: dict, engine: dict) -> str:
+    """The store's config_key: one decoding config on one engine."""
+    return digest({"decoding": decoding, "engine": engine})
