@@ -3,7 +3,8 @@
     >>> fig = plot_gap_table(stats.gap_table(df)); fig.savefig("gap.png")
 
 Figures are built with ``matplotlib.figure.Figure`` (never pyplot), so nothing is shown, nothing leaks
-into pyplot's figure list and any backend (Agg included) works. Scores are drawn in percent (``scale``).
+into pyplot's figure list and any backend (Agg included) works. Scores are drawn on their benchmark's scale
+(reading.score_scale: percent for 0-1 scores, points for WildBench's WB-Score) unless ``scale`` fixes a factor.
 Marks that tests read back carry a gid: "runs", "greedy" (scatter), line labels name their series.
 """
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
+from .reading import score_scale
 from .stats import PARAM_COLS
 
 PALETTE = "colorblind"
@@ -59,6 +61,33 @@ def _panels(df: pd.DataFrame, cols):
             for k, g in df.groupby(cols, sort=True, dropna=False)]
 
 
+def _factors(df: pd.DataFrame, scale: float | None) -> np.ndarray:
+    """Per row, the factor that puts a score on its display scale: ``scale`` if given, else its benchmark's."""
+    if scale is not None:
+        return np.full(len(df), float(scale))
+    if "benchmark" not in df.columns:
+        return np.full(len(df), 100.0)
+    return df["benchmark"].map(lambda b: score_scale(b)[0]).to_numpy(float)
+
+
+def _unit(df: pd.DataFrame, scale: float | None) -> str:
+    """Axis unit: "%", "points", or "% or points" where a panel mixes benchmarks of both kinds."""
+    if scale is not None:
+        return "%" if scale == 100 else "points" if scale == 1 else f"×{scale:g}"
+    if "benchmark" not in df.columns:
+        return "%"
+    return " or ".join(sorted({score_scale(b)[1] for b in df["benchmark"].unique()}))
+
+
+def _panel_factor(d: pd.DataFrame, scale: float | None) -> float:
+    """One factor for lines drawn across a panel (greedy levels, references)."""
+    f = np.unique(_factors(d, scale))
+    if len(f) > 1:
+        raise ValueError("this panel mixes benchmarks scored in percent and in points; split the panels by "
+                         "benchmark or pass scale=")
+    return float(f[0]) if len(f) else 100.0
+
+
 def config_label(df: pd.DataFrame, extra=()) -> pd.Series:
     """Short label per row: the ``extra`` columns, then the decoding parameters that vary in ``df``,
     e.g. "m1 · T=0.7 p=0.9"."""
@@ -73,27 +102,32 @@ def config_label(df: pd.DataFrame, extra=()) -> pd.Series:
 
 # --------------------------------------------------------------------------------------------- plots
 @_styled
-def plot_gap_table(gap: pd.DataFrame, rows=("model",), col: str = "benchmark", scale: float = 100,
+def plot_gap_table(gap: pd.DataFrame, rows=("model",), col: str = "benchmark", scale: float | None = None,
                    title: str = "Greedy vs sampling mean") -> Figure:
     """Paper Table 2 as a heatmap of gap = greedy - sampling mean: green where greedy wins, red where it
-    loses. Cells read "greedy | mean±std (n_runs)" and "Δ gap [CI]" (* when the CI excludes 0)."""
-    g = gap.assign(_row=config_label(gap, rows))
-    val = g.pivot(index="_row", columns=col, values="gap") * scale
+    loses. Cells read "greedy | mean±std (n_runs)" and "Δ gap [CI]" (* when the CI excludes 0), each on its
+    benchmark's scale (columns in points are labelled so)."""
+    g = gap.assign(_row=config_label(gap, rows), _f=_factors(gap, scale))
+    val = g.assign(_gap=g.gap * g._f).pivot(index="_row", columns=col, values="_gap")
     text = pd.DataFrame("", index=val.index, columns=val.columns)
     has_ci = "gap_ci_low" in g.columns
     for _, r in g.iterrows():
-        ci = ""
+        ci, f = "", r._f
         if has_ci and np.isfinite(r.gap_ci_low):
             star = "*" if r.gap_ci_low > 0 or r.gap_ci_high < 0 else ""
-            ci = f" [{r.gap_ci_low * scale:+.1f}, {r.gap_ci_high * scale:+.1f}]{star}"
-        text.loc[r._row, r[col]] = (f"{r.greedy * scale:.1f} | {r['mean'] * scale:.1f}±{r['std'] * scale:.1f}"
-                                    f" ({r.n_runs})\nΔ {r.gap * scale:+.1f}{ci}")
+            ci = f" [{r.gap_ci_low * f:+.1f}, {r.gap_ci_high * f:+.1f}]{star}"
+        text.loc[r._row, r[col]] = (f"{r.greedy * f:.1f} | {r['mean'] * f:.1f}±{r['std'] * f:.1f}"
+                                    f" ({r.n_runs})\nΔ {r.gap * f:+.1f}{ci}")
     lim = np.nanmax(np.abs(val.to_numpy())) if np.isfinite(val.to_numpy()).any() else 1.0
     fig = Figure(figsize=(2.6 + 2.4 * val.shape[1], 1.0 + 0.55 * val.shape[0]), layout="constrained")
     ax = fig.subplots()
     sns.heatmap(val, annot=text.to_numpy(), fmt="", cmap="RdYlGn", center=0, vmin=-lim, vmax=lim, ax=ax,
-                linewidths=0.5, annot_kws={"fontsize": 7.5}, cbar_kws={"label": "greedy − sampling mean"})
+                linewidths=0.5, annot_kws={"fontsize": 7.5},
+                cbar_kws={"label": f"greedy − sampling mean ({_unit(gap, scale)})"})
     ax.set(xlabel="", ylabel="")
+    if scale is None and "%" in _unit(gap, None):  # say which columns are not in percent
+        units = {c: _unit(g[g[col] == c], None) for c in val.columns}
+        ax.set_xticklabels([f"{c} ({units[c]})" if units[c] != "%" else str(c) for c in val.columns])
     ax.set_title(f"{title}\ncell: greedy | sampling mean ± std (runs); Δ = greedy − mean [CI], * CI excludes 0",
                  fontsize=9)
     ax.tick_params(axis="y", rotation=0)
@@ -102,12 +136,12 @@ def plot_gap_table(gap: pd.DataFrame, rows=("model",), col: str = "benchmark", s
 
 @_styled
 def plot_run_distributions(runs: pd.DataFrame, gap: pd.DataFrame | None = None, rows=("model",),
-                           col: str = "benchmark", scale: float = 100) -> Figure:
+                           col: str = "benchmark", scale: float | None = None) -> Figure:
     """Scores of the sampled runs (box + points) per model, one panel per benchmark, greedy as a red diamond
-    (from ``gap``, the gap_table)."""
-    runs = runs.assign(_row=config_label(runs, rows), _score=runs.score * scale)
+    (from ``gap``, the gap_table); each on its benchmark's scale."""
+    runs = runs.assign(_row=config_label(runs, rows), _score=runs.score * _factors(runs, scale))
     if gap is not None:
-        gap = gap.assign(_row=config_label(gap, rows))
+        gap = gap.assign(_row=config_label(gap, rows), _greedy=gap.greedy * _factors(gap, scale))
     panels = _panels(runs, col)
     fig, axes = _figure(len(panels), panel=(4.6, 0.9 + 0.45 * runs._row.nunique()))
     rng = np.random.default_rng(0)
@@ -119,10 +153,10 @@ def plot_run_distributions(runs: pd.DataFrame, gap: pd.DataFrame | None = None, 
         if gap is not None:
             gp = gap[gap[col] == d[col].iloc[0]] if col in gap.columns else gap
             gp = gp[gp._row.isin(order)]
-            ax.scatter(gp.greedy * scale, pd.Categorical(gp._row, categories=order).codes, marker="D", s=45,
+            ax.scatter(gp._greedy, pd.Categorical(gp._row, categories=order).codes, marker="D", s=45,
                        color="crimson", zorder=4, gid="greedy", label="greedy")
             ax.legend(loc="lower right", fontsize=7)
-        ax.set(title=name, xlabel="score of one sampled run (%)", ylabel="")
+        ax.set(title=name, xlabel=f"score of one sampled run ({_unit(d, scale)})", ylabel="")
     return fig
 
 
@@ -135,10 +169,11 @@ def _line_band(ax, x, y, lo, hi, label, **kw):
 
 @_styled
 def plot_sweep(sweep: pd.DataFrame, x: str = "temperature", y: str = "mean", hue: str = "model",
-               col: str = "benchmark", band=("ci_low", "ci_high"), scale: float = 100) -> Figure:
+               col: str = "benchmark", band=("ci_low", "ci_high"), scale: float | None = None) -> Figure:
     """Score against a decoding parameter (sweep_table): sampled lines with CI bands, greedy dashed. A greedy
     measured at one x only (temperature 0) is drawn as a level line across the sweep. Any table with the x
-    column works, e.g. gap_table with y="gap", band=("gap_ci_low", "gap_ci_high")."""
+    column works, e.g. gap_table with y="gap", band=("gap_ci_low", "gap_ci_high"). Scores on their
+    benchmark's scale; a panel that mixes percent and points needs ``scale``."""
     if "decoding" not in sweep.columns:
         sweep = sweep.assign(decoding="sampled")
     panels = _panels(sweep, col)
@@ -147,54 +182,57 @@ def plot_sweep(sweep: pd.DataFrame, x: str = "temperature", y: str = "mean", hue
     lo_c, hi_c = band if band and all(b in sweep.columns for b in band) else (None, None)
     for ax, (name, d) in zip(axes, panels):
         xs = np.sort(d[x].unique())
+        f = _panel_factor(d, scale)
         for (h, dec), s in d.groupby([hue, "decoding"], sort=True):
             s = s.sort_values(x)
             kw = dict(color=colors[h], marker="o", ms=4)
-            lo, hi = (s[lo_c] * scale, s[hi_c] * scale) if lo_c else (None, None)
+            lo, hi = (s[lo_c] * f, s[hi_c] * f) if lo_c else (None, None)
             if dec == "greedy" and len(s) == 1:
-                ax.axhline(s[y].iloc[0] * scale, color=colors[h], ls="--", lw=1, label=f"{h} (greedy)")
-                ax.plot(s[x], s[y] * scale, "D", color=colors[h], ms=5)
+                ax.axhline(s[y].iloc[0] * f, color=colors[h], ls="--", lw=1, label=f"{h} (greedy)")
+                ax.plot(s[x], s[y] * f, "D", color=colors[h], ms=5)
                 continue
-            _line_band(ax, s[x].to_numpy(), s[y].to_numpy() * scale, lo, hi, f"{h} ({dec})",
+            _line_band(ax, s[x].to_numpy(), s[y].to_numpy() * f, lo, hi, f"{h} ({dec})",
                        ls="--" if dec == "greedy" else "-", **kw)
-        ax.set(title=name, xlabel=x.replace("_", " "), ylabel="score (%)", xticks=xs)
+        ax.set(title=name, xlabel=x.replace("_", " "), ylabel=f"score ({_unit(d, scale)})", xticks=xs)
         ax.legend(fontsize=7)
     return fig
 
 
 @_styled
-def plot_best_of_k(curves: pd.DataFrame, reference=None, col=("model", "benchmark"), scale: float = 100,
+def plot_best_of_k(curves: pd.DataFrame, reference=None, col=("model", "benchmark"), scale: float | None = None,
                    logx: bool = True, greedy: pd.DataFrame | None = None) -> Figure:
     """Best-of-k curves (best_of_k_curves) per panel: one line per method with its bootstrap band (or
     ±1.96 se). ``reference``: a score or {label: score} drawn as horizontal lines in every panel (e.g. a
-    bigger model's greedy score); ``greedy``: a gap_table, whose greedy score is drawn in its own panel."""
+    bigger model's greedy score); ``greedy``: a gap_table, whose greedy score is drawn in its own panel.
+    Scores (references included, given as stored) on the panel's benchmark scale."""
     panels = _panels(curves, col)
     fig, axes = _figure(len(panels))
     methods = list(dict.fromkeys(curves.method))
     colors = dict(zip(methods, sns.color_palette(PALETTE, len(methods))))
     refs = reference if isinstance(reference, dict) else ({} if reference is None else {"reference": reference})
     for ax, (name, d) in zip(axes, panels):
+        f = _panel_factor(d, scale)
         for m in methods:
             s = d[d.method == m].sort_values("k")
             if s.empty:
                 continue
             if "ci_low" in s.columns and s.ci_low.notna().all():
-                lo, hi = s.ci_low * scale, s.ci_high * scale
+                lo, hi = s.ci_low * f, s.ci_high * f
             else:
-                lo, hi = (s.value - 1.96 * s.se) * scale, (s.value + 1.96 * s.se) * scale
-            _line_band(ax, s.k.to_numpy(), s.value.to_numpy() * scale, lo, hi, m, color=colors[m], lw=1.6)
+                lo, hi = (s.value - 1.96 * s.se) * f, (s.value + 1.96 * s.se) * f
+            _line_band(ax, s.k.to_numpy(), s.value.to_numpy() * f, lo, hi, m, color=colors[m], lw=1.6)
         for i, (label, v) in enumerate(refs.items()):
-            ax.axhline(v * scale, color="0.25", ls=(0, (4, 2 + i)), lw=1, label=label)
+            ax.axhline(v * f, color="0.25", ls=(0, (4, 2 + i)), lw=1, label=label)
         if greedy is not None and not greedy.empty:
             keys = [c for c in _cols(d, col) if c in greedy.columns]
             row = greedy
             for c in keys:
                 row = row[row[c] == d[c].iloc[0]]
             if len(row):
-                ax.axhline(row["greedy"].iloc[0] * scale, color="crimson", ls="--", lw=1.2, label="greedy")
+                ax.axhline(row["greedy"].iloc[0] * f, color="crimson", ls="--", lw=1.2, label="greedy")
         if logx:
             ax.set_xscale("log", base=2)
-        ax.set(title=name, xlabel="k (samples)", ylabel="score (%)")
+        ax.set(title=name, xlabel="k (samples)", ylabel=f"score ({_unit(d, scale)})")
         ax.legend(fontsize=7)
     return fig
 

@@ -1,16 +1,33 @@
 """A few plain sentences that read the numbers of a table, so a report says what its figures show.
 
 Every sentence names its sample size; a difference is called significant only when its 95% CI excludes 0.
+Scores are read on their benchmark's scale (`score_scale`): percent for 0-1 scores, points otherwise.
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import pandas as pd
 
 
-def _pct(x: float) -> str:
-    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.1f}"
+@functools.lru_cache(maxsize=None)
+def score_scale(benchmark) -> tuple[float, str]:
+    """(factor, unit) to show a benchmark's per-sample scores in: (100, "%") when its task's `score_range`
+    lies in 0..1 (and for benchmarks no task declares), else (1, "points") -- WildBench's WB-Score, -8..10."""
+    from .tasks import _registry  # late: the task registry pulls in the judged benchmarks
+
+    lo, hi = getattr(_registry().get(benchmark), "score_range", (0.0, 1.0))
+    return (100.0, "%") if 0 <= lo and hi <= 1 else (1.0, "points")
+
+
+def _scale_of(r) -> float:
+    b = getattr(r, "benchmark", None)
+    return score_scale(b)[0] if isinstance(b, str) else 100.0
+
+
+def _pct(x: float, scale: float = 100.0) -> str:
+    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{scale * x:.1f}"
 
 
 def describe_gap(gap: pd.DataFrame) -> str:
@@ -20,10 +37,11 @@ def describe_gap(gap: pd.DataFrame) -> str:
         lo, hi = getattr(r, "gap_ci_low", math.nan), getattr(r, "gap_ci_high", math.nan)
         sig = not (math.isnan(lo) or math.isnan(hi)) and (lo > 0 or hi < 0)
         who = "greedy beats the sampling mean" if r.gap > 0 else "sampling beats greedy" if r.gap < 0 else "greedy equals the sampling mean"
+        f = _scale_of(r)  # points: percentage points, or the benchmark's own (WB-Score)
         lines.append(
-            f"- {r.model} on {r.benchmark} (T={r.temperature:g}, {r.n_items} items, {r.n_runs} sampled runs): greedy {_pct(r.greedy)}, "
-            f"sampling {_pct(r.mean)} ± {_pct(r.std)} (best run {_pct(r.best)}, worst {_pct(r.worst)}); {who} by "
-            f"{_pct(abs(r.gap))} points, 95% CI [{_pct(lo)}, {_pct(hi)}] — {'significant' if sig else 'not significant'} at this size."
+            f"- {r.model} on {r.benchmark} (T={r.temperature:g}, {r.n_items} items, {r.n_runs} sampled runs): greedy {_pct(r.greedy, f)}, "
+            f"sampling {_pct(r.mean, f)} ± {_pct(r.std, f)} (best run {_pct(r.best, f)}, worst {_pct(r.worst, f)}); {who} by "
+            f"{_pct(abs(r.gap), f)} points, 95% CI [{_pct(lo, f)}, {_pct(hi, f)}] — {'significant' if sig else 'not significant'} at this size."
         )
     return "\n".join(lines) or "- no sampled results"
 
@@ -35,7 +53,8 @@ def describe_sweep(sweep: pd.DataFrame, x: str) -> str:
     for (m, b), g in sampled.groupby(["model", "benchmark"]):
         best = g.loc[g["mean"].idxmax()]
         worst = g.loc[g["mean"].idxmin()]
-        lines.append(f"- {m} on {b}: best sampling mean {_pct(best['mean'])} at {x}={best[x]:g}, lowest {_pct(worst['mean'])} at "
+        f = score_scale(b)[0]
+        lines.append(f"- {m} on {b}: best sampling mean {_pct(best['mean'], f)} at {x}={best[x]:g}, lowest {_pct(worst['mean'], f)} at "
                      f"{x}={worst[x]:g} ({int(best['n_items'])} items).")
     return "\n".join(lines) or "- no sampled results"
 
@@ -46,8 +65,9 @@ def describe_best_of_k(curves: pd.DataFrame) -> str:
     for (m, b), g in curves.groupby(["model", "benchmark"]):
         kmax = g["k"].max()
         top = g[g["k"] == kmax].sort_values("value", ascending=False)
-        parts = ", ".join(f"{r.method} {_pct(r.value)}" for r in top.itertuples())
-        ref = f"; greedy {_pct(g['greedy'].iloc[0])}" if "greedy" in g.columns else ""
+        f = score_scale(b)[0]
+        parts = ", ".join(f"{r.method} {_pct(r.value, f)}" for r in top.itertuples())
+        ref = f"; greedy {_pct(g['greedy'].iloc[0], f)}" if "greedy" in g.columns else ""
         lines.append(f"- {m} on {b}, best of k={kmax}: {parts}{ref}.")
     return "\n".join(lines) or "- no curves"
 

@@ -20,7 +20,13 @@ Conventions
   warn when those differ.
 * "Correct" (pass@k, McNemar) means ``score >= threshold`` (default 1).
 * A missing extracted answer (None/NaN) is its own distinct answer: failures never vote together.
-* SE = sd(ddof=1)/sqrt(n_items); std of runs uses ddof=1.
+* A missing score (NaN: e.g. a judgment that failed or could not be parsed) is an unscored sample, not a 0:
+  gap/config/run/rank tables average over the scored samples (an item over its scored samples, a run over its
+  scored items), leave out items with none (or an unscored greedy) and report the count as ``n_unscored``.
+* SE = sd(ddof=1)/sqrt(n_items). The std of the N run scores takes ``ddof`` (default 1, the sample std);
+  the paper's analysis scripts used numpy's default ``np.std`` (ddof=0): pass ``ddof=0`` to reproduce them.
+* With item groups (``group``: MMLU subject, MixEval source) SEs, CIs and p-values are clustered: an item
+  without a group is its own cluster.
 """
 from __future__ import annotations
 
@@ -85,7 +91,10 @@ class Cell:
     def groups(self) -> np.ndarray | None:
         if "group" not in self.table.df.columns:
             return None
-        g = self.table.col("group")[self.take[:, 0]]
+        G = self.table.col("group")[self.take]
+        na = pd.isna(G)
+        # first sample with a group: an unscored sample comes out of store.frame without one
+        g = G[np.arange(len(G)), np.argmax(~na, axis=1)] if G.size else G[:, 0]
         return None if pd.isna(g).all() else g
 
     def subset(self, pos) -> "Cell":
@@ -179,11 +188,32 @@ def _se(x: np.ndarray, axis: int = 0) -> np.ndarray | float:
     return x.std(axis=axis, ddof=1) / np.sqrt(n) if n > 1 else np.full(np.delete(x.shape, axis), np.nan)[()]
 
 
+def _nanmean(x: np.ndarray, axis: int):
+    """Mean over the finite entries along ``axis`` (NaN where there are none), without warnings."""
+    ok = np.isfinite(x)
+    n = ok.sum(axis)
+    return np.where(n > 0, np.where(ok, x, 0.0).sum(axis) / np.maximum(n, 1), np.nan)[()]
+
+
+def _nanse(x: np.ndarray) -> np.ndarray:
+    """SE of the mean over the finite entries of each column (NaN below two)."""
+    ok = np.isfinite(x)
+    n = ok.sum(0)
+    e = np.where(ok, x - _nanmean(x, 0), 0.0)
+    return np.where(n > 1, np.sqrt((e ** 2).sum(0) / np.maximum(n - 1, 1) / np.maximum(n, 1)), np.nan)
+
+
 def _cluster_codes(groups) -> np.ndarray:
     codes = pd.factorize(pd.Series(groups))[0]
     miss = codes < 0  # an item without a group is its own cluster
-    codes[miss] = codes.max() + 1 + np.arange(miss.sum())
+    codes[miss] = codes.max(initial=-1) + 1 + np.arange(miss.sum())
     return codes
+
+
+def n_clusters(groups) -> int:
+    """Number of clusters: one per distinct group, plus one per item without a group."""
+    codes = _cluster_codes(groups)
+    return int(codes.max(initial=-1) + 1)
 
 
 def clustered_se(x, groups=None) -> float:
@@ -233,27 +263,35 @@ def bootstrap_ci(x, n_boot: int = 1000, ci: float = 0.95, seed=0, groups=None):
     return _boot_ci(_boot_weights(len(x), n_boot, seed, groups), x, ci)
 
 
-def _t_p(d: np.ndarray) -> tuple[float, float, float]:
-    se = float(_se(d))
-    m = float(d.mean())
-    if not np.isfinite(m):  # no greedy to pair with
+def _t_p(d: np.ndarray, groups=None) -> tuple[float, float, float]:
+    """(se, t, two-sided p) of mean(d) = 0: paired t on n-1 df, or with ``groups`` the clustered SE on
+    n_clusters-1 df. NaN where the test is undefined: no greedy to pair with, fewer than 2 items (clusters),
+    or all differences 0 (0/0); equal nonzero differences give t = ±inf, p = 0, as scipy.stats.ttest_rel."""
+    n = len(d)
+    df = (n_clusters(groups) if groups is not None else n) - 1
+    m = float(d.mean()) if n else np.nan
+    if not np.isfinite(m) or df < 1:
         return np.nan, np.nan, np.nan
-    if not se > 0:  # all differences equal
-        return se, (0.0 if m == 0 else np.sign(m) * np.inf), (1.0 if m == 0 else 0.0)
+    se = clustered_se(d, groups) if groups is not None else float(_se(d))
+    if not se > 0:
+        return se, (np.nan if m == 0 else np.sign(m) * np.inf), (np.nan if m == 0 else 0.0)
     t = m / se
-    return se, t, float(2 * sps.t.sf(abs(t), len(d) - 1))
+    return se, t, float(2 * sps.t.sf(abs(t), df))
 
 
 def paired_test(a, b, method: str = "t", n_perm: int = 10000, seed=0) -> dict:
     """Paired test of mean(a) == mean(b) over the same items: ``"t"`` (= scipy.stats.ttest_rel) or
     ``"permutation"`` (sign-flip of the differences; exact enumeration when 2**n <= n_perm).
 
+    p is NaN where the test is undefined: no items, or for the t test one item or all differences 0.
     >>> paired_test(greedy_per_item, sample_mean_per_item)["p_value"]
     """
     d = np.asarray(a, float) - np.asarray(b, float)
     n = len(d)
     se, t, p = _t_p(d)
-    if method == "permutation":
+    if method == "permutation" and (n == 0 or not np.isfinite(d).all()):
+        p = np.nan
+    elif method == "permutation":
         obs = abs(d.mean()) - 1e-12
         if 2 ** n <= n_perm:
             signs = 1 - 2 * ((np.arange(2 ** n)[:, None] >> np.arange(n)) & 1)
@@ -263,7 +301,8 @@ def paired_test(a, b, method: str = "t", n_perm: int = 10000, seed=0) -> dict:
             p = float((np.sum(np.abs(signs @ d / n) >= obs) + 1) / (n_perm + 1))
     elif method != "t":
         raise ValueError("method must be 't' or 'permutation'")
-    return {"n": n, "diff": float(d.mean()), "se": se, "stat": float(t), "p_value": p, "method": method}
+    return {"n": n, "diff": float(d.mean()) if n else np.nan, "se": se, "stat": float(t), "p_value": p,
+            "method": method}
 
 
 def mcnemar(a, b, threshold: float = 1.0, exact: bool = True) -> dict:
@@ -559,26 +598,52 @@ def per_item(df: pd.DataFrame, by=BY, threshold: float = 1.0, ragged: str = "tru
 
 
 # ---------------------------------------------------------------------------------- tables
-def _cell_summary(cell: Cell, w: np.ndarray | None, ci: float) -> dict:
+def _ci_method(groups) -> str:
+    return "cluster bootstrap" if groups is not None else "item bootstrap"
+
+
+def _ci_weights(n: int, n_boot: int, seed, groups) -> np.ndarray | None:
+    """Bootstrap weights for a table's CIs; None without resamples, or with one cluster (a CI of width 0
+    would claim a certainty one cluster cannot give)."""
+    if not n_boot or not n or (groups is not None and n_clusters(groups) < 2):
+        return None
+    return _boot_weights(n, n_boot, seed, groups)
+
+
+def _cell_summary(cell: Cell, n_boot: int, ci: float, seed, ddof: int = 1) -> dict:
+    """mean (over items of per-item mean scores), se, se_clustered, bootstrap CI (clusters resampled when
+    there are groups), single_run_se and std/best/worst over the runs. Unscored samples are left out (an
+    item with none is dropped); n_unscored counts them."""
     S = cell.matrix("score")
-    runs, pbar = S.mean(0), S.mean(1)
-    row = {"n_items": cell.n_items, "n_runs": cell.n, "mean": pbar.mean(), "se": _se(pbar),
-           "se_clustered": clustered_se(pbar, cell.groups()) if cell.groups() is not None else np.nan,
-           "single_run_se": float(np.mean(_se(S))) if cell.n_items > 1 else np.nan,
-           "std": runs.std(ddof=1) if cell.n > 1 else np.nan, "best": runs.max(), "worst": runs.min()}
+    keep = np.isfinite(S).any(1)
+    groups = cell.groups()
+    S, groups = S[keep], (groups[keep] if groups is not None else None)
+    runs, pbar = _nanmean(S, 0), _nanmean(S, 1)
+    r = runs[np.isfinite(runs)]
+    n = len(pbar)
+    row = {"n_items": n, "n_runs": cell.n, "n_unscored": int(np.isnan(cell.matrix("score")).sum()),
+           "mean": pbar.mean() if n else np.nan, "se": _se(pbar),
+           "se_clustered": clustered_se(pbar, groups) if groups is not None else np.nan,
+           "single_run_se": float(_nanmean(_nanse(S), 0)) if n > 1 else np.nan,
+           # a single run (greedy) has no spread, whatever the ddof
+           "std": r.std(ddof=ddof) if len(r) > 1 else np.nan,
+           "best": r.max() if len(r) else np.nan, "worst": r.min() if len(r) else np.nan}
+    w = _ci_weights(n, n_boot, seed, groups)
     row["ci_low"], row["ci_high"] = _boot_ci(w, pbar, ci) if w is not None else (np.nan, np.nan)
+    row["ci_method"] = _ci_method(groups) if w is not None else None
     return row
 
 
 def config_table(df: pd.DataFrame, by=BY, n_boot: int = 1000, ci: float = 0.95, seed=0,
-                 ragged: str = "truncate") -> pd.DataFrame:
+                 ragged: str = "truncate", ddof: int = 1) -> pd.DataFrame:
     """One row per cell, greedy and sampled: mean over items (of per-item mean scores), se, se_clustered,
-    bootstrap ci_low/ci_high, and over runs std/best/worst with n_runs (1 for greedy)."""
+    bootstrap ci_low/ci_high (whole groups resampled when there are groups; ci_method says which), and over
+    runs std (with ``ddof``; the paper's scripts used 0)/best/worst with n_runs (1 for greedy) and n_unscored."""
     by, _ = _key_cols(df, by)
     rows = []
     for c in cells(df, by, ragged):
-        w = _boot_weights(c.n_items, n_boot, seed) if n_boot else None
-        rows.append({**c.key, "decoding": "greedy" if c.greedy else "sampled", **_cell_summary(c, w, ci)})
+        rows.append({**c.key, "decoding": "greedy" if c.greedy else "sampled",
+                     **_cell_summary(c, n_boot, ci, seed, ddof)})
     return pd.DataFrame(rows)
 
 
@@ -596,50 +661,66 @@ def sweep_table(df: pd.DataFrame, x: str = "temperature", by=BY, **kw) -> pd.Dat
 
 
 def gap_table(df: pd.DataFrame, by=BY, n_boot: int = 1000, ci: float = 0.95, seed=0,
-              ragged: str = "truncate") -> pd.DataFrame:
+              ragged: str = "truncate", ddof: int = 1) -> pd.DataFrame:
     """Paper Table 2 with uncertainty: one row per sampled cell, against its group's greedy cell.
 
-    greedy; mean/std/best/worst over the n_runs sampled runs; gap = greedy - mean with paired SE,
-    bootstrap CI over items and paired-t p_value; SEs (plain and clustered by ``group``), bootstrap CIs;
-    single_run_se is the SE one sampled run would have (the per-item mean over N samples shrinks it to se).
-    Scores are over the items greedy and sampling share.
+    greedy; mean/std/best/worst over the n_runs sampled runs (std with ``ddof``: default 1, the sample std;
+    the paper's scripts used numpy's default 0); gap = greedy - mean with its paired SE (gap_se), bootstrap
+    CIs and p_value; SEs plain and clustered by ``group``; single_run_se is the SE one sampled run would have
+    (the per-item mean over N samples shrinks it to mean_se).
+    Without groups the CIs resample items and p_value is the paired t; with groups the CIs resample whole
+    groups and p_value is a t on gap_se_clustered with n_clusters - 1 df (ci_method, p_method say which).
+    Scores are over the items greedy and sampling share; unscored samples are left out (an item with none, or
+    with an unscored greedy, is dropped) and counted in n_unscored / greedy_n_unscored.
     """
     by, _ = _key_cols(df, by)
     rows = []
     for g, samples in _by_groups(cells(df, by, ragged), by):
         for s in samples:
             gc, sc = _align(g, s) if g is not None else (None, s)
+            keep = np.isfinite(sc.matrix("score")).any(1)
+            n_uns, g_uns = int(np.isnan(sc.matrix("score")).sum()), np.nan
+            if gc is not None:
+                keep &= np.isfinite(gc.matrix("score")).any(1)
+                g_uns = int(np.isnan(gc.matrix("score")).sum())
+            if not keep.all():
+                sc, gc = sc.subset(keep), (gc.subset(keep) if gc is not None else None)
             S = sc.matrix("score")
-            G = gc.matrix("score").mean(1) if gc is not None else np.full(sc.n_items, np.nan)
-            pbar, groups = S.mean(1), sc.groups()
+            G = _nanmean(gc.matrix("score"), 1) if gc is not None else np.full(sc.n_items, np.nan)
+            pbar, groups = _nanmean(S, 1), sc.groups()
             d = G - pbar
-            w = _boot_weights(sc.n_items, n_boot, seed) if n_boot else None
-            summ = _cell_summary(sc, w, ci)
-            se_d, t, p = _t_p(d)
-            row = {**sc.key, "n_items": sc.n_items, "n_runs": sc.n, "greedy": G.mean(), "greedy_se": _se(G),
+            summ = _cell_summary(sc, 0, ci, seed, ddof)
+            _, t, p = _t_p(d, groups)
+            avg = (lambda x: x.mean()) if sc.n_items else (lambda x: np.nan)
+            row = {**sc.key, "n_items": sc.n_items, "n_runs": sc.n, "n_unscored": n_uns, "greedy_n_unscored": g_uns,
+                   "greedy": avg(G), "greedy_se": _se(G),
                    "mean": summ["mean"], "mean_se": summ["se"], "single_run_se": summ["single_run_se"],
                    "std": summ["std"], "best": summ["best"], "worst": summ["worst"],
-                   "gap": d.mean(), "gap_se": se_d, "p_value": p}
-            if w is not None:
-                lo, hi = _boot_ci(w, np.column_stack([G, pbar, d]), ci)
+                   "gap": avg(d), "gap_se": _se(d), "p_value": p,
+                   "p_method": "clustered t (n_clusters - 1 df)" if groups is not None else "paired t"}
+            w = _ci_weights(sc.n_items, n_boot, seed, groups)
+            if n_boot:
+                lo, hi = _boot_ci(w, np.column_stack([G, pbar, d]), ci) if w is not None else (np.full(3, np.nan),) * 2
                 for i, name in enumerate(("greedy", "mean", "gap")):
                     row[f"{name}_ci_low"], row[f"{name}_ci_high"] = lo[i], hi[i]
+                row["ci_method"] = _ci_method(groups) if w is not None else None
             cl = (lambda x: clustered_se(x, groups)) if groups is not None else (lambda x: np.nan)
             row.update(greedy_se_clustered=cl(G), mean_se_clustered=cl(pbar), gap_se_clustered=cl(d),
-                       n_clusters=len(set(groups)) if groups is not None else np.nan)
+                       n_clusters=n_clusters(groups) if groups is not None else np.nan)
             rows.append(row)
     return pd.DataFrame(rows)
 
 
 def run_scores(df: pd.DataFrame, by=BY, ragged: str = "truncate") -> pd.DataFrame:
-    """Long table of sampled-run scores: one row per (sampled cell, run) with score and n_items."""
+    """Long table of sampled-run scores: one row per (sampled cell, run) with score, n_items, n_unscored."""
     by, _ = _key_cols(df, by)
     frames = []
     for c in cells(df, by, ragged):
         if c.greedy:
             continue
-        frames.append(pd.DataFrame({**c.key, "run": np.arange(c.n), "score": c.matrix("score").mean(0),
-                                    "n_items": c.n_items}))
+        S = c.matrix("score")  # a run's score is over its scored items (n_items - n_unscored)
+        frames.append(pd.DataFrame({**c.key, "run": np.arange(c.n), "score": _nanmean(S, 0), "n_items": c.n_items,
+                                    "n_unscored": np.isnan(S).sum(0)}))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
@@ -702,10 +783,17 @@ def length_table(df: pd.DataFrame, by=BY, ragged: str = "truncate") -> pd.DataFr
 
 
 # ---------------------------------------------------------------------------------- rankings
+TIE_TOL = 1e-12  # scores closer than this are tied (means of the same counts can differ in the last bit)
+
+
+def _sgn(x: np.ndarray) -> np.ndarray:
+    return np.where(np.abs(x) <= TIE_TOL, 0.0, np.sign(x))
+
+
 def _tau_b(x: np.ndarray, Y: np.ndarray) -> np.ndarray:
     """Kendall tau-b between x (m,) and each row of Y (r, m)."""
     i, j = np.triu_indices(len(x), 1)
-    sx, sy = np.sign(x[i] - x[j]), np.sign(Y[:, i] - Y[:, j])
+    sx, sy = _sgn(x[i] - x[j]), _sgn(Y[:, i] - Y[:, j])
     den = np.sqrt((sx != 0).sum() * (sy != 0).sum(1))
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(den > 0, (sx * sy).sum(1) / den, np.nan)
@@ -743,46 +831,58 @@ def _ranking_groups(df, by, ragged):
             warnings.warn(f"{dict(zip(by + params, k))}: models cover different items; ranking on the "
                           f"{len(items)} shared", stacklevel=3)
         n = min(c.n for c in d.values())
-        runs = np.stack([d[m].subset(np.searchsorted(d[m].items, items)).matrix("score")[:, :n].mean(0)
+        # unscored samples (NaN) are left out of a run's mean, as in gap_table
+        runs = np.stack([_nanmean(d[m].subset(np.searchsorted(d[m].items, items)).matrix("score")[:, :n], 0)
                          for m in models], axis=1)  # (n_runs, models)
-        g = np.array([gc.subset(np.searchsorted(gc.items, items)).matrix("score").mean()
+        g = np.array([_nanmean(gc.subset(np.searchsorted(gc.items, items)).matrix("score").ravel(), 0)
                       if gc is not None else np.nan for gc in gcells])
         yield dict(zip(by + params, k)), models, g, runs, len(items)
 
 
 def rank_table(df: pd.DataFrame, by=("benchmark",), ragged: str = "truncate") -> pd.DataFrame:
-    """Long table of model scores and ranks (1 = best, ties share the best rank) under greedy, the sampling
-    mean and each sampled run, per (by..., sampling params), on the items all models share."""
+    """Long table of model scores and ranks (1 = best; ties, within TIE_TOL, share the best rank) under
+    greedy, the sampling mean and each sampled run, per (by..., sampling params), on the items all models
+    share."""
     frames = []
     for key, models, g, runs, n_items in _ranking_groups(df, by, ragged):
         src = [("greedy", -1, g), ("mean", -1, runs.mean(0))] + [("run", j, r) for j, r in enumerate(runs)]
         for name, j, sc in src:
+            rank = 1.0 + (sc[None, :] > sc[:, None] + TIE_TOL).sum(1)  # models better beyond a tie
             frames.append(pd.DataFrame({**key, "source": name, "run": j, "model": models, "score": sc,
-                                        "rank": pd.Series(-sc).rank(method="min").to_numpy(), "n_items": n_items}))
+                                        "rank": np.where(np.isnan(sc), np.nan, rank), "n_items": n_items}))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def rank_flips(df: pd.DataFrame, by=("benchmark",), ragged: str = "truncate") -> pd.DataFrame:
     """How often sampled runs reorder the models relative to greedy, per (by..., sampling params).
 
-    frac_runs_reordered: share of runs whose ranking differs from greedy's; frac_top_changed: share whose
-    top model differs; pair_flip_rate: share of (model pair, run) whose strict greedy order is reversed;
-    tau_mean/tau_min: Kendall tau-b of greedy vs run scores; tau_greedy_vs_mean.
+    A flip is a model pair strictly ordered under greedy and strictly reversed in a run; a tie (scores
+    within TIE_TOL), under greedy or in the run, is never a flip. frac_runs_reordered: share of runs with at
+    least one flip; frac_top_changed: share of runs whose top model(s) share none with greedy's (so breaking
+    a greedy tie at the top is no change); pair_flip_rate: share of (strictly ordered pair, run) that flip;
+    tau_mean/tau_min: Kendall tau-b of greedy vs run scores; tau_greedy_vs_mean. Orders write ties as "=".
+    NaN where a model has no greedy score.
     """
     rows = []
     for key, models, g, runs, n_items in _ranking_groups(df, by, ragged):
-        rg = pd.Series(-g).rank(method="min").to_numpy()
-        rr = pd.DataFrame(-runs.T).rank(method="min").to_numpy().T  # (n_runs, models)
         i, j = np.triu_indices(len(models), 1)
-        sg = np.sign(g[i] - g[j])
-        flips = (sg != 0) & (np.sign(runs[:, i] - runs[:, j]) == -sg)
+        sg = _sgn(g[i] - g[j])
+        flips = (sg != 0) & (_sgn(runs[:, i] - runs[:, j]) == -sg)  # (n_runs, pairs)
+        top_g = g >= np.max(g) - TIE_TOL
+        top_r = runs >= runs.max(1, keepdims=True) - TIE_TOL
+        has_g = bool(np.isfinite(g).all())
         taus = _tau_b(g, runs)
-        order = lambda s: " > ".join(np.asarray(models)[np.argsort(-s, kind="stable")])
+
+        def order(s):
+            o = np.argsort(-s, kind="stable")
+            return models[o[0]] + "".join((" = " if abs(s[a] - s[b]) <= TIE_TOL else " > ") + models[b]
+                                          for a, b in zip(o[:-1], o[1:]))
+
         rows.append({**key, "n_models": len(models), "n_runs": runs.shape[0], "n_items": n_items,
-                     "greedy_order": order(g), "mean_order": order(runs.mean(0)),
-                     "frac_runs_reordered": float(np.mean((rr != rg).any(1))),
-                     "frac_top_changed": float(np.mean(np.argmax(runs, 1) != np.argmax(g))),
-                     "pair_flip_rate": float(flips.sum() / max((sg != 0).sum() * runs.shape[0], 1)),
+                     "greedy_order": order(g) if has_g else None, "mean_order": order(runs.mean(0)),
+                     "frac_runs_reordered": float(np.mean(flips.any(1))) if has_g else np.nan,
+                     "frac_top_changed": float(np.mean(~(top_r & top_g).any(1))) if has_g else np.nan,
+                     "pair_flip_rate": float(flips.sum() / max((sg != 0).sum() * runs.shape[0], 1)) if has_g else np.nan,
                      "tau_mean": float(np.nanmean(taus)) if np.isfinite(taus).any() else np.nan,
                      "tau_min": float(np.nanmin(taus)) if np.isfinite(taus).any() else np.nan,
                      "tau_greedy_vs_mean": float(_tau_b(g, runs.mean(0)[None])[0])})

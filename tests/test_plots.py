@@ -118,3 +118,48 @@ def test_item_pass_rates(table, tmp_path):
     green = matplotlib.colors.to_rgb(plots.sns.color_palette(plots.PALETTE)[2])
     drawn = sum(p.get_height() for p in ax.patches if np.allclose(p.get_facecolor()[:3], green))
     assert 0 < right == drawn
+
+
+def _with_wildbench(table):
+    """mmlu (0/1 scores) next to a WildBench whose per-sample scores are WB-Scores in -8..10."""
+    wb = table[table.benchmark == "gsm8k"].assign(benchmark="wildbench", score=lambda d: d.score * 18 - 8)
+    return pd.concat([table[table.benchmark == "mmlu"], wb], ignore_index=True)
+
+
+def test_wildbench_is_drawn_in_points_not_percent(table, tmp_path):
+    both = _with_wildbench(table)
+    sub = both[both.temperature.isin([0.0, 0.7])]
+    runs, gap = st.run_scores(sub), st.gap_table(sub, n_boot=100)
+    fig = plots.plot_run_distributions(runs, gap)
+    _save(fig, tmp_path, "runs_wb")
+    for ax, bench, factor, unit in zip(fig.axes, ("mmlu", "wildbench"), (100, 1), ("%", "points")):
+        pts = [c for c in ax.collections if c.get_gid() == "runs"][0].get_offsets()[:, 0]
+        np.testing.assert_allclose(np.sort(pts), np.sort(runs[runs.benchmark == bench].score * factor))
+        greedy = [c for c in ax.collections if c.get_gid() == "greedy"][0].get_offsets()[:, 0]
+        np.testing.assert_allclose(greedy, gap[gap.benchmark == bench].sort_values("model").greedy * factor)
+        assert ax.get_title() == bench and f"({unit})" in ax.get_xlabel()
+    assert (runs[runs.benchmark == "wildbench"].score.abs() > 1).any()  # a scale where ×100 is visibly wrong
+
+    fig = plots.plot_gap_table(gap)
+    ax = fig.axes[0]
+    want = gap.pivot(index="model", columns="benchmark", values="gap").to_numpy() * [100, 1]
+    np.testing.assert_allclose(np.asarray(ax.collections[0].get_array()).reshape(want.shape), want)
+    r = gap[gap.benchmark == "wildbench"].iloc[0]
+    assert any(t.get_text().startswith(f"{r.greedy:.1f} | {r['mean']:.1f}±{r['std']:.1f}") for t in ax.texts)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["mmlu", "wildbench (points)"]
+
+    sw = st.sweep_table(both, "temperature", n_boot=0)
+    fig = plots.plot_sweep(sw)
+    s = sw[(sw.benchmark == "wildbench") & (sw.model == "a") & (sw.decoding == "sampled")].sort_values("temperature")
+    np.testing.assert_allclose(_line(fig.axes[1], "a (sampled)").get_ydata(), s["mean"])
+    assert fig.axes[1].get_ylabel() == "score (points)" and fig.axes[0].get_ylabel() == "score (%)"
+    with pytest.raises(ValueError, match="percent and in points"):
+        plots.plot_sweep(sw, col=None)
+    assert plots.plot_sweep(sw, col=None, scale=1).axes[0].get_ylabel() == "score (points)"
+
+    cv = st.best_of_k_curves(sub[sub.benchmark == "wildbench"], methods=("oracle", "random"), n_boot=0)
+    fig = plots.plot_best_of_k(cv, reference={"bigger model greedy": 2.5}, greedy=gap)
+    ax = fig.axes[0]
+    np.testing.assert_allclose(_line(ax, "random").get_ydata(), cv[(cv.model == "a") & (cv.method == "random")].value)
+    np.testing.assert_allclose(_line(ax, "bigger model greedy").get_ydata(), [2.5, 2.5])
+    assert ax.get_ylabel() == "score (points)"

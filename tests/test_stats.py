@@ -137,12 +137,93 @@ def test_gap_table_runs_match_numpy(table):
     assert row["std"] == pytest.approx(np.std(runs, ddof=1))
     assert (row.best, row.worst, row["mean"]) == pytest.approx((runs.max(), runs.min(), runs.mean()))
     assert row.greedy == pytest.approx(g.mean())
-    t = sps.ttest_rel(g, M.mean(1))
-    assert row.p_value == pytest.approx(t.pvalue) and row.gap == pytest.approx(g.mean() - M.mean())
+    assert row.gap == pytest.approx(g.mean() - M.mean())
     assert row.gap_ci_low <= row.gap <= row.gap_ci_high
     assert row.mean_se == pytest.approx(np.std(M.mean(1), ddof=1) / np.sqrt(40))
     assert row.mean_se < row.single_run_se  # averaging N samples per item shrinks the SE
     assert row.n_clusters == 5 and np.isfinite(row.mean_se_clustered)
+    # grouped items: a t on the clustered SE with n_clusters - 1 df; without groups: scipy's paired t
+    t = row.gap / row.gap_se_clustered
+    assert row.p_value == pytest.approx(2 * sps.t.sf(abs(t), 4)) and row.p_method.startswith("clustered")
+    assert row.ci_method == "cluster bootstrap" and row.n_unscored == 0
+    flat = st.gap_table(table.drop(columns="group"), n_boot=200)
+    frow = flat[(flat.model == "b") & (flat.benchmark == "mmlu") & (flat.temperature == 1.0)].iloc[0]
+    assert frow.p_value == pytest.approx(sps.ttest_rel(g, M.mean(1)).pvalue) and frow.p_method == "paired t"
+    assert frow.ci_method == "item bootstrap" and np.isnan(frow.n_clusters)
+    assert frow.gap_se == pytest.approx(row.gap_se)
+
+
+def test_run_std_ddof_is_a_choice(table):
+    sub = table[(table.model == "a") & (table.benchmark == "gsm8k") & (table.temperature.isin([0, 0.3]))]
+    runs = st.score_matrix(sub[~sub.greedy]).to_numpy(float).mean(0)
+    assert st.gap_table(sub, n_boot=0)["std"].iloc[0] == pytest.approx(np.std(runs, ddof=1))
+    assert st.gap_table(sub, n_boot=0, ddof=0)["std"].iloc[0] == pytest.approx(np.std(runs))  # the paper's
+    ct = st.config_table(sub, n_boot=0, ddof=0)
+    assert ct.loc[ct.decoding == "sampled", "std"].iloc[0] == pytest.approx(np.std(runs))
+    assert ct.loc[ct.decoding == "greedy", "std"].isna().all()  # one run has no spread
+
+
+def test_paired_test_undefined_is_nan():
+    for a, b in [([1.0], [0.0]), ([0.7], [0.7]), ([], []), ([1.0, 1.0], [1.0, 1.0])]:
+        r = st.paired_test(a, b)
+        assert np.isnan(r["p_value"]) and np.isnan(r["stat"]), (a, b)
+    r = st.paired_test([1.0, 1.0], [0.0, 0.0])  # equal nonzero differences: as scipy, t = inf, p = 0
+    assert (r["stat"], r["p_value"]) == (np.inf, 0.0)
+    assert np.isnan(st.paired_test([], [], "permutation")["p_value"])
+    assert st.paired_test([1.0], [0.0], "permutation")["p_value"] == 1.0  # both signs as extreme
+    one = _toy([dict(model="m", item_id="i", greedy=True, config_key="g", temperature=0.0, sample_idx=0, score=1.0)]
+               + [dict(model="m", item_id="i", greedy=False, sample_idx=j, score=0.0) for j in range(3)])
+    row = st.gap_table(one, n_boot=0).iloc[0]
+    assert row.gap == 1.0 and np.isnan(row.p_value)
+
+
+def _clustered_sim(n_reps=200, n_groups=10, per_group=10, n_samples=2, seed=0):
+    """n_reps replications (as models) of a benchmark whose items share a group effect; true gap 0."""
+    rng = np.random.default_rng(seed)
+    n = n_groups * per_group
+    items = np.array([f"i{i:03d}" for i in range(n)])
+    groups = np.repeat([f"g{k}" for k in range(n_groups)], per_group)
+    frames = []
+    for r in range(n_reps):
+        u = np.repeat(rng.normal(0, 0.5, n_groups), per_group)  # shared by a group's items (ICC 0.2)
+        base = dict(model=f"r{r:03d}", benchmark="b", top_p=1.0, top_k=-1, repetition_penalty=1.0)
+        frames.append(pd.DataFrame({**base, "item_id": items, "group": groups, "config_key": "greedy",
+                                    "greedy": True, "temperature": 0.0, "sample_idx": 0,
+                                    "score": u + rng.normal(0, 1, n)}))
+        frames.append(pd.DataFrame({**base, "item_id": np.repeat(items, n_samples), "group": np.repeat(groups, n_samples),
+                                    "config_key": "T1", "greedy": False, "temperature": 1.0,
+                                    "sample_idx": np.tile(np.arange(n_samples), n), "score": rng.normal(0, 0.3, n * n_samples)}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_gap_ci_and_p_value_are_clustered_with_groups():
+    """A shared group effect: CIs that resample items cover the true gap (0) far less than 95%, and the
+    paired t rejects far more than 5%; resampling whole groups and a clustered t hold their levels."""
+    df = _clustered_sim()
+    gap = st.gap_table(df, n_boot=1000)
+    cover = ((gap.gap_ci_low <= 0) & (0 <= gap.gap_ci_high)).mean()
+    assert cover >= 0.88, cover
+    assert (gap.p_value < 0.05).mean() <= 0.1
+    assert (gap.ci_method == "cluster bootstrap").all() and (gap.n_clusters == 10).all()
+    t = gap.gap / gap.gap_se_clustered
+    np.testing.assert_allclose(gap.p_value, 2 * sps.t.sf(np.abs(t), 9))
+    naive = st.gap_table(df.drop(columns="group"), n_boot=1000)  # what the headline ignored before
+    assert (naive.ci_method == "item bootstrap").all()
+    assert ((naive.gap_ci_low <= 0) & (0 <= naive.gap_ci_high)).mean() < 0.85
+    assert (naive.p_value < 0.05).mean() > 0.15
+
+
+def test_n_clusters_counts_each_ungrouped_item_alone(table):
+    sub = table[(table.model == "a") & (table.benchmark == "gsm8k")].copy()
+    loose = sub.item_id.isin([f"gsm8k-{i:05d}" for i in range(10)])  # 10 items, every group keeps others
+    sub["group"] = sub["group"].astype(object).where(~loose, None)
+    gap = st.gap_table(sub, n_boot=0)
+    assert (gap.n_clusters == 5 + 10).all()
+    sub.loc[loose, "group"] = np.nan
+    assert (st.gap_table(sub, n_boot=0).n_clusters == 15).all()
+    assert st.n_clusters(["a", "a", None, np.nan, "b"]) == 4
+    one = st.gap_table(sub.assign(group="all"), n_boot=100)  # one cluster: no clustered test, no CI
+    assert (one.n_clusters == 1).all() and one.p_value.isna().all() and one.gap_ci_low.isna().all()
 
 
 def test_paired_test_matches_scipy():
@@ -223,6 +304,27 @@ def test_rank_flips_counts_reorderings():
     assert set(rt.source) == {"greedy", "mean", "run"} and len(rt) == 2 * 5
 
 
+def test_a_tie_is_not_a_rank_flip():
+    """Greedy ties A and B at the top: a run that orders them either way flips nothing and keeps the top."""
+    greedy = {"A": 0.5, "B": 0.5, "C": 0.2}
+    runs = [{"A": 0.6, "B": 0.4, "C": 0.1},   # breaks the tie: no flip, top A is one of greedy's
+            {"A": 0.4, "B": 0.6, "C": 0.1},   # breaks it the other way: the same
+            {"A": 0.3, "B": 0.3, "C": 0.9},   # C overtakes both: two flips, a new top
+            {"A": 0.5, "B": 0.4, "C": 0.5}]   # A = C is a tie (no flip), B < C is one; A still on top
+    rows = []
+    for m, g in greedy.items():
+        rows.append(dict(model=m, item_id="i", greedy=True, config_key="g", temperature=0.0, sample_idx=0, score=g))
+        rows += [dict(model=m, item_id="i", greedy=False, sample_idx=j, score=r[m]) for j, r in enumerate(runs)]
+    fl = st.rank_flips(_toy(rows)).iloc[0]
+    assert fl.frac_runs_reordered == pytest.approx(2 / 4)
+    assert fl.frac_top_changed == pytest.approx(1 / 4)
+    assert fl.pair_flip_rate == pytest.approx(3 / (2 * 4))  # 3 flips of the 2 strictly ordered pairs x 4 runs
+    assert fl.greedy_order == "A = B > C"
+    rt = st.rank_table(_toy(rows))
+    assert rt[rt.source == "greedy"].set_index("model")["rank"].to_dict() == {"A": 1, "B": 1, "C": 3}
+    assert rt[(rt.source == "run") & (rt.run == 3)].set_index("model")["rank"].to_dict() == {"A": 1, "B": 3, "C": 1}
+
+
 def test_per_item_entropy_agreement():
     rows = [dict(model="m", item_id="i", greedy=True, config_key="g", temperature=0.0, sample_idx=0, score=1.0,
                  extracted="4")]
@@ -268,3 +370,36 @@ def test_sweep_length_runs_curves(table):
     np.testing.assert_allclose(one[one.method == "oracle"].value, one[one.method == "pass"].value)
     assert np.allclose(one[one.method == "random"].value, one[one.method == "random"].value.iloc[0])
     assert (one.ci_low <= one.value + 1e-12).all() and (one.value <= one.ci_high + 1e-12).all()
+
+
+def test_unscored_samples_are_left_out_and_counted(table):
+    """A NaN score (a failed or unparseable judgment) is an unscored sample: the cell is not NaN, it is the
+    mean over the scored samples, and the count is reported."""
+    sub = table[(table.model == "a") & (table.benchmark == "gsm8k") & table.temperature.isin([0, 0.3])].copy()
+    sampled = sub[~sub.greedy]
+    sub.loc[sampled[(sampled.item_id == "gsm8k-00004") & (sampled.sample_idx == 2)].index, "score"] = np.nan
+    M = st.score_matrix(sub[~sub.greedy]).to_numpy(float)
+    g = st.score_matrix(sub[sub.greedy])[0].to_numpy(float)
+    row = st.gap_table(sub, n_boot=100).iloc[0]
+    assert row["mean"] == pytest.approx(np.nanmean(M, 1).mean())
+    assert row.n_unscored == 1 and row.greedy_n_unscored == 0 and row.n_items == 40
+    assert row.gap == pytest.approx(g.mean() - np.nanmean(M, 1).mean())
+    assert row["std"] == pytest.approx(np.std(np.nanmean(M, 0), ddof=1))
+    assert row.best == pytest.approx(np.nanmean(M, 0).max())
+    assert all(np.isfinite(row[c]) for c in ("gap_ci_low", "gap_ci_high", "p_value", "single_run_se", "gap_se_clustered"))
+    rs = st.run_scores(sub)
+    assert rs.score.iloc[2] == pytest.approx(np.nanmean(M[:, 2])) and list(rs.n_unscored) == [0, 0, 1] + [0] * 5
+    # an unscored greedy leaves its item out of the pairing
+    sub.loc[sub[sub.greedy & (sub.item_id == "gsm8k-00007")].index, "score"] = np.nan
+    row = st.gap_table(sub, n_boot=100).iloc[0]
+    keep = np.arange(40) != 7
+    assert row.n_items == 39 and row.greedy_n_unscored == 1
+    assert row.gap == pytest.approx(g[keep].mean() - np.nanmean(M[keep], 1).mean())
+    ct = st.config_table(sub, n_boot=50)
+    ct = ct.set_index("decoding")
+    assert ct["mean"].notna().all() and ct.n_unscored.to_dict() == {"greedy": 1, "sampled": 1}
+    assert ct.n_items.to_dict() == {"greedy": 39, "sampled": 40}
+    # every sample of an item unscored: the item is dropped, not a NaN mean
+    sub.loc[sub[~sub.greedy & (sub.item_id == "gsm8k-00009")].index, "score"] = np.nan
+    row = st.gap_table(sub, n_boot=0).iloc[0]
+    assert row.n_items == 38 and np.isfinite(row.gap) and row.n_unscored == 1 + 8

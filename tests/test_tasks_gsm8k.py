@@ -73,6 +73,45 @@ def test_extract(completion, expected):
     assert extract_answer(completion) == expected
 
 
+# Fractions: the extracted answer is the fraction's value (a decimal when it has a finite one, else p/q).
+EXTRACT_FRACTIONS = [
+    ("Each friend gets 3 of the 4 slices. So the answer is 3/4.", "0.75"),
+    ("So the answer is \\frac{3}{4}.", "0.75"),
+    ("So the answer is $\\dfrac{18}{2}$.", "9"),
+    ("The answer is 18/2 = 9 dollars.", "9"),
+    ("The answer is 36 / 2.", "18"),
+    ("She needs 1 1/2 cups of flour. So the answer is 1 1/2.", "1.5"),
+    ("So the answer is -3/4.", "-0.75"),
+    ("Each gets 10/3 of a pizza.", "10/3"),
+    ("#### 18/2", "9"),
+    ("\\boxed{3/4}", "0.75"),
+    ("The answer is 1,000/8 pounds.", "125"),
+    # not fractions: a rate, a date, an improper "mixed number" (two numbers)
+    ("He drives 60 km/h for 2 hours. The answer is 120.", "120"),
+    ("The answer is 5 per day, since 12/25/2023 was a Monday.", "5"),
+    ("It was due on 12/25/2023", "2023"),
+    ("First 3 laps, then 3 12/4 = 9 laps.", "9"),
+]
+
+
+@pytest.mark.parametrize("completion, expected", EXTRACT_FRACTIONS)
+def test_extract_fractions(completion, expected):
+    assert extract_answer(completion) == expected
+
+
+@pytest.mark.parametrize("completion, correct", [
+    ("She makes 36/2 dollars. So the answer is 36/2.", True),
+    ("So the answer is \\frac{36}{2}.", True),
+    ("So the answer is 18/1.", True),
+    ("So the answer is 37/2.", False),
+    ("So the answer is 18 1/2.", False),  # 18.5, not 18
+    ("So the answer is 1/18.", False),
+])
+def test_fractions_are_compared_by_value(task, completion, correct):
+    item = task.items[0]  # gold 18
+    assert task.score(completion, item).score == float(correct)
+
+
 @pytest.mark.parametrize("completion, correct", [
     ("She sells 9 eggs at $2 each. So the answer is 18.", True),
     ("She sells 9 eggs at $2 each, making $18.00 a day.", True),
@@ -110,7 +149,7 @@ def test_items_and_settings(task):
     assert all(it.data["gold"] is not None for it in task.items)
     assert sum(it.data["gold"].startswith("-") for it in task.items) == 2
     assert (task.paper_n_samples, task.default_max_new_tokens) == (128, 512)
-    assert task.stop == ("\nQuestion:",) and ANSWER_RULE.endswith("/v1")
+    assert task.stop == ("\nQuestion:",) and ANSWER_RULE.endswith("/v2") and task.version == "2"  # v2: fractions
     assert [it.id for it in task.load(data_dir=DATA, limit=3)] == ["0", "1", "2"]
 
 

@@ -74,6 +74,7 @@ class WildBench(JudgedTask):
     description = "WildBench v2: 1024 real-user tasks, checklist-guided 1-10 scores by an LLM judge, WB-Score"
     default_max_new_tokens = 4096
     paper_n_samples = 16
+    score_range = (-8.0, 10.0)  # per-sample WB-Score, (1..10 - 5) * 2: shown in points, not percent
     # WildBench v2's WB-Score results were judged by gpt-4o-2024-05-13 (SOURCES.md); the paper does not name
     # a different one.
     paper_judge = "gpt-4o-2024-05-13"

@@ -42,6 +42,8 @@ class Task:
     description: str = ""
     default_max_new_tokens: int = 512
     paper_n_samples: int = 16  # samples per item in Song et al. 2024 (their README's table)
+    # range of a per-sample score: within 0..1 it is shown in percent, otherwise in its own points
+    score_range: tuple[float, float] = (0.0, 1.0)
     stop: tuple[str, ...] = ()
 
     def load(self, data_dir: str | Path | None = None, limit: int | None = None) -> list[Item]:

@@ -32,7 +32,7 @@ HUB = ("openai/gsm8k", "main", "test")
 PREFIX = "Answer the following questions.\n\n"
 QUESTION_CUT = "\nQuestion:"  # a model that goes on to invent the next exemplar: cut there (also the stop string)
 
-ANSWER_RULE = "gsm8k-final-number/v1"
+ANSWER_RULE = "gsm8k-final-number/v2"
 """Final-number extraction, in this order, on the completion cut at a hallucinated next "\\nQuestion:":
 1. the last `\\boxed{...}`: a plain number inside it, else its LaTeX value via math-verify (`\\frac{3}{2}`);
 2. the last `#### N`;
@@ -40,13 +40,23 @@ ANSWER_RULE = "gsm8k-final-number/v1"
    i.e. 9 * 2" gives 18);
 4. else the last number in the text (open-instruct's rule).
 Numbers: thousands commas, `$`, `%`, units and a closing `.` are dropped, a leading `-` (or `−`) kept;
-the value is compared exactly with the gold (72 == 72.00, 1,080.5 == 1080.50)."""
+fractions count as one number: `3/4`, `36 / 2`, `\\frac{3}{4}` (`\\dfrac`, `\\tfrac`) and mixed `1 1/2` (whole
+part and a proper fraction; `3 12/4` is two numbers); not `km/h` or dates like `12/25/2023`. The extracted
+answer is the value (`18/2` -> "9", `3/4` -> "0.75", `10/3` stays "10/3"), compared exactly with the gold
+(72 == 72.00 == 144/2, 1,080.5 == 1080.50). v2 added fractions (v1 took `3/4` as 3)."""
 
 _NUM = r"-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|-?\.\d+"
-_NUM_RE = re.compile(rf"(?<![\w.])(?:{_NUM})(?!\d)")
+_UNUM = r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"  # unsigned, for denominators
+# One number, fractions first so that "3/4" is not read as 3; a slash next to a fraction (a date,
+# 12/25/2023) makes it no fraction.
+_VALUE_RE = re.compile(
+    rf"(?<![\w.])(?:(?P<tex>-?)\\[dt]?frac\s*\{{\s*(?P<tn>{_NUM})\s*\}}\s*\{{\s*(?P<td>{_UNUM})\s*\}}"
+    rf"|(?<!/)(?P<mixed>-?\d+) (?P<mn>\d+)/(?P<md>\d+)(?![\d/])"
+    rf"|(?<!/)(?P<fn>{_NUM})[ \t]*/[ \t]*(?P<fd>{_UNUM})(?![\d/])"
+    rf"|(?P<num>{_NUM})(?!\d))")
 _PLAIN_RE = re.compile(rf"\s*(?:{_NUM})\s*")
 _MARKER_RE = re.compile(r"(?i)\banswer\s*(?:is|would be|will be|:|=)")
-_HASH_RE = re.compile(rf"####\s*\$?\s*({_NUM})")
+_HASH_RE = re.compile(r"####\s*\$?\s*")
 _LATEX_NOISE = re.compile(r"\\text\{[^{}]*\}|\\mathrm\{[^{}]*\}|\\[$%,!;: ]|\\(?:dollars?|quad)\b|[$%]|\{,\}")
 
 
@@ -68,6 +78,50 @@ def _value(s: str) -> Fraction | None:
         return Fraction(s)
     except (ValueError, ZeroDivisionError):
         return None
+
+
+def _fraction_str(f: Fraction) -> str:
+    """A value as the extracted answer: its decimal when it has a finite one ("0.75", "9"), else "p/q"."""
+    d = Decimal(f.numerator) / Decimal(f.denominator)
+    return normalize_number(str(d)) if Fraction(d) == f else f"{f.numerator}/{f.denominator}"
+
+
+def _num(s: str) -> Fraction:
+    return Fraction(s.replace(",", ""))
+
+
+def _match_value(m: re.Match) -> tuple[str | None, int]:
+    """(normalised value, end) of one _VALUE_RE match; (None, end of the first number) for an improper
+    mixed number or a zero denominator, which are read as separate numbers."""
+    try:
+        if m.group("tn") is not None:
+            f = _num(m.group("tn")) / _num(m.group("td"))
+            return _fraction_str(-f if m.group("tex") else f), m.end()
+        if m.group("mixed") is not None:
+            whole, a, b = m.group("mixed"), int(m.group("mn")), int(m.group("md"))
+            if 0 < a < b:
+                frac = Fraction(a, b)
+                return _fraction_str(int(whole) - frac if whole.startswith("-") else int(whole) + frac), m.end()
+            return normalize_number(whole), m.start() + len(whole)
+        if m.group("fn") is not None:
+            return _fraction_str(_num(m.group("fn")) / _num(m.group("fd"))), m.end()
+    except ZeroDivisionError:  # "3/0": the numerator alone; "\\frac{3}{0}": nothing
+        if m.group("fn") is not None:
+            return normalize_number(m.group("fn")), m.start() + len(m.group("fn"))
+        return None, m.end()
+    return normalize_number(m.group("num")), m.end()
+
+
+def _values(text: str, first: bool = False) -> list[str]:
+    """The numbers in `text` in order (normalised values, fractions included); only the first if `first`."""
+    out, pos = [], 0
+    while (m := _VALUE_RE.search(text, pos)) is not None:
+        v, pos = _match_value(m)
+        if v is not None:
+            out.append(v)
+            if first:
+                break
+    return out
 
 
 def _last_boxed(text: str) -> str | None:
@@ -96,8 +150,8 @@ def _latex_number(content: str) -> str | None:
         v = _math_verify_number(content)
         if v is not None:
             return v
-    nums = _NUM_RE.findall(bare)
-    return normalize_number(nums[-1]) if nums else None
+    nums = _values(bare)
+    return nums[-1] if nums else None
 
 
 def _math_verify_number(content: str) -> str | None:
@@ -116,9 +170,7 @@ def _math_verify_number(content: str) -> str | None:
         if isinstance(v, sympy.Integer):
             return str(int(v))
         if isinstance(v, sympy.Rational):
-            f = Fraction(int(v.p), int(v.q))
-            d = Decimal(f.numerator) / Decimal(f.denominator)
-            return normalize_number(str(d)) if Fraction(d) == f else f"{f.numerator}/{f.denominator}"
+            return _fraction_str(Fraction(int(v.p), int(v.q)))
         if isinstance(v, sympy.Float):
             return normalize_number(str(v))
     return None
@@ -132,23 +184,26 @@ def extract_answer(completion: str) -> str | None:
         v = _latex_number(boxed)
         if v is not None:
             return v
-    hashes = _HASH_RE.findall(text)
-    if hashes:
-        return normalize_number(hashes[-1])
+    for h in reversed(list(_HASH_RE.finditer(text))):  # the last "#### N" that has a number
+        m = _VALUE_RE.match(text, h.end())
+        if m is not None:
+            v = _match_value(m)[0]
+            if v is not None:
+                return v
     markers = list(_MARKER_RE.finditer(text))
     if markers:
         after = text[markers[-1].end():]
         sentence = re.split(r"\n\s*\n|(?<=[^\d\s])\.(?:\s|$)", after, maxsplit=1)[0]
-        m = _NUM_RE.search(sentence)
-        if m:
-            return normalize_number(m.group())
-    nums = _NUM_RE.findall(text)
-    return normalize_number(nums[-1]) if nums else None
+        nums = _values(sentence, first=True)
+        if nums:
+            return nums[0]
+    nums = _values(text)
+    return nums[-1] if nums else None
 
 
 class GSM8K(Task):
     name = "gsm8k"
-    version = "1"
+    version = "2"  # the scorer's version: 2 reads fractions (ANSWER_RULE)
     description = "GSM8K test, 8-shot CoT (open-instruct exemplars), exact match on the final number"
     default_max_new_tokens = 512  # open-instruct's eval/gsm default
     paper_n_samples = 128
