@@ -6,7 +6,9 @@
     gbg score --benchmark humaneval    # score what is stored, resumably
     gbg demo                           # greedy + 8 samples on 5 HumanEval problems with the default model
     gbg list                           # the research notebooks and their params files
+    gbg params gap                     # a notebook's parameters: types, defaults, help (papermill --help-notebook)
     gbg run all --params offline       # run them with papermill into outputs/<run>/, with an HTML report
+    gbg run gap --params offline -f my.yaml -p n_samples 16 -p limit 30   # layered like papermill's -f and -p
 """
 from __future__ import annotations
 
@@ -74,27 +76,36 @@ def cmd_generate(args, *, score: bool = False) -> int:
     )
     print(summary)
     if score:
-        _score_and_report(store, task, args)
+        _score_and_report(store, task, args, summary)
     print(f"stored in {store.path}")
     return 0
 
 
-def _score_and_report(store, task, args) -> None:
+def _score_and_report(store, task, args, summary=None) -> None:
+    """Score, then one line per sampled config against its own greedy twin (same engine, length limit and
+    repetition penalty): exactly this run's samples when `summary` is given, else everything stored."""
     from .scoring import score_store
-
-    n = score_store(store, task, data_dir=args.data_dir)
-    print(f"scored {n} new completions of {task.name}")
-    df = store.frame(benchmark=task.name, model=args.model)
-    if df.empty:
-        return
     from .stats import gap_table
 
-    gap = gap_table(df, n_boot=0)  # one row per sampled config, each against its greedy twin
-    if gap.empty:
-        print(f"{task.name}: greedy {df[df['greedy']]['score'].mean():.3f} on {df['item_id'].nunique()} items")
-    for r in gap.itertuples():
-        print(f"{task.name}: greedy {r.greedy:.3f} | sampling mean {r.mean:.3f} ± {r.std:.3f} (std over {r.n_runs} runs at "
-              f"T={r.temperature:g}), best {r.best:.3f}, worst {r.worst:.3f} — {r.n_items} items, model {r.model}")
+    n = score_store(store, task, data_dir=args.data_dir, progress=False)
+    print(f"scored {n} new completions of {task.name}")
+    df = store.frame(benchmark=task.name, model=args.model, scorer_version=task.version, text=False)
+    if df.empty:
+        return
+    if summary is not None:
+        df = summary.select(df)
+    else:  # a store can hold older prompts of an item: report the newest one's samples
+        df = df.sort_values("created").drop_duplicates(["item_id", "config_key", "sample_idx"], keep="last")
+    for ck in sorted(set(df.loc[~df["greedy"], "config_key"])):
+        twin = df.loc[df["config_key"] == ck, "greedy_key"].iloc[0]
+        part = df[df["config_key"].isin([ck, twin])]
+        for r in gap_table(part, n_boot=0).itertuples():
+            print(f"{task.name}: greedy {r.greedy:.3f} | sampling mean {r.mean:.3f} ± {r.std:.3f} (std over {r.n_runs} runs at "
+                  f"T={r.temperature:g}, rp={r.repetition_penalty:g}), best {r.best:.3f}, worst {r.worst:.3f} -- {r.n_items} items, "
+                  f"model {r.model}")
+    sampled_twins = set(df.loc[~df["greedy"], "greedy_key"])
+    for ck, g in df[df["greedy"] & ~df["config_key"].isin(sampled_twins)].groupby("config_key"):
+        print(f"{task.name}: greedy {g['score'].mean():.3f} on {g['item_id'].nunique()} items (no sampled run with this setting)")
 
 
 def cmd_score(args) -> int:
@@ -106,15 +117,34 @@ def cmd_score(args) -> int:
     return 0
 
 
+def _overrides(pairs) -> dict:
+    """`-p NAME VALUE` pairs, values read like papermill's -p (YAML scalars and flow lists); later wins."""
+    from .params import parse_value
+
+    return {name: parse_value(value) for name, value in pairs or []}
+
+
 def cmd_run(args) -> int:
     from .notebooks import run_notebooks
 
     names = "all" if args.notebooks == ["all"] else args.notebooks
-    results = run_notebooks(names, args.params, run_dir=args.out)
+    results = run_notebooks(names, args.params, run_dir=args.out, overrides=_overrides(args.param), files=args.file or ())
     failed = [r for r in results if r.status != "ok"]
     for r in failed:
         print(f"gbg: notebook {r.name} failed; partial output: {r.output}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def cmd_params(args) -> int:
+    from .notebooks import notebook_parameters, notebook_path
+
+    declared = notebook_parameters(args.notebook)  # raises a one-line error for an unknown notebook
+    print(f"Parameters of notebook {notebook_path(args.notebook).relative_to(PROJ_ROOT)} "
+          f"(set them with -p NAME VALUE, or in params/{args.notebook}/*.yaml and -f FILE):")
+    for p in declared.values():
+        line = f"  {p['name']}: {p['inferred_type_name'] or 'Unknown type'} (default {p['default']})"
+        print(f"{line}\n{' ' * 34}{p['help']}" if len(line) > 30 and p["help"] else f"{line:<34}{p['help']}")
+    return 0
 
 
 def cmd_list(args) -> int:
@@ -147,8 +177,15 @@ def main(argv: list[str] | None = None) -> int:
     r = sub.add_parser("run", help="run research notebooks with papermill and build an HTML report")
     r.add_argument("notebooks", nargs="+", help="notebook names, or 'all'")
     r.add_argument("--params", default="offline", help="params/<notebook>/<NAME>.yaml (smoke | offline | paper) or a path")
+    r.add_argument("-f", "--parameters-file", dest="file", action="append", metavar="FILE",
+                   help="a params YAML (path or name) layered over --params; repeatable, later files win")
+    r.add_argument("-p", "--parameter", dest="param", nargs=2, action="append", metavar=("NAME", "VALUE"),
+                   help="one parameter over the files, the value read as YAML: -p limit 30, -p models '[a, b]'; repeatable")
     r.add_argument("--out", default=None, help="run folder (default outputs/<date>-<params>)")
     r.set_defaults(fn=cmd_run)
+    pa = sub.add_parser("params", help="a notebook's parameters with types, defaults and help")
+    pa.add_argument("notebook")
+    pa.set_defaults(fn=cmd_params)
     sub.add_parser("list", help="the notebooks and their params files").set_defaults(fn=cmd_list)
     args = ap.parse_args(argv)
     try:

@@ -2,21 +2,29 @@
 
     >>> results = run_notebooks(["gap", "length"], "offline")      # outputs/<run>/...
     >>> results[0].status, results[0].output
+    >>> run_notebooks("gap", "offline", files=["my.yaml"], overrides={"limit": 30})   # layered like papermill -f, -p
 
 A failed notebook is reported with the path of its partial output and does not stop the others.
 Figures are embedded in the HTML pages, so the report folder can be copied anywhere and still works.
+Engine logs (vLLM, transformers, torch) go to <run>/engine.log: the kernels inherit GBG_ENGINE_LOG.
 """
 from __future__ import annotations
 
+import ast
+import dataclasses
 import datetime as _dt
 import html
 import json
+import os
 import time
 import traceback
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 
-from .params import NOTEBOOK_DIR, NOTEBOOKS, PROJ_ROOT, ParamError, load_params, schema, validate
+from .params import NOTEBOOK_DIR, NOTEBOOKS, PROJ_ROOT, ParamError, _type_ok, load_params, schema, validate
+
+ENGINE_LOG = "engine.log"  # in the run folder; the generation code writes engine output to $GBG_ENGINE_LOG
 
 
 @dataclass
@@ -42,6 +50,46 @@ def notebook_parameters(name: str) -> dict:
     return pm.inspect_notebook(str(notebook_path(name)))
 
 
+def _annotation_type(text: str):
+    """A parameters-cell annotation ("Optional[int]", "list[str]") as a type, or None when unreadable."""
+    names = {"Optional": typing.Optional, "Union": typing.Union, "List": typing.List, "Dict": typing.Dict,
+             "list": list, "dict": dict, "int": int, "float": float, "str": str, "bool": bool, "None": None}
+    try:
+        return eval(text, {"__builtins__": {}}, names)  # noqa: S307 - a type expression from our own notebooks
+    except Exception:
+        return None
+
+
+def parameters_mismatches(name: str, path: str | Path | None = None) -> list[str]:
+    """How the notebook's `parameters` cell differs from its schema in gbg_utils/params.py: names missing on
+    either side, defaults that differ, annotations of another type; [] when they agree."""
+    import papermill as pm
+
+    cls = schema(name)
+    declared = pm.inspect_notebook(str(path or notebook_path(name)))
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    where = f"{name}.ipynb"
+    out = [f"{where}: parameter {k!r} is not in the schema {cls.__name__}" for k in declared if k not in fields]
+    out += [f"{where}: schema field {k!r} ({cls.__name__}) is not in the parameters cell" for k in fields if k not in declared]
+    for k, f in fields.items():
+        if k not in declared:
+            continue
+        d = declared[k]
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        try:
+            value = ast.literal_eval(d["default"])
+        except (ValueError, SyntaxError):
+            out.append(f"{where}: default of {k!r} is not a literal: {d['default']}")
+            continue
+        if value != default or not _type_ok(value, hints[k]):
+            out.append(f"{where}: default of {k!r} is {value!r}, the schema's is {default!r}")
+        tp = _annotation_type(d["inferred_type_name"] or "")
+        if tp != hints[k]:
+            out.append(f"{where}: {k!r} is annotated {d['inferred_type_name']}, the schema says {hints[k]}")
+    return out
+
+
 def check_params_file(name: str, params_name: str) -> dict:
     """A params YAML whose every key is a parameter of the notebook (papermill itself only warns)."""
     data = load_params(name, params_name)
@@ -53,38 +101,56 @@ def check_params_file(name: str, params_name: str) -> dict:
 
 
 def run_notebooks(names: list[str] | str, params_name: str, run_dir: str | Path | None = None, overrides: dict | None = None,
-                  progress: bool = True) -> list[NotebookResult]:
-    """Execute notebooks with `params/<notebook>/<params_name>.yaml` (+ overrides) into `run_dir`."""
+                  progress: bool = True, files: list[str] | tuple = ()) -> list[NotebookResult]:
+    """Execute notebooks into `run_dir` with their parameters layered as papermill's -f and -p do: the notebook's
+    defaults, then `params/<notebook>/<params_name>.yaml`, then each of `files` in order (later wins), then
+    `overrides`. Everything is checked strictly against each notebook before the first one runs."""
     import papermill as pm
 
     names = list(NOTEBOOKS) if names == "all" else ([names] if isinstance(names, str) else list(names))
     for n in names:
         schema(n)
-    run_dir = Path(run_dir or PROJ_ROOT / "outputs" / f"{_dt.datetime.now():%Y%m%d-%H%M%S}-{params_name}")
-    run_dir.mkdir(parents=True, exist_ok=True)
+    if overrides and "output_dir" in overrides:
+        raise ParamError("output_dir is set by gbg run (<run folder>/<notebook>); choose the run folder with --out")
     # Check every params file before running anything: a typo should not surface an hour in.
-    all_params = {n: {**check_params_file(n, params_name), **(overrides or {})} for n in names}
+    all_params = {}
+    for n in names:
+        layered = check_params_file(n, params_name)
+        for f in files:
+            layered.update(check_params_file(n, f))
+        all_params[n] = {**layered, **(overrides or {})}
     for n, p in all_params.items():  # overrides too: papermill would only warn on a misspelled one
         validate(n, p, strict=True)
+    run_dir = Path(run_dir or PROJ_ROOT / "outputs" / f"{_dt.datetime.now():%Y%m%d-%H%M%S}-{params_name}")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    layers = " + ".join([params_name, *map(str, files)] + (["-p " + ", ".join(overrides)] if overrides else []))
+    saved_log = os.environ.get("GBG_ENGINE_LOG")
+    os.environ["GBG_ENGINE_LOG"] = str(run_dir / ENGINE_LOG)  # the kernels inherit it: engine output stays out of cells
     results = []
-    for i, name in enumerate(names, 1):
-        out_dir = run_dir / name
-        out_nb = run_dir / f"{name}.ipynb"
-        params = {**all_params[name], "output_dir": str(out_dir)}
-        print(f"[gbg] ({i}/{len(names)}) {name} with params/{name}/{params_name}.yaml -> {out_nb}", flush=True)
-        t0 = time.time()
-        try:
-            pm.execute_notebook(str(notebook_path(name)), str(out_nb), parameters=params, cwd=str(PROJ_ROOT),
-                                progress_bar=progress, kernel_name="python3")
-            results.append(NotebookResult(name, "ok", out_nb, out_dir, time.time() - t0, params=params))
-        except Exception as e:  # a failed notebook must not stop the others
-            msg = str(e).strip().splitlines()
-            err = "\n".join(msg[-15:]) if msg else traceback.format_exc(limit=3)
-            results.append(NotebookResult(name, "failed", out_nb, out_dir, time.time() - t0, err, params))
-            print(f"[gbg] {name} FAILED after {time.time() - t0:.0f} s; partial output: {out_nb}\n{err}", flush=True)
+    try:
+        for i, name in enumerate(names, 1):
+            out_dir = run_dir / name
+            out_nb = run_dir / f"{name}.ipynb"
+            params = {**all_params[name], "output_dir": str(out_dir)}
+            print(f"[gbg] ({i}/{len(names)}) {name} with {layers} -> {out_nb}", flush=True)
+            t0 = time.time()
+            try:
+                pm.execute_notebook(str(notebook_path(name)), str(out_nb), parameters=params, cwd=str(PROJ_ROOT),
+                                    progress_bar=progress, kernel_name="python3")
+                results.append(NotebookResult(name, "ok", out_nb, out_dir, time.time() - t0, params=params))
+            except Exception as e:  # a failed notebook must not stop the others
+                msg = str(e).strip().splitlines()
+                err = "\n".join(msg[-15:]) if msg else traceback.format_exc(limit=3)
+                results.append(NotebookResult(name, "failed", out_nb, out_dir, time.time() - t0, err, params))
+                print(f"[gbg] {name} FAILED after {time.time() - t0:.0f} s; partial output: {out_nb}\n{err}", flush=True)
+            else:
+                print(f"[gbg] {name} ok in {time.time() - t0:.0f} s", flush=True)
+    finally:
+        if saved_log is None:
+            os.environ.pop("GBG_ENGINE_LOG", None)
         else:
-            print(f"[gbg] {name} ok in {time.time() - t0:.0f} s", flush=True)
-    report = build_report(run_dir, results, params_name)
+            os.environ["GBG_ENGINE_LOG"] = saved_log
+    report = build_report(run_dir, results, layers)
     print(f"[gbg] report: {report}", flush=True)
     return results
 
@@ -119,11 +185,14 @@ def build_report(run_dir: Path, results: list[NotebookResult], params_name: str)
             f"<details><summary>provenance</summary><pre>{html.escape(json.dumps(prov, indent=2, default=str))}</pre></details></section>"
         )
     ok = sum(r.status == "ok" for r in results)
+    log = run_dir / ENGINE_LOG
+    log_link = (f'<a href="{ENGINE_LOG}">engine log</a> ({log.stat().st_size / 1024:.0f} KiB)' if log.is_file()
+                else "no engine log written")
     index = run_dir / "index.html"
     index.write_text(
         "<!doctype html><html><head><meta charset='utf-8'><title>gbg report</title>"
         "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}section{border-top:1px solid #ccc;padding:.5em 0}</style></head>"
         f"<body><h1>gbg report: {html.escape(run_dir.name)}</h1><p>params: <code>{html.escape(params_name)}</code> · "
-        f"{ok}/{len(results)} notebooks ok · built {_dt.datetime.now():%Y-%m-%d %H:%M}</p>{''.join(rows)}</body></html>"
+        f"{ok}/{len(results)} notebooks ok · {log_link} · built {_dt.datetime.now():%Y-%m-%d %H:%M}</p>{''.join(rows)}</body></html>"
     )
     return index

@@ -4,7 +4,12 @@ Papermill only *warns* on an unknown parameter, so `gbg run` checks every params
 notebook's own parameters cell, and the notebook's second cell validates types and values:
 
     >>> P = validate("gap", globals())     # in a notebook, right after the `parameters` cell
-    >>> P.models, P.n_samples
+    >>> P.models, P.n_samples, P.store_path, P.output_path
+
+The notebooks are the source of truth for their parameters: each schema's defaults are its notebook's
+`parameters` cell (the offline setting, what JupyterLab runs), and tests/test_notebooks.py fails when the
+two differ in names, defaults or types. Relative paths (store, output_dir, data_dir) are relative to the
+project root, whatever the kernel's working directory (JupyterLab starts kernels in notebooks/).
 """
 from __future__ import annotations
 
@@ -19,9 +24,9 @@ import yaml
 
 from .generation import BACKENDS
 from .models import DTYPES, ModelError, check_model_name
+from .paths import PROJ_ROOT, from_root
 
 NOTEBOOKS = ("gap", "scaling", "alignment", "temperature", "repetition", "length", "best_of_n")
-PROJ_ROOT = Path(__file__).resolve().parents[1]
 PARAMS_DIR = PROJ_ROOT / "params"
 NOTEBOOK_DIR = PROJ_ROOT / "notebooks"
 
@@ -35,15 +40,15 @@ class Common:
     """What every notebook takes. Names follow the generation vocabulary (CONVENTIONS.md)."""
 
     models: list[str] = field(default_factory=lambda: ["qwen2.5-coder-0.5b"])
-    benchmarks: list[str] = field(default_factory=lambda: ["humaneval"])
-    limit: int | None = None  # first N items per benchmark; None = all
+    benchmarks: list[str] = field(default_factory=lambda: ["humaneval", "gsm8k"])
+    limit: int | None = 10  # first N items per benchmark; None = all
     n_samples: int = 8
     n_samples_by_benchmark: dict[str, int] | None = None  # per-benchmark override of n_samples (the paper: GSM8K 128, MMLU-Redux 32)
     temperature: float = 1.0
     top_p: float = 1.0
     top_k: int = -1
     repetition_penalty: float = 1.0
-    max_new_tokens: int | None = None  # None = the benchmark's default
+    max_new_tokens: int | None = 256  # None = the benchmark's default
     seed: int = 0
     backend: str = "vllm"
     dtype: str = "bfloat16"
@@ -83,10 +88,18 @@ class Common:
     def samples_for(self, benchmark: str) -> int:
         return (self.n_samples_by_benchmark or {}).get(benchmark, self.n_samples)
 
+    # Relative paths resolve against the project root, not the cwd (JupyterLab's kernels start in notebooks/).
     @property
     def store_path(self) -> Path:
-        p = Path(self.store)
-        return p if p.is_absolute() else PROJ_ROOT / p
+        return from_root(self.store)
+
+    @property
+    def output_path(self) -> Path:
+        return from_root(self.output_dir)
+
+    @property
+    def data_path(self) -> Path | None:
+        return None if self.data_dir is None else from_root(self.data_dir)
 
 
 @dataclass(frozen=True)
@@ -96,7 +109,9 @@ class Gap(Common):
 
 @dataclass(frozen=True)
 class Scaling(Common):
-    sizes: list[float] = field(default_factory=lambda: [0.5, 1.5])  # parameters (B) of each model, same order
+    models: list[str] = field(default_factory=lambda: ["smollm2-135m", "qwen2.5-coder-0.5b"])
+    benchmarks: list[str] = field(default_factory=lambda: ["humaneval"])
+    sizes: list[float] = field(default_factory=lambda: [0.135, 0.5])  # parameters (B) of each model, same order
 
     def check(self):
         super().check()
@@ -105,7 +120,9 @@ class Scaling(Common):
 
 @dataclass(frozen=True)
 class Alignment(Common):
-    methods: list[str] = field(default_factory=lambda: ["base"])  # the alignment method of each model, same order
+    models: list[str] = field(default_factory=lambda: ["smollm2-135m", "qwen2.5-coder-0.5b"])
+    benchmarks: list[str] = field(default_factory=lambda: ["humaneval"])
+    methods: list[str] = field(default_factory=lambda: ["stand-in: SmolLM2-135M-Instruct", "stand-in: Qwen2.5-Coder-0.5B-Instruct"])  # the alignment method of each model, same order
 
     def check(self):
         super().check()
@@ -114,7 +131,9 @@ class Alignment(Common):
 
 @dataclass(frozen=True)
 class Temperature(Common):
-    temperatures: list[float] = field(default_factory=lambda: [0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5])
+    benchmarks: list[str] = field(default_factory=lambda: ["humaneval"])
+    limit: int | None = 5
+    temperatures: list[float] = field(default_factory=lambda: [0.0, 0.5, 1.0, 1.5])
     slider_item: int = 0  # which item the live slider re-samples
 
     def check(self):
@@ -124,7 +143,10 @@ class Temperature(Common):
 
 @dataclass(frozen=True)
 class Repetition(Common):
-    repetition_penalties: list[float] = field(default_factory=lambda: [0.9, 1.0, 1.1, 1.2])
+    benchmarks: list[str] = field(default_factory=lambda: ["humaneval"])
+    limit: int | None = 5
+    n_samples: int = 4
+    repetition_penalties: list[float] = field(default_factory=lambda: [1.0, 1.2])
 
     def check(self):
         super().check()
@@ -221,6 +243,22 @@ def validate(notebook: str, namespace: dict, strict: bool = False):
 
 def _type_name(tp) -> str:
     return str(tp).replace("typing.", "").replace("<class '", "").replace("'>", "")
+
+
+def parse_value(text: str):
+    """A `-p NAME VALUE` value as papermill reads it (True, False, None, ints, floats), else as a YAML scalar or
+    flow list/mapping: "30" -> 30, "1e-3" -> 0.001, "[a, b]" -> ["a", "b"], "{gsm8k: 32}" -> {"gsm8k": 32}."""
+    if text in ("True", "False", "None"):
+        return {"True": True, "False": False, "None": None}[text]
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
 
 
 def load_params(notebook: str, name_or_path: str) -> dict:

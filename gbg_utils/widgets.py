@@ -42,7 +42,7 @@ def resample(backend, task, item, temperature: float, n: int = 8, seed: int = 0,
     extracted = [s.extracted for s in scores]
     counts = Counter(e if e is not None else "<unparsed>" for e in extracted)
     total = sum(counts.values())
-    entropy = -sum(c / total * math.log2(c / total) for c in counts.values())
+    entropy = 0.0 - sum(c / total * math.log2(c / total) for c in counts.values())  # 0.0 - ...: never "-0.00"
     return Resample(temperature, texts, extracted, [s.score >= 1.0 for s in scores], len(counts), entropy)
 
 
@@ -55,7 +55,7 @@ class TemperatureExplorer:
         self.task, self.item, self.n, self.seed, self.max_new_tokens = task, item, n, seed, max_new_tokens
         self.last: Resample | None = None
         self.slider = W.FloatSlider(value=value, min=0.0, max=max_temperature, step=0.05, description="temperature",
-                                    continuous_update=False)
+                                    continuous_update=False, style={"description_width": "initial"})
         self.out = W.HTML(f"<i>Move the slider to sample {n} answers to item {item.id} of {task.name}.</i>")
         self.slider.observe(self._changed, names="value")
         self.widget = W.VBox([self.slider, self.out])

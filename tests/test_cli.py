@@ -1,8 +1,14 @@
-"""The `gbg` command line, run as a user would: a subprocess, its output and exit code."""
+"""The `gbg` command line, run as a user would: a subprocess (or `main()` in process), its output and exit code."""
+import json
+import os
 import subprocess
 import sys
 
+import nbformat
 import pytest
+
+from gbg_utils.cli import main
+from gbg_utils.params import NOTEBOOK_DIR, parse_value
 
 
 def gbg(*args, timeout=600):
@@ -42,3 +48,103 @@ def test_generate_and_score_then_rerun_reuses(tmp_path, smol_path):
     assert "humaneval: greedy" in first.stdout and "2 runs" in first.stdout
     again = gbg(*args)
     assert "0 completions generated, 6 reused from the store (model not loaded)" in again.stdout
+
+
+# ------------------------------------------------------------------ gbg run with papermill's -f / -p, in process
+PROBE = """import json, os
+from gbg_utils.params import validate
+P = validate("gap", globals())
+print(json.dumps({"limit": P.limit, "n_samples": P.n_samples, "models": P.models, "seed": P.seed, "n_boot": P.n_boot,
+                  "max_new_tokens": P.max_new_tokens, "engine_log": os.environ.get("GBG_ENGINE_LOG")}))"""
+
+
+@pytest.fixture
+def probe_gap(tmp_path, monkeypatch):
+    """The real gap notebook's title and parameters cell, then a cell that prints the validated parameters: what
+    `gbg run` injected, read back from the executed notebook, without generating anything."""
+    import gbg_utils.notebooks as nbmod
+
+    nb = nbformat.read(NOTEBOOK_DIR / "gap.ipynb", as_version=4)
+    (i,) = [i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", [])]
+    nb.cells = nb.cells[: i + 1] + [nbformat.v4.new_code_cell(PROBE)]
+    nbformat.write(nb, tmp_path / "gap.ipynb")
+    real = nbmod.notebook_path
+    monkeypatch.setattr(nbmod, "notebook_path", lambda n: tmp_path / "gap.ipynb" if n == "gap" else real(n))
+    return tmp_path
+
+
+def _printed_params(executed):
+    nb = nbformat.read(executed, as_version=4)
+    text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "stream")
+    return json.loads(text.strip().splitlines()[-1]), nb.metadata.papermill.parameters
+
+
+def test_run_layers_files_then_overrides_into_the_executed_notebook(probe_gap, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("GBG_ENGINE_LOG", "/somewhere/else.log")
+    (tmp_path / "a.yaml").write_text("seed: 1\nn_boot: 10\nn_samples: 5\n")
+    (tmp_path / "b.yaml").write_text("seed: 2\nlimit: null\n")
+    run = tmp_path / "run"
+    rc = main(["run", "gap", "--params", "smoke", "-f", str(tmp_path / "a.yaml"), "-f", str(tmp_path / "b.yaml"),
+               "-p", "n_samples", "16", "-p", "limit", "30", "-p", "models", "[smollm2-135m, qwen2.5-coder-0.5b]", "--out", str(run)])
+    out = capsys.readouterr()
+    assert rc == 0, out.err[-3000:]
+    seen, injected = _printed_params(run / "gap.ipynb")
+    assert seen["limit"] == 30 and seen["n_samples"] == 16  # -p wins over every file, and is typed (int, not "30")
+    assert seen["models"] == ["smollm2-135m", "qwen2.5-coder-0.5b"]  # a YAML list
+    assert seen["seed"] == 2 and seen["n_boot"] == 10  # b.yaml over a.yaml, a.yaml over smoke.yaml
+    assert seen["max_new_tokens"] == 32  # from smoke.yaml, under both files
+    assert injected["limit"] == 30 and injected["n_samples"] == 16 and injected["output_dir"] == str(run / "gap")
+    assert seen["engine_log"] == str(run / "engine.log")  # the kernel inherits the run's engine log
+    assert os.environ["GBG_ENGINE_LOG"] == "/somewhere/else.log"  # and the caller's value is back afterwards
+    assert "smoke + " in out.out and (run / "index.html").is_file()
+
+
+@pytest.mark.parametrize("extra, msg", [
+    (["-p", "n_sample", "16"], "gbg: error: unknown parameter 'n_sample' for notebook 'gap' (did you mean 'n_samples'?)"),
+    (["-p", "limit", "thirty"], "gbg: error: parameter 'limit' of notebook 'gap' must be int | None, got 'thirty'"),
+    (["-p", "models", "smollm2-135m"], "gbg: error: parameter 'models' of notebook 'gap' must be list[str]"),
+    (["-p", "output_dir", "x"], "gbg: error: output_dir is set by gbg run"),
+    (["-f", "nightly"], "gbg: error: no params file"),
+])
+def test_bad_override_is_one_line_exit_2_before_anything_runs(extra, msg, tmp_path, capsys, monkeypatch):
+    import papermill
+
+    ran = []
+    monkeypatch.setattr(papermill, "execute_notebook", lambda *a, **k: ran.append(a))
+    rc = main(["run", "gap", "--params", "smoke", *extra, "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith(msg) and len(err.strip().splitlines()) == 1, err
+    assert not ran and not (tmp_path / "run").exists()
+
+
+def test_a_later_file_wins(tmp_path, capsys, monkeypatch):
+    """-f layering without executing: the parameters handed to papermill."""
+    import papermill
+
+    calls = []
+    monkeypatch.setattr(papermill, "execute_notebook", lambda src, dst, parameters, **k: calls.append(parameters))
+    (tmp_path / "a.yaml").write_text("n_samples: 5\nseed: 7\n")
+    (tmp_path / "b.yaml").write_text("n_samples: 6\n")
+    for files, want in [(["a", "b"], 6), (["b", "a"], 5)]:
+        args = [x for f in files for x in ("-f", str(tmp_path / f"{f}.yaml"))]
+        assert main(["run", "gap", "length", "--params", "smoke", *args, "--out", str(tmp_path / "-".join(files))]) == 0
+        assert [c["n_samples"] for c in calls[-2:]] == [want, want] and calls[-1]["seed"] == 7
+        assert calls[-1]["limit"] == 2  # smoke.yaml underneath
+
+
+def test_params_prints_names_types_defaults_and_help(capsys):
+    assert main(["params", "temperature"]) == 0
+    out = capsys.readouterr().out
+    assert "  limit: Optional[int] (default 5)" in out and "first N items of each benchmark (None: all)" in out
+    assert "  temperatures: list[float] (default [0.0, 0.5, 1.0, 1.5])" in out and "the sweep, 0 is greedy" in out
+    assert main(["params", "gapp"]) == 2
+    assert capsys.readouterr().err.startswith("gbg: error: unknown notebook 'gapp' (did you mean 'gap'?)")
+
+
+@pytest.mark.parametrize("text, value", [
+    ("30", 30), ("1.5", 1.5), ("1e-3", 0.001), ("None", None), ("null", None), ("True", True),
+    ("[a, b]", ["a", "b"]), ("[0.0, 1.0]", [0.0, 1.0]), ("{gsm8k: 32}", {"gsm8k": 32}),
+    ("qwen2.5-coder-0.5b", "qwen2.5-coder-0.5b"), ("Qwen/Qwen2-7B-Instruct", "Qwen/Qwen2-7B-Instruct"),
+])
+def test_p_values_are_read_like_papermill(text, value):
+    assert parse_value(text) == value and type(parse_value(text)) is type(value)

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from gbg_utils.notebooks import check_params_file, notebook_parameters, run_notebooks
+from gbg_utils.notebooks import NotebookResult, build_report, check_params_file, parameters_mismatches, run_notebooks
 from gbg_utils.params import NOTEBOOK_DIR, NOTEBOOKS, PARAMS_DIR, SCHEMAS, ParamError, load_params, validate
 
 EXPECTED = {  # notebook -> {table: columns it must have}, and figures it must write
@@ -126,10 +126,81 @@ def test_notebooks_are_committed_clean_with_tags_and_kernelspec():
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_parameters_cell_matches_schema(name):
-    import dataclasses
+    """The notebook is the source of truth and its schema follows it: same names, equal defaults, same types."""
+    assert parameters_mismatches(name) == []
 
-    declared = notebook_parameters(name)
-    assert set(declared) == {f.name for f in dataclasses.fields(SCHEMAS[name])}
+
+def _with_parameters(tmp_path, edit) -> str:
+    nb = nbformat.read(NOTEBOOK_DIR / "gap.ipynb", as_version=4)
+    (cell,) = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    cell.source = edit(cell.source)
+    nbformat.write(nb, tmp_path / "gap.ipynb")
+    return str(tmp_path / "gap.ipynb")
+
+
+@pytest.mark.parametrize("edit, msg", [
+    (lambda s: re.sub(r"(?m)^seed: .*\n", "", s), "schema field 'seed' (Gap) is not in the parameters cell"),
+    (lambda s: s + "\nnew_knob: int = 3  # added in JupyterLab only", "parameter 'new_knob' is not in the schema Gap"),
+    (lambda s: s.replace("n_samples: int = 8", "n_samples: int = 16"), "default of 'n_samples' is 16, the schema's is 8"),
+    (lambda s: s.replace("n_boot: int = 1000", "n_boot: float = 1000"), "'n_boot' is annotated float, the schema says <class 'int'>"),
+    (lambda s: s.replace('limit: "Optional[int]" = 10', "limit: int = 10"), "'limit' is annotated int"),
+])
+def test_a_drift_between_notebook_and_schema_is_caught(tmp_path, edit, msg):
+    assert any(msg in m for m in parameters_mismatches("gap", _with_parameters(tmp_path, edit)))
+
+
+def test_a_schema_field_missing_from_the_notebook_is_caught(monkeypatch):
+    from dataclasses import dataclass
+
+    from gbg_utils.params import Gap
+
+    @dataclass(frozen=True)
+    class Gap2(Gap):
+        new_knob: int = 3
+
+    monkeypatch.setitem(SCHEMAS, "gap", Gap2)
+    assert parameters_mismatches("gap") == ["gap.ipynb: schema field 'new_knob' (Gap2) is not in the parameters cell"]
+
+
+def test_notebooks_use_paths_resolved_from_the_project_root():
+    """JupyterLab starts kernels in notebooks/: code cells must use P.store_path / output_path / data_path."""
+    for name in NOTEBOOKS:
+        nb = nbformat.read(NOTEBOOK_DIR / f"{name}.ipynb", as_version=4)
+        code = "\n".join(c.source for c in nb.cells if c.cell_type == "code" and "parameters" not in c.metadata.get("tags", []))
+        assert not re.search(r"P\.(store|output_dir|data_dir)\b", code), name
+        assert "study.save(P.output_path" in code, name
+
+
+def test_report_links_the_engine_log(tmp_path):
+    r = NotebookResult("gap", "failed", tmp_path / "gap.ipynb", tmp_path / "gap", 1.0, error="boom")
+    assert "no engine log written" in build_report(tmp_path, [r], "smoke").read_text()
+    (tmp_path / "engine.log").write_text("INFO 12-01 10:00:00 [core.py:1] engine up\n")
+    index = build_report(tmp_path, [r], "smoke").read_text()
+    assert '<a href="engine.log">engine log</a>' in index
+
+
+ENGINE_LINE = re.compile(r"^(INFO |WARNING |DEBUG|\(EngineCore)|\bvllm\.[a-z_]+|UserWarning|FutureWarning", re.M)
+
+
+def _output_text(out) -> str:
+    if out.output_type == "stream":
+        return out.text
+    if out.output_type == "error":
+        return "\n".join(out.traceback)
+    return out.get("data", {}).get("text/plain", "")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_executed_notebook_shows_its_figures_and_no_engine_logs(smoke_run, name):
+    """Each figure is displayed where it is drawn (image/png outputs), and engine logs went to engine.log."""
+    _, results = smoke_run
+    nb = nbformat.read(results[name].output, as_version=4)
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    images = [o for o in outputs if "image/png" in o.get("data", {})]
+    assert len(images) >= len(EXPECTED[name][1]), f"{name}: {len(images)} figures shown"
+    leaked = [m.group(0) for o in outputs for m in [ENGINE_LINE.search(_output_text(o))] if m]
+    assert not leaked, f"{name}.ipynb has engine log lines in its cells: {leaked[:5]}"
 
 
 @pytest.mark.parametrize("params_file", sorted(PARAMS_DIR.glob("*/*.yaml")), ids=lambda p: f"{p.parent.name}/{p.stem}")

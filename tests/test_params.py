@@ -1,0 +1,35 @@
+"""Parameter paths: relative ones resolve against the project root, whatever the kernel's working directory."""
+import shutil
+import uuid
+from pathlib import Path
+
+from matplotlib.figure import Figure
+
+from gbg_utils import study
+from gbg_utils.params import PROJ_ROOT, validate
+
+
+def test_relative_paths_resolve_from_the_project_root_not_the_cwd(tmp_path, monkeypatch):
+    (tmp_path / "notebooks").mkdir()
+    monkeypatch.chdir(tmp_path / "notebooks")  # where JupyterLab starts a notebook's kernel
+    P = validate("gap", {"store": "outputs/s.sqlite", "output_dir": "outputs/latest", "data_dir": "../shared/data"})
+    assert P.store_path == PROJ_ROOT / "outputs" / "s.sqlite"
+    assert P.output_path == PROJ_ROOT / "outputs" / "latest"
+    assert P.data_path == PROJ_ROOT / "../shared/data"
+    Q = validate("gap", {"store": str(tmp_path / "s.sqlite"), "output_dir": "~/x"})
+    assert Q.store_path == tmp_path / "s.sqlite" and Q.output_path == Path.home() / "x" and Q.data_path is None
+
+
+def test_save_writes_under_the_project_root_from_any_cwd(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    rel = f"outputs/_pytest_save_{uuid.uuid4().hex[:8]}"
+    P = validate("gap", {"store": str(tmp_path / "store.sqlite"), "output_dir": rel})
+    fig = Figure()
+    fig.subplots().plot([0, 1], [1, 0])
+    try:
+        for out_dir in (rel, P.output_path):  # the relative string and the property land in the same folder
+            out = study.save(out_dir, P, "gap", figures={"line": fig})
+            assert out == PROJ_ROOT / rel and (out / "line.png").is_file() and (out / "provenance.json").is_file()
+        assert not (tmp_path / "outputs").exists() and not list(tmp_path.rglob("*.png"))  # nothing under the cwd
+    finally:
+        shutil.rmtree(PROJ_ROOT / rel, ignore_errors=True)
