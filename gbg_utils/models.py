@@ -186,7 +186,10 @@ def resolve_model(name: str, dtype: str = "bfloat16") -> str:
     with _file_lock(final.with_name(final.name + ".lock")):
         if _is_complete(final, name):  # another process finished while we waited
             return str(final)
-        _materialise(name, dtype, final)
+        from .logs import engine_output
+
+        with engine_output():  # transformers' GGUF warnings go to the engine log; progress bars stay
+            _materialise(name, dtype, final)
     return str(final)
 
 

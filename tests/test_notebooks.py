@@ -66,6 +66,24 @@ def test_numbers_in_the_tables_match_the_store(smoke_run):
 
 
 @pytest.mark.slow
+def test_gbg_demo_on_the_store_the_notebooks_filled(smoke_run, capsys):
+    """The notebooks stored several greedy configs of one model and benchmark (length limits, penalties);
+    the CLI summary pairs each sampled config with its own greedy twin instead of failing on "2 greedy configs"."""
+    from gbg_utils.cli import main
+
+    run_dir, _ = smoke_run
+    store = str(run_dir / "store.sqlite")
+    rc = main(["demo", "--model", "smollm2-135m", "--backend", "transformers", "--benchmark", "gsm8k", "--limit", "2",
+               "--n-samples", "3", "--max-new-tokens", "16", "--store", store])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    lines = [x for x in out.splitlines() if x.startswith("gsm8k: greedy")]
+    assert len(lines) == 1 and "std over 3 runs" in lines[0] and "2 items" in lines[0]  # exactly this run's samples
+    assert main(["score", "--benchmark", "gsm8k", "--model", "smollm2-135m", "--store", store]) == 0
+    assert len([x for x in capsys.readouterr().out.splitlines() if "sampling mean" in x]) >= 2  # one per sampled setting
+
+
+@pytest.mark.slow
 def test_report_opens_in_headless_chromium(smoke_run, tmp_path):
     """index.html loads in a real browser, every figure decodes, and no link is broken."""
     run_dir, _ = smoke_run
