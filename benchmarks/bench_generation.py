@@ -30,7 +30,7 @@ def main() -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from gbg_utils.decoding import DecodingConfig, greedy
-    from gbg_utils.generation import generate, load_backend, render
+    from gbg_utils.generate.backends import generate, load_backend, render
     from gbg_utils.models import resolve_model
     from gbg_utils.tasks import get_task
 

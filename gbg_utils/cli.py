@@ -62,7 +62,7 @@ def cmd_tasks(args) -> int:
 
 
 def cmd_generate(args, *, score: bool = False) -> int:
-    from .runner import run_generation
+    from .generate.runner import run_generation
     from .store import SampleStore
     from .tasks import get_task
 
@@ -84,7 +84,7 @@ def cmd_generate(args, *, score: bool = False) -> int:
 def _score_and_report(store, task, args, summary=None) -> None:
     """Score, then one line per sampled config against its own greedy twin (same engine, length limit and
     repetition penalty): exactly this run's samples when `summary` is given, else everything stored."""
-    from .scoring import score_store
+    from .score.scoring import score_store
     from .stats import gap_table
 
     n = score_store(store, task, data_dir=args.data_dir, progress=False)
@@ -125,7 +125,7 @@ def _overrides(pairs) -> dict:
 
 
 def cmd_run(args) -> int:
-    from .notebooks import run_notebooks
+    from .report.papermill import run_notebooks
 
     names = "all" if args.notebooks == ["all"] else args.notebooks
     results = run_notebooks(names, args.params, run_dir=args.out, overrides=_overrides(args.param), files=args.file or ())
@@ -136,7 +136,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_params(args) -> int:
-    from .notebooks import notebook_parameters, notebook_path
+    from .report.papermill import notebook_parameters, notebook_path
 
     declared = notebook_parameters(args.notebook)  # raises a one-line error for an unknown notebook
     print(f"Parameters of notebook {notebook_path(args.notebook).relative_to(PROJ_ROOT)} "

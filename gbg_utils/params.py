@@ -22,7 +22,7 @@ from pathlib import Path
 
 import yaml
 
-from .generation import BACKENDS
+from .generate.backends import BACKENDS
 from .models import DTYPES, ModelError, check_model_name
 from .paths import PROJ_ROOT, from_root
 

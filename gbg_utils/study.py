@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from .generation import LazyBackend, package_versions
+from .generate.backends import LazyBackend, package_versions
 from .identity import Engine
-from .runner import git_commit, run_generation
+from .generate.runner import git_commit, run_generation
 from .store import KEY, SampleStore
 from .tasks import get_task
 
@@ -72,12 +72,12 @@ def score(store: SampleStore, task, items, P, model: str) -> pd.DataFrame:
     themselves (the task's current scorer version only); judged ones go through P.judge_model (cached,
     resumable) and only its verdicts are read."""
     if getattr(task, "judged", False):
-        from .judge import Judge, judge_store, judged_frame
+        from .score.judge import Judge, judge_store, judged_frame
 
         judge = Judge(P.judge_model, base_url=P.judge_base_url)
         print(judge_store(store, task, judge, model=model, items=items, data_dir=P.data_path))
         return judged_frame(store, task.name, judge, data_dir=P.data_path, model=model)
-    from .scoring import score_store
+    from .score.scoring import score_store
 
     score_store(store, task, items=items, progress=False)
     return store.frame(model=model, benchmark=task.name, scorer_version=task.version)
@@ -128,7 +128,7 @@ def add_rewards(df: pd.DataFrame, P) -> list[str]:
     per model to `df` in place; returns the column names, for `selection.best_of_k_table`."""
     if not P.reward_models:
         return []
-    from . import reward
+    from .score import reward
 
     store = SampleStore(P.store_path)
     key = list(KEY)

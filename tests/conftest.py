@@ -29,7 +29,7 @@ def smol_path() -> str:
 
 @pytest.fixture(scope="session")
 def vllm_backend(smol_path):
-    from gbg_utils.generation import load_backend
+    from gbg_utils.generate.backends import load_backend
 
     be = load_backend("vllm", TEST_MODEL, max_model_len=2048)
     yield be
@@ -38,7 +38,7 @@ def vllm_backend(smol_path):
 
 @pytest.fixture(scope="session")
 def hf_backend(smol_path):
-    from gbg_utils.generation import load_backend
+    from gbg_utils.generate.backends import load_backend
 
     return load_backend("transformers", TEST_MODEL, batch_size=8)
 

@@ -62,7 +62,7 @@ print(json.dumps({"limit": P.limit, "n_samples": P.n_samples, "models": P.models
 def probe_gap(tmp_path, monkeypatch):
     """The real gap notebook's title and parameters cell, then a cell that prints the validated parameters: what
     `gbg run` injected, read back from the executed notebook, without generating anything."""
-    import gbg_utils.notebooks as nbmod
+    import gbg_utils.report.papermill as nbmod
 
     nb = nbformat.read(NOTEBOOK_DIR / "gap.ipynb", as_version=4)
     (i,) = [i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", [])]

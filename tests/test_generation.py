@@ -7,7 +7,7 @@ import pytest
 from conftest import send_json
 
 from gbg_utils.decoding import DecodingConfig
-from gbg_utils.generation import BackendError, OpenAIBackend, generate, load_backend
+from gbg_utils.generate.backends import BackendError, OpenAIBackend, generate, load_backend
 
 PROMPTS = [
     [{"role": "user", "content": "Write one sentence about the sea."}],

@@ -6,9 +6,9 @@ import shutil
 import pytest
 
 from gbg_utils.decoding import DecodingConfig
-from gbg_utils.generation import generate, load_backend
+from gbg_utils.generate.backends import generate, load_backend
 from gbg_utils.params import validate
-from gbg_utils.runner import run_generation
+from gbg_utils.generate.runner import run_generation
 from gbg_utils.store import SampleStore
 from gbg_utils.tasks import get_task
 

@@ -16,11 +16,11 @@ from conftest import send_json
 
 from gbg_utils import stats
 from gbg_utils.decoding import DecodingConfig
-from gbg_utils.judge import Judge, JudgeError, judge_runs, judge_store, judged_frame, judgments
-from gbg_utils.judged import JUDGED_TASKS, get_judged_task
-from gbg_utils.judged.alpaca_eval import annotations, length_controlled
-from gbg_utils.judged.arena_hard import arena_score, battle_outcomes, get_score, PATTERN
-from gbg_utils.judged.wildbench import WildBench, parse_score
+from gbg_utils.score.judge import Judge, JudgeError, judge_runs, judge_store, judged_frame, judgments
+from gbg_utils.tasks.judged import JUDGED_TASKS, get_judged_task
+from gbg_utils.tasks.judged.alpaca_eval import annotations, length_controlled
+from gbg_utils.tasks.judged.arena_hard import arena_score, battle_outcomes, get_score, PATTERN
+from gbg_utils.tasks.judged.wildbench import WildBench, parse_score
 from gbg_utils.store import Sample, SampleStore
 from gbg_utils.tasks.data import TaskDataError
 

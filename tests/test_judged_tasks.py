@@ -20,10 +20,10 @@ import httpx
 import pytest
 
 from conftest import TEST_MODEL, free_port, send_json, start_vllm_server, stop_server
-from gbg_utils.generation import OpenAIBackend
-from gbg_utils.judge import Judge, JudgeError, judge_store, judged_frame, judgments
-from gbg_utils.judged import get_judged_task
-from gbg_utils.runner import run_generation
+from gbg_utils.generate.backends import OpenAIBackend
+from gbg_utils.score.judge import Judge, JudgeError, judge_store, judged_frame, judgments
+from gbg_utils.tasks.judged import get_judged_task
+from gbg_utils.generate.runner import run_generation
 from gbg_utils.store import SampleStore
 
 pytestmark = pytest.mark.slow

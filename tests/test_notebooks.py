@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from gbg_utils.notebooks import NotebookResult, build_report, check_params_file, parameters_mismatches, run_notebooks
+from gbg_utils.report.papermill import NotebookResult, build_report, check_params_file, parameters_mismatches, run_notebooks
 from gbg_utils.params import NOTEBOOK_DIR, NOTEBOOKS, PARAMS_DIR, SCHEMAS, ParamError, load_params, validate
 
 EXPECTED = {  # notebook -> {table: columns it must have}, and figures it must write
@@ -99,7 +99,7 @@ def test_report_opens_in_headless_chromium(smoke_run, tmp_path):
 @pytest.mark.slow
 def test_slider_resamples_headless(hf_backend):
     from gbg_utils.tasks import get_task
-    from gbg_utils.widgets import TemperatureExplorer
+    from gbg_utils.report.widgets import TemperatureExplorer
 
     task = get_task("gsm8k")
     item = task.load(limit=1)[0]
@@ -244,7 +244,7 @@ def test_unknown_notebook_and_params_name():
 
 @pytest.mark.slow
 def test_a_failed_notebook_is_reported_and_does_not_stop_the_others(smoke_run, tmp_path, monkeypatch):
-    import gbg_utils.notebooks as nbmod
+    import gbg_utils.report.papermill as nbmod
 
     run_dir, _ = smoke_run
     broken = nbformat.read(NOTEBOOK_DIR / "gap.ipynb", as_version=4)

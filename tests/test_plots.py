@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from gbg_utils import plots, stats as st
+from gbg_utils.report import plots
+from gbg_utils import stats as st
 
 
 @pytest.fixture(scope="module")

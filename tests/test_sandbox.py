@@ -2,10 +2,12 @@
 programs running beside them stay untouched."""
 from __future__ import annotations
 
+import ast
 import os
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -19,6 +21,28 @@ from gbg_utils.sandbox import ExecResult, isolation, run_many, run_program
 pytestmark = pytest.mark.timeout(120)
 REPO = Path(__file__).resolve().parents[1]
 ISO = isolation()
+
+
+# --- the launcher ------------------------------------------------------------------------------
+def test_launcher_is_a_file_of_standard_library_imports_only():
+    """The trusted launcher is a real file, run as a file, and imports nothing outside the standard library."""
+    launcher = Path(sandbox.LAUNCHER)
+    assert launcher.is_file() and launcher.parent == Path(sandbox.__file__).parent
+    tops = set()
+    for node in ast.walk(ast.parse(launcher.read_text(), str(launcher))):
+        if isinstance(node, ast.Import):
+            tops |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            assert node.level == 0, "the launcher has no package: no relative imports"
+            tops.add(node.module.split(".")[0])
+    assert tops and tops <= set(sys.stdlib_module_names), sorted(tops - set(sys.stdlib_module_names))
+
+
+def test_launcher_runs_as_a_file(monkeypatch):
+    real, argvs = subprocess.Popen, []
+    monkeypatch.setattr(sandbox.subprocess, "Popen", lambda args, *a, **k: argvs.append(list(args)) or real(args, *a, **k))
+    assert run_program("x = 1").passed
+    assert argvs and all(a[1:] == ["-I", sandbox.LAUNCHER] for a in argvs)
 
 
 # --- verdicts ----------------------------------------------------------------------------------

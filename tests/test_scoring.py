@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from gbg_utils.decoding import DecodingConfig
-from gbg_utils.scoring import score_store
+from gbg_utils.score.scoring import score_store
 from gbg_utils.store import Sample, SampleStore
 from gbg_utils.tasks import get_task
 from gbg_utils.tasks.gsm8k import GSM8K

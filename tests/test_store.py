@@ -9,7 +9,7 @@ import time
 import pytest
 
 from gbg_utils.decoding import DecodingConfig
-from gbg_utils.runner import plan, run_generation
+from gbg_utils.generate.runner import plan, run_generation
 from gbg_utils.store import Sample, SampleStore
 from gbg_utils.tasks import get_task
 
@@ -90,7 +90,7 @@ def test_a_store_of_the_previous_schema_is_refused_with_one_line(tmp_path):
 
 
 def test_a_complete_run_does_not_load_the_model(tmp_path, smol_path):
-    from gbg_utils.generation import LazyBackend
+    from gbg_utils.generate.backends import LazyBackend
     from gbg_utils.identity import Engine
 
     store = SampleStore(tmp_path / "s.sqlite")
@@ -131,7 +131,7 @@ def test_plan_finds_contiguous_gaps(tmp_path):
 
 KILLED_RUN = textwrap.dedent("""
     import sys
-    from gbg_utils.runner import run_generation
+    from gbg_utils.generate.runner import run_generation
     from gbg_utils.store import SampleStore
     from gbg_utils.tasks import get_task
     run_generation(SampleStore(sys.argv[1]), "smollm2-135m", get_task("humaneval"), limit=3, n_samples=4,

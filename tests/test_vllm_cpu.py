@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from gbg_utils.generation import cpu_engine_settings, kv_bytes_per_token
-from gbg_utils.runner import run_generation
+from gbg_utils.generate.backends import cpu_engine_settings, kv_bytes_per_token
+from gbg_utils.generate.runner import run_generation
 from gbg_utils.store import SampleStore
 from gbg_utils.tasks import get_task
 
@@ -41,7 +41,7 @@ def test_seeded_sampling_on_gsm8k_8shot_prompts_gets_every_completion(vllm_backe
 
 KILLED = textwrap.dedent("""
     import sys
-    from gbg_utils.runner import run_generation
+    from gbg_utils.generate.runner import run_generation
     from gbg_utils.store import SampleStore
     from gbg_utils.tasks import get_task
     run_generation(SampleStore(sys.argv[1]), "smollm2-135m", get_task("gsm8k"), limit=24, n_samples=4, max_new_tokens=24,
@@ -91,7 +91,7 @@ def test_the_vllm_backend_starts_with_its_defaults_when_half_the_memory_is_taken
     """A machine where half the memory is in use (page cache, a browser): vLLM's own default would ask for
     92% of it and refuse to start."""
     from gbg_utils.decoding import DecodingConfig
-    from gbg_utils.generation import generate, load_backend
+    from gbg_utils.generate.backends import generate, load_backend
 
     hog = subprocess.Popen([sys.executable, "-c", HOG, "0.45"], stdout=subprocess.PIPE, text=True)
     try:

@@ -21,8 +21,8 @@ TASKS: dict[str, type[Task]] = {t.name: t for t in (GSM8K, HumanEval, MMLURedux,
 
 
 def _registry() -> dict[str, type[Task]]:
-    """The judge-free tasks plus the LLM-judged ones (gbg_utils.judged; imported late: it builds on this package)."""
-    from ..judged import JUDGED_TASKS
+    """The judge-free tasks plus the LLM-judged ones (gbg_utils.tasks.judged; imported late: it builds on this package)."""
+    from .judged import JUDGED_TASKS
 
     return {**TASKS, **JUDGED_TASKS}
 

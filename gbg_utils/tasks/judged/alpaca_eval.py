@@ -29,9 +29,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..judge import Judge, JudgedTask, Judgment, Template, data_error
-from ..tasks.base import Item, chat
-from ..tasks.data import DataSearch
+from ...score.judge import Judge, JudgedTask, Judgment, Template, data_error
+from ..base import Item, chat
+from ..data import DataSearch
 
 OUTPUTS_FILE = "alpaca_eval/gpt4_1106_preview.model_outputs.json"
 PROMPT_FILES = {"alpaca_eval_clf.txt": "alpaca_eval_clf.txt",

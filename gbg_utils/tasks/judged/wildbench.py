@@ -30,9 +30,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..judge import Judge, JudgedTask, Judgment, Template
-from ..tasks.base import Item
-from ..tasks.data import DataSearch, TaskDataError
+from ...score.judge import Judge, JudgedTask, Judgment, Template
+from ..base import Item
+from ..data import DataSearch, TaskDataError
 
 TEMPLATE_FILES = {"eval_template.score.v2.md": "eval_template.score.v2.md"}
 DATA_FILES = ("wildbench/wildbench_v2.jsonl", "wildbench/wildbench_v2.json", "wildbench/wildbench_v2.parquet")

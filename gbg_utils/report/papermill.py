@@ -22,7 +22,7 @@ import typing
 from dataclasses import dataclass
 from pathlib import Path
 
-from .params import NOTEBOOK_DIR, NOTEBOOKS, PROJ_ROOT, ParamError, _type_ok, load_params, schema, validate
+from ..params import NOTEBOOK_DIR, NOTEBOOKS, PROJ_ROOT, ParamError, _type_ok, load_params, schema, validate
 
 ENGINE_LOG = "engine.log"  # in the run folder; the generation code writes engine output to $GBG_ENGINE_LOG
 

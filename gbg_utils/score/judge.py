@@ -37,9 +37,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from .generation import BackendError, OpenAIBackend, package_versions
-from .tasks.base import Item, Task
-from .tasks.data import DataSearch, TaskDataError
+from ..generate.backends import BackendError, OpenAIBackend, package_versions
+from ..tasks.base import Item, Task
+from ..tasks.data import DataSearch, TaskDataError
 
 # The judged sample's identity (store.KEY: its prompt_hash is `sample_prompt_hash` here), then the judgment's.
 JUDGMENT_KEY = ("model", "benchmark", "item_id", "sample_prompt_hash", "config_key", "sample_idx", "judge_model", "template_version", "game")
@@ -162,7 +162,7 @@ class JudgedTask(Task):
     games: tuple[int, ...] = (0,)  # one judgment per sample, or (0, 1) for both orders
 
     def score(self, completion: str, item: Item):
-        raise NotImplementedError(f"{self.name} is judged by an LLM: use gbg_utils.judge.judge_store(store, task, judge)")
+        raise NotImplementedError(f"{self.name} is judged by an LLM: use gbg_utils.score.judge.judge_store(store, task, judge)")
 
     # each benchmark implements these
     def template(self, data_dir=None) -> Template:
@@ -462,8 +462,8 @@ def judge_runs(store) -> pd.DataFrame:
 
 
 def judge_provenance(task: JudgedTask, judge: Judge, template: Template) -> dict:
-    from . import __version__
-    from .runner import git_commit
+    from .. import __version__
+    from ..generate.runner import git_commit
 
     return {
         "benchmark": task.name, "task_version": task.version, "template_version": task.template_version(template),
@@ -541,7 +541,7 @@ def judged_frame(store, benchmark: str, judge: Judge | str, data_dir=None, **fra
 
         >>> judged_frame(store, "alpaca_eval", "gpt-4-1106-preview")
     """
-    from .judged import get_judged_task
+    from ..tasks.judged import get_judged_task
 
     task = get_judged_task(benchmark)
     sv = scorer_version(task, judge, task.template(data_dir))

@@ -27,9 +27,9 @@ import re
 import numpy as np
 import pandas as pd
 
-from ..judge import Judge, JudgedTask, Judgment, Template, data_error
-from ..tasks.base import Item, chat
-from ..tasks.data import DataSearch
+from ...score.judge import Judge, JudgedTask, Judgment, Template, data_error
+from ..base import Item, chat
+from ..data import DataSearch
 
 QUESTION_FILE = "arena_hard/question.jsonl"
 BASELINE_FILE = "arena_hard/model_answer/gpt-4-0314.jsonl"

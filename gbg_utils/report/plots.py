@@ -17,8 +17,8 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
-from .reading import score_scale
-from .stats import PARAM_COLS
+from .describe import score_scale
+from ..stats import PARAM_COLS
 
 PALETTE = "colorblind"
 

@@ -13,7 +13,7 @@ import math
 from collections import Counter
 from dataclasses import dataclass
 
-from .decoding import DecodingConfig
+from ..decoding import DecodingConfig
 
 
 @dataclass
@@ -34,7 +34,7 @@ def resample(backend, task, item, temperature: float, n: int = 8, seed: int = 0,
     """n completions of one item at `temperature` (greedy when 0), scored by the task."""
     cfg = DecodingConfig(temperature=temperature, n=1 if temperature == 0 else n, seed=seed,
                          max_new_tokens=max_new_tokens or task.default_max_new_tokens, stop=tuple(task.stop or ()))
-    from .generation import generate
+    from ..generate.backends import generate
 
     comps = generate(backend, [task.prompt(item)], cfg)[0]
     texts = [c.text for c in comps]

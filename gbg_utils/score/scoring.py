@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import warnings
 
-from .store import KEY, SampleStore
-from .tasks import Item, Score, Task
-from .tasks.base import ENVIRONMENT_ERRORS
+from ..store import KEY, SampleStore
+from ..tasks import Item, Score, Task
+from ..tasks.base import ENVIRONMENT_ERRORS
 
 
 def score_store(store: SampleStore, task: Task, model: str | None = None, workers: int = 2, progress: bool = True,
@@ -29,7 +29,7 @@ def score_store(store: SampleStore, task: Task, model: str | None = None, worker
     (HumanEval); batch_size: samples per committed batch. Returns how many samples were scored now.
     """
     if getattr(task, "judged", False):
-        raise ValueError(f"{task.name} is scored by an LLM judge: use gbg_utils.judge.judge_store(store, task, Judge(...))")
+        raise ValueError(f"{task.name} is scored by an LLM judge: use gbg_utils.score.judge.judge_store(store, task, Judge(...))")
     df = store.samples(model=model, benchmark=task.name)
     if df.empty:
         return 0

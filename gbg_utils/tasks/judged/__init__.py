@@ -3,7 +3,7 @@
 Same `Task` interface as the judge-free ones (load / prompt / version / default_max_new_tokens / ...), so the
 runner generates their samples like any other; scoring goes through an LLM judge instead of `score`:
 
-    >>> from gbg_utils.judge import Judge, judge_store, judged_frame
+    >>> from gbg_utils.score.judge import Judge, judge_store, judged_frame
     >>> task = get_judged_task("alpaca_eval")
     >>> run_generation(store, "smollm2-135m", task, n_samples=16, temperature=1.0)
     >>> print(judge_store(store, task, Judge("gpt-4-1106-preview")))
@@ -11,7 +11,7 @@ runner generates their samples like any other; scoring goes through an LLM judge
 """
 from __future__ import annotations
 
-from ..judge import JudgedTask
+from ...score.judge import JudgedTask
 from .alpaca_eval import AlpacaEval
 from .arena_hard import ArenaHard
 from .wildbench import WildBench

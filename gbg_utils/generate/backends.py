@@ -25,10 +25,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import metadata
 
-from .decoding import DecodingConfig
-from .identity import Engine, prompt_hash  # noqa: F401 - prompt_hash re-exported for callers
-from .logs import engine_log_path, engine_output
-from .models import model_info, resolve_model
+from ..decoding import DecodingConfig
+from ..identity import Engine, prompt_hash  # noqa: F401 - prompt_hash re-exported for callers
+from ..logs import engine_log_path, engine_output
+from ..models import model_info, resolve_model
 
 BACKENDS = ("vllm", "transformers", "openai")
 Prompt = str | list  # a raw string, or chat messages [{"role": ..., "content": ...}]

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 
 from tqdm.auto import tqdm
 
-from .decoding import DecodingConfig, greedy, item_seed
-from .generation import Backend, LazyBackend, Request
-from .identity import Engine, prompt_hash
-from .paths import PROJ_ROOT
-from .store import Sample, SampleStore
+from ..decoding import DecodingConfig, greedy, item_seed
+from .backends import Backend, LazyBackend, Request
+from ..identity import Engine, prompt_hash
+from ..paths import PROJ_ROOT
+from ..store import Sample, SampleStore
 
 
 @dataclass
@@ -161,7 +161,7 @@ def run_generation(store: SampleStore, model: str, task, items=None, *, n_sample
 
 
 def provenance(backend: Backend, task, model: str) -> dict:
-    from . import __version__
+    from .. import __version__
 
     return {
         "gbg_version": __version__, "git_commit": git_commit(), "model": model, "task": task.name,
