@@ -1,4 +1,4 @@
-"""The sample store: every completion and every score, append-only, crash-safe, in one SQLite file.
+"""The sample store: every completion, every score and every judgment, append-only, crash-safe, in one SQLite file.
 
 Why SQLite (WAL mode): each batch of completions is one transaction, so a SIGKILL at any moment leaves
 either the whole batch or none of it (a half-written record cannot exist: the journal rolls it back on
@@ -9,6 +9,11 @@ would need our own torn-line detection and dedup; Parquet cannot be appended to 
     >>> store = SampleStore("outputs/store.sqlite")
     >>> store.samples(benchmark="humaneval")          # a DataFrame
     >>> store.frame(scorer="humaneval")               # the tidy table the statistics take
+    >>> store.judgments(benchmark="alpaca_eval")      # the LLM judge's cached answers (score/judge.py writes them)
+
+Tables: runs, configs, samples, scores; and, for the judged benchmarks, judgments (one row per judged sample,
+judge model, template version and game) and judge_runs (their provenance). This module is the only one that
+speaks SQL.
 """
 from __future__ import annotations
 
@@ -32,6 +37,10 @@ SCHEMA_VERSION = 2
 # dtype, weights); prompt_hash the exact prompt the model received.
 KEY = ("model", "benchmark", "item_id", "prompt_hash", "config_key", "sample_idx")
 
+# The judged sample's identity (KEY: its prompt_hash is `sample_prompt_hash` here), then the judgment's.
+JUDGMENT_KEY = ("model", "benchmark", "item_id", "sample_prompt_hash", "config_key", "sample_idx", "judge_model", "template_version", "game")
+# A judgments row, in column order (what `add_judgments` takes); its `prompt_hash` hashes the judge request.
+JUDGMENT_COLS = (*JUDGMENT_KEY, "prompt_hash", "raw", "verdict", "value", "parsed_ok", "error", "detail", "judge_run", "created")
 
 _SAMPLE_COLS = ("model", "benchmark", "item_id", "prompt_hash", "config_key", "sample_idx", "text", "n_tokens",
                 "finish_reason", "mean_logprob", "seed", "run_id", "created")
@@ -56,6 +65,17 @@ CREATE TABLE IF NOT EXISTS scores (
     sample_idx INTEGER NOT NULL, scorer TEXT NOT NULL, scorer_version TEXT NOT NULL,
     score REAL, extracted TEXT, reason TEXT, item_group TEXT, created REAL NOT NULL,
     PRIMARY KEY (model, benchmark, item_id, prompt_hash, config_key, sample_idx, scorer, scorer_version));
+"""
+# The judge's tables, created on first use (a store that is never judged has none). `prompt_hash` here is the
+# hash of the judge request (score.judge.request_hash), kept under its historical column name.
+_JUDGE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS judgments (
+    model TEXT NOT NULL, benchmark TEXT NOT NULL, item_id TEXT NOT NULL, sample_prompt_hash TEXT NOT NULL, config_key TEXT NOT NULL,
+    sample_idx INTEGER NOT NULL, judge_model TEXT NOT NULL, template_version TEXT NOT NULL, game INTEGER NOT NULL,
+    prompt_hash TEXT NOT NULL, raw TEXT, verdict TEXT, value REAL, parsed_ok INTEGER NOT NULL, error TEXT,
+    detail TEXT, judge_run TEXT, created REAL NOT NULL,
+    PRIMARY KEY (model, benchmark, item_id, sample_prompt_hash, config_key, sample_idx, judge_model, template_version, game));
+CREATE TABLE IF NOT EXISTS judge_runs (run_id TEXT PRIMARY KEY, created REAL NOT NULL, provenance TEXT NOT NULL);
 """
 
 
@@ -230,6 +250,44 @@ class SampleStore:
         for name in extra_scorers:
             ex = _latest(sc[sc["scorer"] == name])[list(KEY) + ["score"]].rename(columns={"score": name})
             df = df.merge(ex, on=list(KEY), how="left")
+        return df
+
+
+    # --- the LLM judge's cache ----------------------------------------------------------------------
+    def _judge_tables(self) -> None:
+        with self._connect() as con:
+            con.executescript(_JUDGE_SCHEMA)
+
+    def judgments(self, benchmark: str | None = None, judge_model: str | None = None, template_version: str | None = None,
+                  model: str | None = None) -> pd.DataFrame:
+        """The cached judgments matching the filters, as a DataFrame (`detail` decoded)."""
+        self._judge_tables()
+        conds = [(k, v) for k, v in dict(benchmark=benchmark, judge_model=judge_model, template_version=template_version, model=model).items() if v is not None]
+        where = ("WHERE " + " AND ".join(f"{k}=?" for k, _ in conds)) if conds else ""
+        with self._connect() as con:
+            df = pd.read_sql(f"SELECT * FROM judgments {where} ORDER BY {', '.join(JUDGMENT_KEY)}", con, params=[v for _, v in conds])
+        # pandas >= 3 reads SQL NULL in a text column as NaN: keep None, which the code and the user test for.
+        for c in ("raw", "verdict", "error", "detail", "judge_run"):
+            df[c] = df[c].astype(object).where(df[c].notna(), None)
+        df["detail"] = df["detail"].map(lambda s: json.loads(s) if s else None)
+        return df
+
+    def add_judgments(self, rows: list[tuple]) -> None:
+        """Insert or replace judgments rows (tuples in JUDGMENT_COLS order; `detail` already JSON text), in one transaction."""
+        self._judge_tables()
+        with self._tx() as con:
+            con.executemany(f"INSERT OR REPLACE INTO judgments VALUES ({','.join('?' * len(JUDGMENT_COLS))})", rows)
+
+    def add_judge_run(self, run_id: str, provenance: dict) -> None:
+        self._judge_tables()
+        with self._tx() as con:
+            con.execute("INSERT OR IGNORE INTO judge_runs VALUES (?, ?, ?)", (run_id, time.time(), json.dumps(provenance, default=str)))
+
+    def judge_runs(self) -> pd.DataFrame:
+        self._judge_tables()
+        with self._connect() as con:
+            df = pd.read_sql("SELECT * FROM judge_runs ORDER BY created", con)
+        df["provenance"] = df["provenance"].map(json.loads)
         return df
 
 

@@ -16,8 +16,8 @@ from conftest import send_json
 
 from gbg_utils import stats
 from gbg_utils.decoding import DecodingConfig
-from gbg_utils.score.judge import Judge, JudgeError, judge_runs, judge_store, judged_frame, judgments
-from gbg_utils.tasks.judged import JUDGED_TASKS, get_judged_task
+from gbg_utils.score.judge import Judge, JudgeError, judge_store, judged_frame
+from gbg_utils.tasks import JUDGED_TASKS, get_judged_task
 from gbg_utils.tasks.judged.alpaca_eval import annotations, length_controlled
 from gbg_utils.tasks.judged.arena_hard import arena_score, battle_outcomes, get_score, PATTERN
 from gbg_utils.tasks.judged.wildbench import WildBench, parse_score
@@ -121,7 +121,7 @@ def test_retries_429_and_5xx_then_caches_every_judgment(fake_judge, tmp_path, mo
     assert body["model"] == "fake-judge" and body["max_tokens"] == 1 and body["top_logprobs"] == 5 and body["temperature"] == 0
 
     # One row per judgment with prompt hash, judge model, raw output and verdict.
-    jd = judgments(store, "alpaca_eval")
+    jd = store.judgments("alpaca_eval")
     assert len(jd) == 9 and set(jd["judge_model"]) == {"fake-judge"} and (jd["parsed_ok"] == 1).all()
     assert jd["prompt_hash"].str.len().eq(16).all() and set(jd["raw"]) == {"m"}
     # "m" is output_1: the baseline unless the instruction's outputs were switched (then the model wins).
@@ -144,8 +144,8 @@ def test_retries_429_and_5xx_then_caches_every_judgment(fake_judge, tmp_path, mo
     # The key is nowhere: not in the store file, the provenance, or the summary.
     blob = b"".join(p.read_bytes() for p in tmp_path.glob("s.sqlite*"))
     assert b"sk-judge-secret-42" not in blob
-    assert "sk-judge-secret-42" not in json.dumps(s.provenance) + str(s) + json.dumps(judge_runs(store)["provenance"].tolist())
-    prov = judge_runs(store)["provenance"].iloc[0]
+    assert "sk-judge-secret-42" not in json.dumps(s.provenance) + str(s) + json.dumps(store.judge_runs()["provenance"].tolist())
+    prov = store.judge_runs()["provenance"].iloc[0]
     assert prov["judge_model"] == "fake-judge" and prov["template"]["sha256"] and prov["template_version"] == s.template_version
     assert prov["api_key_env"] == "GBG_TEST_JUDGE_KEY"
 
@@ -164,7 +164,7 @@ def test_persistent_failure_is_a_clear_error_and_a_rerun_resumes(fake_judge, tmp
     with pytest.raises(JudgeError, match=r"keeps failing: .*failed after 3 attempts; last error: HTTP 500.*5 judgments were saved; "
                                          r"7 are still to do -- rerun to resume"):
         judge_store(store, task, judge(url, concurrency=1, max_retries=2), progress=False)
-    assert len(judgments(store, "wildbench")) == 5
+    assert len(store.judgments("wildbench")) == 5
     assert len(judged_frame(store, "wildbench", "fake-judge").dropna(subset=["score"])) == 5  # scored what it had
 
     h.answer = staticmethod(lambda body: '{"strengths": "ok", "weaknesses": "none", "score": "7"}')
@@ -194,7 +194,7 @@ def test_unparseable_verdicts_are_recorded_counted_and_not_reasked(fake_judge, t
     h.answer = staticmethod(answer)
     j = judge(url)
     s = judge_store(store, task, j, progress=False)
-    jd = judgments(store, "arena_hard")
+    jd = store.judgments("arena_hard")
     assert len(jd) == 8 and s.made == 8 and s.unparseable == int((jd["parsed_ok"] == 0).sum()) == 4
     unp = jd[jd["parsed_ok"] == 0]
     assert unp["verdict"].isna().all() and unp["raw"].str.contains("Still thinking.").all()
@@ -216,7 +216,7 @@ def test_a_refused_request_is_recorded_and_retried_next_run(fake_judge, tmp_path
     h.answer = staticmethod(lambda body: (400, "prompt too long") if "answer 0 to 1" in json.dumps(body) else "M")
     s = judge_store(store, task, judge(url), progress=False)
     assert (s.made, s.failed) == (2, 2)  # item "1": greedy + sample 0 refused; the run went on
-    jd = judgments(store, "alpaca_eval")
+    jd = store.judgments("alpaca_eval")
     assert jd["error"].notna().sum() == 2 and jd["error"].dropna().str.contains("answered 400").all()
     assert len(judged_frame(store, "alpaca_eval", "fake-judge").dropna(subset=["score"])) == 2
     h.answer = staticmethod(lambda body: "M")
@@ -283,7 +283,7 @@ def test_a_changed_prompt_is_judged_again(fake_judge, tmp_path):
     j = judge(url, max_tokens=None)
     task.top_logprobs = 4  # a different request: the cached answer does not answer it
     s = judge_store(store, task, j, progress=False)
-    assert (s.made, s.reused, s.rejudged_stale) == (4, 0, 4) and len(judgments(store, "alpaca_eval")) == 4
+    assert (s.made, s.reused, s.rejudged_stale) == (4, 0, 4) and len(store.judgments("alpaca_eval")) == 4
 
 
 def test_two_judges_never_mix(fake_judge, tmp_path):

@@ -21,8 +21,8 @@ import pytest
 
 from conftest import TEST_MODEL, free_port, send_json, start_vllm_server, stop_server
 from gbg_utils.generate.backends import OpenAIBackend
-from gbg_utils.score.judge import Judge, JudgeError, judge_store, judged_frame, judgments
-from gbg_utils.tasks.judged import get_judged_task
+from gbg_utils.score.judge import Judge, JudgeError, judge_store, judged_frame
+from gbg_utils.tasks import get_judged_task
 from gbg_utils.generate.runner import run_generation
 from gbg_utils.store import SampleStore
 
@@ -68,7 +68,7 @@ def small_judge(url, **kw) -> Judge:
 
 def check_consistent(store, task, judge, s, n_samples):
     """Every sample has its judgments and a score row (None + 'unparseable' when the verdict wasn't parsed)."""
-    jd = judgments(store, task.name, judge.model, s.template_version)
+    jd = store.judgments(task.name, judge.model, s.template_version)
     assert len(jd) == s.n_judgments == n_samples * len(task.games) and jd["error"].isna().all()
     assert s.unparseable == int((jd["parsed_ok"] == 0).sum())
     assert jd.loc[jd["parsed_ok"] == 1, "verdict"].notna().all() and jd["raw"].notna().all()
@@ -87,7 +87,7 @@ def test_alpaca_eval_end_to_end_and_rerun_is_free(server, tmp_path):
     s = judge_store(store, task, j, items=items, progress=False)
     assert s.made == n and j.requests_sent == n
     check_consistent(store, task, j, s, n)
-    jd = judgments(store, "alpaca_eval")
+    jd = store.judgments("alpaca_eval")
     # vLLM returns top log-probs; whenever m or M is among them the preference is the weighted one.
     assert all(d.get("top_logprobs") for d in jd["detail"])
     assert {"win_rate", "standard_error", "lc_win_rate", "lc_kind"} <= set(s.metrics.columns)
@@ -103,7 +103,7 @@ def test_arena_hard_end_to_end_both_orders(server, tmp_path):
     j = small_judge(server.url, max_tokens=16)
     s = judge_store(store, task, j, items=items, progress=False)
     check_consistent(store, task, j, s, n)
-    jd = judgments(store, "arena_hard")
+    jd = store.judgments("arena_hard")
     assert sorted(jd["game"].unique()) == [0, 1] and s.made == 2 * n
     # An answer without a verdict label is continued once: one extra request per such judgment.
     assert j.requests_sent == sum(d["turns"] for d in jd["detail"])
@@ -191,18 +191,18 @@ def test_server_killed_mid_run_then_restarted_resumes_with_nothing_lost(server, 
     t = threading.Thread(target=run)
     t.start()
     deadline = time.time() + 120
-    while time.time() < deadline and len(judgments(store, "arena_hard")) < 2:
+    while time.time() < deadline and len(store.judgments("arena_hard")) < 2:
         time.sleep(0.05)
     server.kill()
     t.join(120)
     assert isinstance(out.get("error"), JudgeError) and "rerun to resume" in str(out["error"])
-    before = judgments(store, "arena_hard")
+    before = store.judgments("arena_hard")
     assert 2 <= len(before) < total
 
     server.start()  # same port: the judge's URL is unchanged
     j = small_judge(server.url, max_tokens=16)
     s = judge_store(store, task, j, items=items, progress=False)
-    after = judgments(store, "arena_hard")
+    after = store.judgments("arena_hard")
     assert (s.made, s.reused) == (total - len(before), len(before)) and len(after) == total
     # The judgments saved before the kill are untouched: same run, same text, not asked again.
     key = ["item_id", "config_key", "sample_idx", "game"]

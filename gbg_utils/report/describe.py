@@ -10,14 +10,14 @@ import math
 
 import pandas as pd
 
+from ..tasks import REGISTRY
+
 
 @functools.lru_cache(maxsize=None)
 def score_scale(benchmark) -> tuple[float, str]:
     """(factor, unit) to show a benchmark's per-sample scores in: (100, "%") when its task's `score_range`
     lies in 0..1 (and for benchmarks no task declares), else (1, "points") -- WildBench's WB-Score, -8..10."""
-    from ..tasks import _registry  # late: the task registry pulls in the judged benchmarks
-
-    lo, hi = getattr(_registry().get(benchmark), "score_range", (0.0, 1.0))
+    lo, hi = getattr(REGISTRY.get(benchmark), "score_range", (0.0, 1.0))
     return (100.0, "%") if 0 <= lo and hi <= 1 else (1.0, "points")
 
 

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ...score.judge import Judge, JudgedTask, Judgment, Template, data_error
+from .base import JudgeClient, JudgedTask, Judgment, Template, data_error
 from ..base import Item, chat
 from ..data import DataSearch
 
@@ -100,7 +100,7 @@ class AlpacaEval(JudgedTask):
         _, utils, _ = _ae()
         return utils.random_seeded_choice(seed="is_switched_outputs" + item.data["instruction"] + str(SWITCH_SEED), choices=[False, True])
 
-    def judge_body(self, judge: Judge, item: Item, completion: str, game: int, template: Template) -> dict:
+    def judge_body(self, judge: JudgeClient, item: Item, completion: str, game: int, template: Template) -> dict:
         _, utils, _ = _ae()
         out_1, out_2 = item.data["baseline"], completion or ""
         if self.is_switched(item):

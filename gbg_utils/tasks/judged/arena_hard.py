@@ -27,7 +27,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from ...score.judge import Judge, JudgedTask, Judgment, Template, data_error
+from .base import JudgeClient, JudgedTask, Judgment, Template, data_error
 from ..base import Item, chat
 from ..data import DataSearch
 
@@ -130,14 +130,14 @@ class ArenaHard(JudgedTask):
             cache[template.sha256] = yaml.safe_load(template.text("judge_config.yaml"))
         return cache[template.sha256]
 
-    def judge_body(self, judge: Judge, item: Item, completion: str, game: int, template: Template) -> dict:
+    def judge_body(self, judge: JudgeClient, item: Item, completion: str, game: int, template: Template) -> dict:
         cfg = self.config(template)
         a, b = (item.data["baseline"], completion or "") if game == 0 else (completion or "", item.data["baseline"])
         user = cfg["prompt_template"][0].format(question_1=item.data["question"], answer_1=a, answer_2=b)
         messages = [{"role": "system", "content": cfg["system_prompt"]}, {"role": "user", "content": user}]
         return judge.body(messages, judge.budget(int(cfg.get("max_tokens", self.judge_max_tokens))))
 
-    def judge_one(self, judge: Judge, body: dict, item: Item, game: int) -> Judgment:
+    def judge_one(self, judge: JudgeClient, body: dict, item: Item, game: int) -> Judgment:
         pattern = getattr(self, "_pattern", PATTERN)  # judge_config.yaml's regex_pattern, read with the template
         conv, text, turns = list(body["messages"]), "", []
         label = None

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ...score.judge import Judge, JudgedTask, Judgment, Template
+from .base import JudgeClient, JudgedTask, Judgment, Template
 from ..base import Item
 from ..data import DataSearch, TaskDataError
 
@@ -117,7 +117,7 @@ class WildBench(JudgedTask):
     def template(self, data_dir=None) -> Template:
         return self._template_from("wildbench", TEMPLATE_FILES, data_dir)
 
-    def judge_body(self, judge: Judge, item: Item, completion: str, game: int, template: Template) -> dict:
+    def judge_body(self, judge: JudgeClient, item: Item, completion: str, game: int, template: Template) -> dict:
         conv = item.data["conversation"]
         history = "".join(("USER: " if t["role"] == "user" else "ASSISTANT: ") + t["content"] + "\n\n"
                           for t in conv[:-1] if t["role"] in ("user", "assistant"))
