@@ -125,7 +125,7 @@ def save(out_dir: str | Path, P, notebook: str, tables: dict[str, pd.DataFrame] 
 
 def add_rewards(df: pd.DataFrame, P) -> list[str]:
     """Score the store's samples with each of `P.reward_models` (resumably) and add a `reward:<name>` column
-    per model to `df` in place; returns the column names, for `selection.best_of_k_table`."""
+    per model to `df` in place; returns the column names, for `stats.best_of_k_table`."""
     if not P.reward_models:
         return []
     from .score import reward

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from gbg_utils.decoding import DecodingConfig
-from gbg_utils.selection import best_of_k_table, default_selectors, greedy_scores
+from gbg_utils.stats import best_of_k_table, default_selectors, greedy_scores
 from gbg_utils.store import Sample, SampleStore
 
 N, ITEMS = 5, 6

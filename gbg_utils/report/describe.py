@@ -60,7 +60,7 @@ def describe_sweep(sweep: pd.DataFrame, x: str) -> str:
 
 
 def describe_best_of_k(curves: pd.DataFrame) -> str:
-    """For each method: its value at the largest k, against greedy (the `greedy` column of selection.best_of_k_table)."""
+    """For each method: its value at the largest k, against greedy (the `greedy` column of stats.best_of_k_table)."""
     lines = []
     for (m, b), g in curves.groupby(["model", "benchmark"]):
         kmax = g["k"].max()
