@@ -15,12 +15,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
 
 from .models import DEFAULT_MODEL, EMBEDDED, ModelError, cache_dir
+from .paths import OUTPUTS, PROJ_ROOT
 
-PROJ_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_STORE = PROJ_ROOT / "outputs" / "store.sqlite"
+DEFAULT_STORE = OUTPUTS / "store.sqlite"
 
 
 def _add_generation_args(p: argparse.ArgumentParser, limit: int | None = None, n: int = 8) -> None:

@@ -19,7 +19,7 @@ import threading
 import warnings
 from pathlib import Path
 
-from .paths import PROJ_ROOT
+from .paths import OUTPUTS
 
 ENGINE_LOGGERS = ("vllm", "transformers", "torch", "huggingface_hub", "accelerate", "datasets", "urllib3", "filelock")
 _lock = threading.RLock()
@@ -27,7 +27,7 @@ _depth = 0
 
 
 def engine_log_path() -> Path:
-    return Path(os.environ.get("GBG_ENGINE_LOG") or PROJ_ROOT / "outputs" / "engine.log")
+    return Path(os.environ.get("GBG_ENGINE_LOG") or OUTPUTS / "engine.log")
 
 
 def quiet_env() -> None:

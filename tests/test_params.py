@@ -6,7 +6,8 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from gbg_utils import study
-from gbg_utils.params import PROJ_ROOT, validate
+from gbg_utils.params import validate
+from gbg_utils.paths import PROJ_ROOT
 
 
 def test_relative_paths_resolve_from_the_project_root_not_the_cwd(tmp_path, monkeypatch):

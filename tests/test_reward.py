@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from gbg_utils.decoding import DecodingConfig
-from gbg_utils.generate.backends import prompt_hash
+from gbg_utils.identity import prompt_hash
 from gbg_utils.score.reward import (REWARD_VERSION, RewardModelError, conversation, load_reward_model, reward_from_output,
                               score_rewards)
 from gbg_utils.store import Sample, SampleStore

@@ -325,6 +325,14 @@ def test_a_tie_is_not_a_rank_flip():
     assert rt[(rt.source == "run") & (rt.run == 3)].set_index("model")["rank"].to_dict() == {"A": 1, "B": 3, "C": 1}
 
 
+def test_answer_stats_missing_answers_are_distinct():
+    """One rule for answer spread everywhere (per_item, the temperature widget): each missing answer is its own."""
+    assert st.answer_stats(["7", "7", "8", "9"]) == (3, pytest.approx(1.5), 0.5)
+    n, h, a = st.answer_stats(["7", None, None, "7"])
+    assert (n, a) == (3, 0.5) and h == pytest.approx(1.5)
+    assert st.answer_stats(["7", "7"]) == (1, 0.0, 1.0)
+
+
 def test_per_item_entropy_agreement():
     rows = [dict(model="m", item_id="i", greedy=True, config_key="g", temperature=0.0, sample_idx=0, score=1.0,
                  extracted="4")]

@@ -107,3 +107,14 @@ def test_hub_rows_are_used_when_online(offline, monkeypatch):
     mix = get_task("mixeval_hard").load()
     assert len(mix) == 4 and ("MixEval/MixEval", "MixEval_Hard", "multiple_choice") in calls
     assert get_task("mixeval_hard").score("So the answer is 4", mix[0]).score == 1.0
+
+
+def test_rule_labels_carry_the_task_version():
+    """A task's version has one source: each versioned *_RULE label of its module ends in /v<task.version>."""
+    import inspect
+
+    from gbg_utils.tasks import REGISTRY
+
+    for name, cls in REGISTRY.items():
+        rules = [v for k, v in vars(inspect.getmodule(cls)).items() if k.endswith("_RULE") and isinstance(v, str) and "/v" in v]
+        assert all(r.endswith(f"/v{cls.version}") for r in rules), (name, cls.version, rules)

@@ -23,12 +23,12 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from importlib import metadata
 
 from ..decoding import DecodingConfig
-from ..identity import Engine, prompt_hash  # noqa: F401 - prompt_hash re-exported for callers
+from ..identity import Engine
 from ..logs import engine_log_path, engine_output
 from ..models import model_info, resolve_model
+from ..provenance import package_versions
 
 BACKENDS = ("vllm", "transformers", "openai")
 Prompt = str | list  # a raw string, or chat messages [{"role": ..., "content": ...}]
@@ -53,17 +53,6 @@ class Request:
     n: int = 1
     seed: int = 0
     ids: list[int] | None = None  # the token ids the model receives (set by Backend.encode when None)
-
-
-def package_versions(*names: str) -> dict:
-    """Installed versions of the named distributions (absent ones left out), for provenance."""
-    out = {}
-    for n in names:
-        try:
-            out[n] = metadata.version(n)
-        except metadata.PackageNotFoundError:
-            pass
-    return out
 
 
 class Backend:

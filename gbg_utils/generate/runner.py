@@ -9,8 +9,6 @@ seed derives from the sample's identity, not from how many were asked for).
 """
 from __future__ import annotations
 
-import datetime as _dt
-import subprocess
 from dataclasses import dataclass, field
 
 from tqdm.auto import tqdm
@@ -18,7 +16,7 @@ from tqdm.auto import tqdm
 from ..decoding import DecodingConfig, greedy, item_seed
 from .backends import Backend, LazyBackend, Request
 from ..identity import Engine, prompt_hash
-from ..paths import PROJ_ROOT
+from ..provenance import generation_run
 from ..store import Sample, SampleStore
 
 
@@ -54,17 +52,6 @@ class GenerationSummary:
         if len(out) != expected:
             raise RuntimeError(f"{self.model} on {self.benchmark}: {len(out)} stored samples match this run, {expected} expected")
         return out.reset_index(drop=True)
-
-
-def git_commit() -> str | None:
-    try:
-        out = subprocess.run(["git", "-C", str(PROJ_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
-        if out.returncode != 0:
-            return None
-        dirty = subprocess.run(["git", "-C", str(PROJ_ROOT), "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, timeout=5).stdout.strip()
-        return out.stdout.strip() + ("-dirty" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        return None
 
 
 def plan(store: SampleStore, model: str, benchmark: str, items, config_key: str, n: int, hashes: dict[str, str]) -> list[tuple]:
@@ -132,7 +119,7 @@ def run_generation(store: SampleStore, model: str, task, items=None, *, n_sample
                 continue
             summary.loaded_model = True
             if summary.run_id is None:
-                summary.run_id = store.new_run(provenance(be, task, model))
+                summary.run_id = store.new_run(generation_run(be, task, model))
             label = "greedy" if config.greedy else f"T={config.temperature:g} x{n}"
             bar = tqdm(total=missing, desc=f"{task.name} {label}", unit="completion", disable=not progress)
             for start in range(0, len(todo), chunk_size):
@@ -158,13 +145,3 @@ def run_generation(store: SampleStore, model: str, task, items=None, *, n_sample
         if owned:
             be.close()
     return summary
-
-
-def provenance(backend: Backend, task, model: str) -> dict:
-    from .. import __version__
-
-    return {
-        "gbg_version": __version__, "git_commit": git_commit(), "model": model, "task": task.name,
-        "task_version": getattr(task, "version", None), "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        **backend.provenance(),
-    }

