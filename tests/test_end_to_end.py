@@ -1,4 +1,5 @@
 """A real model, every judge-free benchmark: generate greedy + samples into a store, score, read the table."""
+
 import pytest
 
 from gbg_utils.generate.runner import run_generation

@@ -1,4 +1,5 @@
 """Every backend, for real, on the embedded SmolLM2-135M: the sampling semantics gbg relies on."""
+
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -85,10 +86,22 @@ class _Flaky(BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(int(self.headers["content-length"])))
         type(self).seen.append((self.headers.get("authorization"), body))
         status = type(self).script.pop(0) if type(self).script else 200
-        payload = {"error": "boom"} if status != 200 else {
-            "choices": [{"index": i, "message": {"content": f"answer {i}"}, "finish_reason": "stop",
-                         "logprobs": {"content": [{"logprob": -0.5}] * 3}} for i in range(body["n"])],
-            "usage": {"completion_tokens": 3 * body["n"]}}
+        payload = (
+            {"error": "boom"}
+            if status != 200
+            else {
+                "choices": [
+                    {
+                        "index": i,
+                        "message": {"content": f"answer {i}"},
+                        "finish_reason": "stop",
+                        "logprobs": {"content": [{"logprob": -0.5}] * 3},
+                    }
+                    for i in range(body["n"])
+                ],
+                "usage": {"completion_tokens": 3 * body["n"]},
+            }
+        )
         send_json(self, status, payload)
 
     def log_message(self, *a):

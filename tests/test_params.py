@@ -1,4 +1,5 @@
 """Parameter paths: relative ones resolve against the project root, whatever the kernel's working directory."""
+
 import shutil
 import uuid
 from pathlib import Path

@@ -1,9 +1,10 @@
 """The sentences of gbg_utils.report.describe read each benchmark on its own scale."""
+
 import numpy as np
 import pandas as pd
 
-from gbg_utils.report import describe
 from gbg_utils import stats as st
+from gbg_utils.report import describe
 
 
 def test_score_scale_follows_the_task():

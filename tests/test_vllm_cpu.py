@@ -1,5 +1,6 @@
 """vLLM on a CPU with the library's own defaults (no test-only settings): sized to the job, seeded sampling on
 long few-shot prompts never hits the generator-offset crash, and a killed run resumes."""
+
 import os
 import signal
 import subprocess
@@ -33,7 +34,9 @@ def test_seeded_sampling_on_gsm8k_8shot_prompts_gets_every_completion(vllm_backe
     items = task.load(limit=12)
     store = SampleStore(tmp_path / "s.sqlite")
     for n in (8, 20):
-        s = run_generation(store, "smollm2-135m", task, items, n_samples=n, max_new_tokens=16, backend=vllm_backend, progress=False)
+        s = run_generation(
+            store, "smollm2-135m", task, items, n_samples=n, max_new_tokens=16, backend=vllm_backend, progress=False
+        )
         assert sum(s.generated.values()) + sum(s.reused.values()) == len(items) * (n + 1)
     df = store.samples()
     assert len(df) == 12 * 21 and (df["n_tokens"] > 0).all()

@@ -7,6 +7,7 @@
 The model is loaded on the first re-sample, not when the widget is built, so a headless papermill run
 that never moves the slider never pays for it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -31,8 +32,13 @@ class Resample:
 
 def resample(backend, task, item, temperature: float, n: int = 8, seed: int = 0, max_new_tokens: int | None = None) -> Resample:
     """n completions of one item at `temperature` (greedy when 0), scored by the task."""
-    cfg = DecodingConfig(temperature=temperature, n=1 if temperature == 0 else n, seed=seed,
-                         max_new_tokens=max_new_tokens or task.default_max_new_tokens, stop=tuple(task.stop or ()))
+    cfg = DecodingConfig(
+        temperature=temperature,
+        n=1 if temperature == 0 else n,
+        seed=seed,
+        max_new_tokens=max_new_tokens or task.default_max_new_tokens,
+        stop=tuple(task.stop or ()),
+    )
     from ..generate.backends import generate
 
     comps = generate(backend, [task.prompt(item)], cfg)[0]
@@ -44,15 +50,31 @@ def resample(backend, task, item, temperature: float, n: int = 8, seed: int = 0,
 
 
 class TemperatureExplorer:
-    def __init__(self, backend_factory, task, item, n: int = 8, seed: int = 0, max_new_tokens: int | None = None,
-                 value: float = 1.0, max_temperature: float = 2.0):
+    def __init__(
+        self,
+        backend_factory,
+        task,
+        item,
+        n: int = 8,
+        seed: int = 0,
+        max_new_tokens: int | None = None,
+        value: float = 1.0,
+        max_temperature: float = 2.0,
+    ):
         import ipywidgets as W
 
         self._factory, self._backend = backend_factory, None
         self.task, self.item, self.n, self.seed, self.max_new_tokens = task, item, n, seed, max_new_tokens
         self.last: Resample | None = None
-        self.slider = W.FloatSlider(value=value, min=0.0, max=max_temperature, step=0.05, description="temperature",
-                                    continuous_update=False, style={"description_width": "initial"})
+        self.slider = W.FloatSlider(
+            value=value,
+            min=0.0,
+            max=max_temperature,
+            step=0.05,
+            description="temperature",
+            continuous_update=False,
+            style={"description_width": "initial"},
+        )
         self.out = W.HTML(f"<i>Move the slider to sample {n} answers to item {item.id} of {task.name}.</i>")
         self.slider.observe(self._changed, names="value")
         self.widget = W.VBox([self.slider, self.out])
@@ -72,5 +94,7 @@ class TemperatureExplorer:
             f"{html.escape(t[:400])}</pre></td></tr>"
             for t, e, ok in zip(r.texts, r.extracted, r.correct)
         )
-        return (f"<b>T = {r.temperature:.2f}</b>: {r.n_correct}/{len(r.texts)} correct, {r.n_distinct} distinct answers, "
-                f"answer entropy {r.entropy:.2f} bits<table><tr><th></th><th>answer</th><th>completion</th></tr>{rows}</table>")
+        return (
+            f"<b>T = {r.temperature:.2f}</b>: {r.n_correct}/{len(r.texts)} correct, {r.n_distinct} distinct answers, "
+            f"answer entropy {r.entropy:.2f} bits<table><tr><th></th><th>answer</th><th>completion</th></tr>{rows}</table>"
+        )

@@ -46,6 +46,7 @@ Containment (files, network, processes, memory) does not rely on the program's c
 closes it. Without it the program never ran: `ExecResult.sandbox_failed` (the scorers raise
 `SandboxError` instead of recording a 0); with it, whatever happened is the program's doing.
 """
+
 from __future__ import annotations
 
 import json
@@ -59,9 +60,9 @@ import tempfile
 import threading
 import time
 import warnings
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 __all__ = ["ExecResult", "SandboxError", "run_program", "run_many", "isolation"]
 
@@ -144,11 +145,20 @@ def isolation() -> dict:
             else:  # not even the basic launcher runs: report it on every call rather than guess
                 raise SandboxError(f"sandbox: cannot run a probe program here ({r.status}: {r.detail})")
             if _PLAN["name"] == "basic":
-                warnings.warn("gbg sandbox: no namespaces or uid separation available here; untrusted code runs with "
-                              "resource limits only and could touch this user's files and the network", RuntimeWarning, stacklevel=2)
+                warnings.warn(
+                    "gbg sandbox: no namespaces or uid separation available here; untrusted code runs with "
+                    "resource limits only and could touch this user's files and the network",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
         p = _PLAN
-    return dict(name=p["name"], net=bool(p["unshare"] & CLONE_NEWNET), pid=bool(p["unshare"] & CLONE_NEWPID),
-                files=bool(p["mount"] or p["uid"]), uid=p["uid"])
+    return dict(
+        name=p["name"],
+        net=bool(p["unshare"] & CLONE_NEWNET),
+        pid=bool(p["unshare"] & CLONE_NEWPID),
+        files=bool(p["mount"] or p["uid"]),
+        uid=p["uid"],
+    )
 
 
 def _take_uid() -> int:
@@ -164,8 +174,15 @@ def _give_uid(uid: int) -> None:
 
 
 # --- running one program --------------------------------------------------------------------------
-def run_program(code: str, timeout: float = 10, memory_mb: int = 1024, fsize_mb: int = 16, disk_mb: int = 64,
-                nproc: int = 32, test: str | None = None) -> ExecResult:
+def run_program(
+    code: str,
+    timeout: float = 10,
+    memory_mb: int = 1024,
+    fsize_mb: int = 16,
+    disk_mb: int = 64,
+    nproc: int = 32,
+    test: str | None = None,
+) -> ExecResult:
     """Run `code` in a fresh jailed process; passed iff it runs to its last line (see the module doc).
 
     test: code run after `code` in a namespace of its own that sees `code`'s names but the builtins
@@ -179,7 +196,9 @@ def run_program(code: str, timeout: float = 10, memory_mb: int = 1024, fsize_mb:
     return _run(code, _PLAN, timeout=timeout, memory_mb=memory_mb, fsize_mb=fsize_mb, disk_mb=disk_mb, nproc=nproc, test=test)
 
 
-def run_many(programs: Sequence[str | tuple[str, str]] | Iterable[str | tuple[str, str]], workers: int = 2, **kw) -> list[ExecResult]:
+def run_many(
+    programs: Sequence[str | tuple[str, str]] | Iterable[str | tuple[str, str]], workers: int = 2, **kw
+) -> list[ExecResult]:
     """`run_program` over many programs (code, or (code, test) pairs), `workers` at a time; results in input order."""
     programs = list(programs)
     isolation()  # probe once, before the threads start
@@ -196,8 +215,9 @@ def run_many(programs: Sequence[str | tuple[str, str]] | Iterable[str | tuple[st
         ex.shutdown(wait=True, cancel_futures=True)
 
 
-def _run(code: str, plan: dict, *, timeout: float, memory_mb: int, fsize_mb: int, disk_mb: int, nproc: int,
-         test: str | None = None) -> ExecResult:
+def _run(
+    code: str, plan: dict, *, timeout: float, memory_mb: int, fsize_mb: int, disk_mb: int, nproc: int, test: str | None = None
+) -> ExecResult:
     uid = _take_uid() if plan["uid"] else None
     workdir = tempfile.mkdtemp(prefix="gbg-sandbox-")
     proc, ready_r = None, None
@@ -219,20 +239,52 @@ def _run(code: str, plan: dict, *, timeout: float, memory_mb: int, fsize_mb: int
             n = _tasks_of_uid(os.getuid()) + nproc  # shared uid: leave room for what the user already runs
             limits["RLIMIT_NPROC"] = [n, n]
         nonce = secrets.token_hex(16)
-        msg = dict(code=code, test=test, nonce=nonce, plan=dict(unshare=plan["unshare"], mount=plan["mount"], uid=uid, workdir=workdir,
-                                                      disk_mb=disk_mb, rlimits=limits, setup_tag=SETUP_FAILED,
-                                                      setup_exit=SETUP_EXIT, exc_tag=EXC_TAG))
-        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "HOME": workdir, "TMPDIR": "/tmp",
-               # one BLAS/OpenMP thread: thread pools count against RLIMIT_NPROC and reserve address space
-               "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+        msg = dict(
+            code=code,
+            test=test,
+            nonce=nonce,
+            plan=dict(
+                unshare=plan["unshare"],
+                mount=plan["mount"],
+                uid=uid,
+                workdir=workdir,
+                disk_mb=disk_mb,
+                rlimits=limits,
+                setup_tag=SETUP_FAILED,
+                setup_exit=SETUP_EXIT,
+                exc_tag=EXC_TAG,
+            ),
+        )
+        env = {
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "LANG": "C.UTF-8",
+            "LC_ALL": "C.UTF-8",
+            "HOME": workdir,
+            "TMPDIR": "/tmp",
+            # one BLAS/OpenMP thread: thread pools count against RLIMIT_NPROC and reserve address space
+            "OMP_NUM_THREADS": "1",
+            "OPENBLAS_NUM_THREADS": "1",
+            "MKL_NUM_THREADS": "1",
+        }
         ready_r, ready_w = os.pipe()
         msg["plan"]["ready_fd"] = ready_w
         with tempfile.TemporaryFile() as fin, tempfile.TemporaryFile() as fout, tempfile.TemporaryFile() as ferr:
-            fin.write(json.dumps(msg).encode()); fin.flush(); fin.seek(0)
+            fin.write(json.dumps(msg).encode())
+            fin.flush()
+            fin.seek(0)
             t0 = time.monotonic()
             try:
-                proc = subprocess.Popen([sys.executable, "-I", LAUNCHER], stdin=fin, stdout=fout, stderr=ferr,
-                                        cwd=workdir, env=env, close_fds=True, pass_fds=(ready_w,), start_new_session=True)
+                proc = subprocess.Popen(
+                    [sys.executable, "-I", LAUNCHER],
+                    stdin=fin,
+                    stdout=fout,
+                    stderr=ferr,
+                    cwd=workdir,
+                    env=env,
+                    close_fds=True,
+                    pass_fds=(ready_w,),
+                    start_new_session=True,
+                )
             finally:
                 os.close(ready_w)
             timed_out = False
@@ -262,16 +314,25 @@ def _run(code: str, plan: dict, *, timeout: float, memory_mb: int, fsize_mb: int
             _give_uid(uid)
 
 
-def _verdict(ready: bool, rc: int, timed_out: bool, out: bytes, err: bytes, nonce: str, timeout: float, elapsed: float) -> ExecResult:
+def _verdict(
+    ready: bool, rc: int, timed_out: bool, out: bytes, err: bytes, nonce: str, timeout: float, elapsed: float
+) -> ExecResult:
     err_s = err.decode("utf-8", "replace")
     if not ready:  # the program never started: the sandbox's failure, not the program's
-        why = err_s.split(SETUP_FAILED + ":", 1)[1].strip().splitlines()[0] if SETUP_FAILED + ":" in err_s else (
-            "setup timed out" if timed_out else f"launcher ended (code {rc}) before the program started: {err_s.strip()[-200:]}")
+        why = (
+            err_s.split(SETUP_FAILED + ":", 1)[1].strip().splitlines()[0]
+            if SETUP_FAILED + ":" in err_s
+            else (
+                "setup timed out"
+                if timed_out
+                else f"launcher ended (code {rc}) before the program started: {err_s.strip()[-200:]}"
+            )
+        )
         return ExecResult(False, "error", "sandbox: " + why)
     exc = None
     for line in reversed(err_s.splitlines()):
         if line.startswith(EXC_TAG + " "):
-            exc = line[len(EXC_TAG) + 1:].strip()
+            exc = line[len(EXC_TAG) + 1 :].strip()
             break
     if timed_out:
         return ExecResult(False, "timeout", f"timeout after {timeout:g} s")
@@ -280,7 +341,9 @@ def _verdict(ready: bool, rc: int, timed_out: bool, out: bytes, err: bytes, nonc
         if sig in (signal.SIGXCPU, signal.SIGKILL) and elapsed >= 0.9 * timeout:
             return ExecResult(False, "timeout", f"timeout (CPU time limit {timeout:g} s)")
         name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
-        why = {"SIGXFSZ": "file size limit exceeded", "SIGXCPU": "CPU time limit", "SIGSEGV": "segmentation fault"}.get(name, "killed")
+        why = {"SIGXFSZ": "file size limit exceeded", "SIGXCPU": "CPU time limit", "SIGSEGV": "segmentation fault"}.get(
+            name, "killed"
+        )
         return ExecResult(False, "error", f"{why} ({name})")
     if rc == 0 and out.rstrip(b"\n").endswith(nonce.encode()):
         return ExecResult(True, "passed", "")

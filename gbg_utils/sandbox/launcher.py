@@ -4,16 +4,28 @@ It reads its plan, the nonce and the program from stdin (an unlinked temp file),
 the program. Standard library only (tests/test_sandbox.py checks): it runs under `python -I`, before any
 site-packages could be trusted, and it must not import gbg_utils.
 """
-import ctypes, json, os, resource, signal, sys, traceback
+
+import ctypes
+import json
+import os
+import resource
+import signal
+import sys
+import traceback
+
 libc = ctypes.CDLL(None, use_errno=True)
 plan = {}
 
+
 def fail(what):
-    os.write(2, ("\n%s: %s\n" % (plan["setup_tag"], what)).encode()); os._exit(plan["setup_exit"])
+    os.write(2, ("\n%s: %s\n" % (plan["setup_tag"], what)).encode())
+    os._exit(plan["setup_exit"])
+
 
 def ok(ret, what):
     if ret != 0:
         fail("%s: %s" % (what, os.strerror(ctypes.get_errno())))
+
 
 def write(path, text):
     with open(path, "w") as f:
@@ -22,7 +34,9 @@ def write(path, text):
 
 def main():  # a function, so that the nonce is a local, not an attribute of `__main__`
     msg = json.loads(sys.stdin.buffer.read())
-    devnull = os.open(os.devnull, os.O_RDONLY); os.dup2(devnull, 0); os.close(devnull)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
     plan_, nonce, code, test = msg["plan"], msg["nonce"], msg["code"], msg["test"]
     del msg
     plan.update(plan_)
@@ -31,7 +45,9 @@ def main():  # a function, so that the nonce is a local, not an attribute of `__
     if flags:
         ok(libc.unshare(flags), "unshare")
         if flags & 0x10000000:  # user namespace: keep our own uid/gid, mapped to themselves
-            write("/proc/self/setgroups", "deny"); write("/proc/self/uid_map", "%d %d 1" % (uid, uid)); write("/proc/self/gid_map", "%d %d 1" % (gid, gid))
+            write("/proc/self/setgroups", "deny")
+            write("/proc/self/uid_map", "%d %d 1" % (uid, uid))
+            write("/proc/self/gid_map", "%d %d 1" % (gid, gid))
     if flags & 0x20000000:  # new PID namespace: its first child is PID 1; we stay outside and only wait
         child = os.fork()
         if child:
@@ -42,16 +58,25 @@ def main():  # a function, so that the nonce is a local, not an attribute of `__
 
     workdir = plan["workdir"]
     if plan["mount"]:
-        MS_RDONLY, MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 4096, 16384, 1 << 18
+        MS_RDONLY, MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 4096, 16384, 1 << 18  # noqa: F841 - the full flag set, for reference
         # Private first: nothing we mount below may propagate to the host's namespace.
         ok(libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "make / private")
+
         # Whole tree read-only (mount_setattr, Linux >= 5.12). Required without a uid drop, where it is
         # the only thing protecting the user's files; with one, defence in depth.
         class MountAttr(ctypes.Structure):
-            _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64), ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
+            _fields_ = [
+                ("attr_set", ctypes.c_uint64),
+                ("attr_clr", ctypes.c_uint64),
+                ("propagation", ctypes.c_uint64),
+                ("userns_fd", ctypes.c_uint64),
+            ]
+
         attr = MountAttr(1, 0, 0, 0)  # MOUNT_ATTR_RDONLY
         nr = {"x86_64": 442, "aarch64": 442}.get(os.uname().machine)
-        rdonly = nr and libc.syscall(nr, -100, b"/", 0x8000, ctypes.byref(attr), ctypes.sizeof(attr)) == 0  # AT_FDCWD, AT_RECURSIVE
+        rdonly = (
+            nr and libc.syscall(nr, -100, b"/", 0x8000, ctypes.byref(attr), ctypes.sizeof(attr)) == 0
+        )  # AT_FDCWD, AT_RECURSIVE
         if not rdonly and plan["uid"] is None:
             fail("cannot make the mount tree read-only (mount_setattr)")  # without a uid drop it is the only file protection
         size = ("size=%dm,mode=1777" % plan["disk_mb"]).encode()
@@ -62,6 +87,7 @@ def main():  # a function, so that the nonce is a local, not an attribute of `__
         # The interpreter may live where the sandbox uid cannot read (e.g. /root/.pyenv): bind those
         # sys.path entries under /tmp/.gbg-sys (root-owned, read-only) so later imports still work.
         if plan["uid"] is not None:
+
             def world_ok(p):  # readable by others, and every ancestor searchable by others
                 d = os.path.realpath(p)
                 try:
@@ -74,6 +100,7 @@ def main():  # a function, so that the nonce is a local, not an attribute of `__
                 except OSError:
                     pass
                 return True
+
             os.makedirs("/tmp/.gbg-sys", 0o755)
             new_path, moved = [], []
             for i, p in enumerate(sys.path):
@@ -94,7 +121,7 @@ def main():  # a function, so that the nonce is a local, not an attribute of `__
                     for j, entry in enumerate(mp):
                         for a, b in moved:
                             if entry == a or entry.startswith(a + os.sep):
-                                mp[j] = b + entry[len(a):]
+                                mp[j] = b + entry[len(a) :]
         workdir = "/tmp/work"
         os.mkdir(workdir, 0o700)
         if plan["uid"] is not None:
@@ -122,26 +149,33 @@ def main():  # a function, so that the nonce is a local, not an attribute of `__
     os.chdir(workdir)
     os.environ["HOME"] = workdir
     if plan["uid"] is not None:  # root: become a uid nobody else uses (drops every capability)
-        os.setgroups([]); os.setgid(plan["uid"]); os.setuid(plan["uid"])
+        os.setgroups([])
+        os.setgid(plan["uid"])
+        os.setuid(plan["uid"])
         if os.getuid() == 0 or os.geteuid() == 0:
             fail("could not drop root")
         if flags & 0x20000000:
             libc.prctl(1, signal.SIGKILL)  # PDEATHSIG is cleared by the uid change: set it again
     elif flags & 0x10000000:  # user namespace: drop the namespace capabilities we were given
+
         class CapHeader(ctypes.Structure):
             _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
         class CapData(ctypes.Structure):
             _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
         ok(libc.capset(ctypes.byref(CapHeader(0x20080522, 0)), (CapData * 2)()), "capset")
     if sys.platform.startswith("linux"):
         ok(libc.prctl(38, 1, 0, 0, 0), "no_new_privs")  # PR_SET_NO_NEW_PRIVS: setuid binaries can't raise privileges
     sys.argv = ["<program>"]
     sys.stdout.flush()
     import builtins
+
     pristine = dict(builtins.__dict__)  # taken before the program runs: what the test's names will mean
     # Tell the parent the jail is up; closed before the program runs, so it can't un-say it (and any
     # failure from here on is the program's, however it dresses its output).
-    os.write(plan["ready_fd"], b"ready"); os.close(plan["ready_fd"])
+    os.write(plan["ready_fd"], b"ready")
+    os.close(plan["ready_fd"])
     try:
         ns = {"__name__": "__main__", "__builtins__": builtins}
         exec(compile(code, "<program>", "exec"), ns)
@@ -168,7 +202,8 @@ def main():  # a function, so that the nonce is a local, not an attribute of `__
             os._exit(c if isinstance(c, int) and 0 <= c < 128 else (0 if c is None else 1))
         os._exit(1)
     try:
-        sys.stdout.flush(); sys.stderr.flush()
+        sys.stdout.flush()
+        sys.stderr.flush()
     except BaseException:
         pass
     os.write(1, ("\n" + nonce + "\n").encode())

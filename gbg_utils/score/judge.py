@@ -23,6 +23,7 @@ like any other. Scores from two judges never overwrite each other, but `store.fr
 `scorer_version` keeps, per sample, the lexicographically last version -- i.e. it could mix judges. Always
 read judged scores through `judged_frame(store, benchmark, judge)` (or pass `scorer_version=`).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -41,6 +42,7 @@ from ..tasks import get_judged_task
 from ..tasks.base import Item
 from ..tasks.judged.base import JudgedTask, Judgment, Template
 
+
 class JudgeError(RuntimeError):
     """The judge cannot be reached or keeps failing; judgments made before the failure are saved."""
 
@@ -58,16 +60,34 @@ class Judge:
     useful for a small local judge, recorded in provenance and part of each request's hash.
     """
 
-    def __init__(self, model: str, base_url: str | None = None, api_key_env: str = "OPENAI_API_KEY", concurrency: int = 8,
-                 max_retries: int = 5, timeout: float = 300.0, backoff: float = 1.0, max_tokens: int | None = None,
-                 served_model: str | None = None, temperature: float = 0.0):
+    def __init__(
+        self,
+        model: str,
+        base_url: str | None = None,
+        api_key_env: str = "OPENAI_API_KEY",
+        concurrency: int = 8,
+        max_retries: int = 5,
+        timeout: float = 300.0,
+        backoff: float = 1.0,
+        max_tokens: int | None = None,
+        served_model: str | None = None,
+        temperature: float = 0.0,
+    ):
         self.model = model
         self.temperature = temperature
         self.max_tokens = max_tokens
         self.concurrency = max(1, int(concurrency))
         self.api_key_env = api_key_env
-        self.backend = OpenAIBackend(model, base_url=base_url, api_key_env=api_key_env, concurrency=self.concurrency,
-                                     max_retries=max_retries, timeout=timeout, backoff=backoff, served_model=served_model)
+        self.backend = OpenAIBackend(
+            model,
+            base_url=base_url,
+            api_key_env=api_key_env,
+            concurrency=self.concurrency,
+            max_retries=max_retries,
+            timeout=timeout,
+            backoff=backoff,
+            served_model=served_model,
+        )
 
     @property
     def requests_sent(self) -> int:
@@ -91,9 +111,17 @@ class Judge:
 
     def provenance(self) -> dict:
         url = self.backend.base_url.split("?", 1)[0]  # a query string could carry a key
-        return {"judge_model": self.model, "served_model": self.backend.served_model, "base_url": url,
-                "api_key_env": self.api_key_env, "temperature": self.temperature, "max_tokens_cap": self.max_tokens,
-                "concurrency": self.concurrency, "max_retries": self.backend.max_retries, "timeout_s": self.backend.timeout}
+        return {
+            "judge_model": self.model,
+            "served_model": self.backend.served_model,
+            "base_url": url,
+            "api_key_env": self.api_key_env,
+            "temperature": self.temperature,
+            "max_tokens_cap": self.max_tokens,
+            "concurrency": self.concurrency,
+            "max_retries": self.backend.max_retries,
+            "timeout_s": self.backend.timeout,
+        }
 
     def close(self) -> None:
         self.backend.close()
@@ -146,23 +174,35 @@ class JudgeSummary:
     @property
     def label(self) -> str:
         return f"judge: {self.judge_model} " + (
-            "(the paper's judge)" if self.judge_model == self.paper_judge else f"(not the paper's {self.paper_judge})")
+            "(the paper's judge)" if self.judge_model == self.paper_judge else f"(not the paper's {self.paper_judge})"
+        )
 
     def __str__(self):
         t = self.provenance.get("template", {})
-        lines = [f"{self.benchmark} -- {self.label}; template {', '.join(t.get('files', []))} sha256 {t.get('sha256', '?')[:12]} "
-                 f"(version {self.template_version})",
-                 f"{self.n_samples} samples, {self.n_judgments} judgments: {self.made} made now, {self.reused} reused from the cache, "
-                 f"{self.shortcut} without a request, {self.unparseable} unparseable (counted, scored None), {self.failed} failed "
-                 f"(retried next run); {self.requests_sent} HTTP requests"]
+        lines = [
+            f"{self.benchmark} -- {self.label}; template {', '.join(t.get('files', []))} sha256 {t.get('sha256', '?')[:12]} "
+            f"(version {self.template_version})",
+            f"{self.n_samples} samples, {self.n_judgments} judgments: {self.made} made now, {self.reused} reused from the cache, "
+            f"{self.shortcut} without a request, {self.unparseable} unparseable (counted, scored None), {self.failed} failed "
+            f"(retried next run); {self.requests_sent} HTTP requests",
+        ]
         if not self.metrics.empty:
             lines.append(self.metrics.drop(columns=["judge", "template_version"], errors="ignore").to_string(index=False))
         return "\n".join(lines)
 
 
-def judge_store(store, task: JudgedTask, judge: Judge, model: str | None = None, config_key: str | None = None,
-                items: list[Item] | None = None, data_dir=None, limit: int | None = None, retry_failed: bool = True,
-                progress: bool = True) -> JudgeSummary:
+def judge_store(
+    store,
+    task: JudgedTask,
+    judge: Judge,
+    model: str | None = None,
+    config_key: str | None = None,
+    items: list[Item] | None = None,
+    data_dir=None,
+    limit: int | None = None,
+    retry_failed: bool = True,
+    progress: bool = True,
+) -> JudgeSummary:
     """Judge every stored sample of `task` (optionally of one model / config) not yet judged by this judge and
     template; write the judgments, the per-sample scores and return counts and metrics.
 
@@ -178,15 +218,21 @@ def judge_store(store, task: JudgedTask, judge: Judge, model: str | None = None,
     by_id = {str(it.id): it for it in items}
     samples = store.samples(model=model, benchmark=task.name, config_key=config_key)
     known = samples["item_id"].astype(str).isin(by_id) if not samples.empty else pd.Series(dtype=bool)
-    summary = JudgeSummary(task.name, judge.model, task.paper_judge, tv, sv, skipped_samples=int((~known).sum()) if len(known) else 0)
+    summary = JudgeSummary(
+        task.name, judge.model, task.paper_judge, tv, sv, skipped_samples=int((~known).sum()) if len(known) else 0
+    )
     samples = samples[known] if len(known) else samples
     summary.n_samples = len(samples)
     summary.n_judgments = len(samples) * len(task.games)
     summary.provenance = judge_provenance(task, judge, template)
 
     cached = store.judgments(task.name, judge.model, tv, model)
-    have = {tuple(r[k] for k in ("model", "item_id", "sample_prompt_hash", "config_key", "sample_idx", "game")): r
-            for r in cached[["model", "item_id", "sample_prompt_hash", "config_key", "sample_idx", "game", "prompt_hash", "error"]].to_dict("records")}
+    have = {
+        tuple(r[k] for k in ("model", "item_id", "sample_prompt_hash", "config_key", "sample_idx", "game")): r
+        for r in cached[
+            ["model", "item_id", "sample_prompt_hash", "config_key", "sample_idx", "game", "prompt_hash", "error"]
+        ].to_dict("records")
+    }
 
     todo, shortcut_rows = [], []
     now_run = uuid.uuid4().hex[:12]
@@ -232,14 +278,33 @@ def judge_store(store, task: JudgedTask, judge: Judge, model: str | None = None,
     scope = scope[scope["item_id"].isin(by_id)]
     summary.unparseable = int(((scope["parsed_ok"] == 0) & scope["error"].isna()).sum())
     summary.failed = int(scope["error"].notna().sum())
-    summary.metrics = judged_metrics(store, task, judge, model=model, config_key=config_key, items=items, data_dir=data_dir,
-                                     template=template)
+    summary.metrics = judged_metrics(
+        store, task, judge, model=model, config_key=config_key, items=items, data_dir=data_dir, template=template
+    )
     return summary
 
 
 def _row(s, task, judge, tv, game, ph, j: Judgment, run_id) -> tuple:
-    return (s.model, task.name, str(s.item_id), s.prompt_hash, s.config_key, int(s.sample_idx), judge.model, tv, int(game), ph, j.raw, j.verdict,
-            j.value, int(j.parsed_ok), j.error, json.dumps(j.detail, ensure_ascii=False) if j.detail is not None else None, run_id, time.time())
+    return (
+        s.model,
+        task.name,
+        str(s.item_id),
+        s.prompt_hash,
+        s.config_key,
+        int(s.sample_idx),
+        judge.model,
+        tv,
+        int(game),
+        ph,
+        j.raw,
+        j.verdict,
+        j.value,
+        int(j.parsed_ok),
+        j.error,
+        json.dumps(j.detail, ensure_ascii=False) if j.detail is not None else None,
+        run_id,
+        time.time(),
+    )
 
 
 # Request-specific refusals: recorded on that judgment, the run goes on. Anything else that is not retried
@@ -300,8 +365,10 @@ def _run(store, task, judge, tv, todo, run_id, bar) -> int:
                 f.cancel()
             raise
     if fatal is not None:
-        raise JudgeError(f"judge {judge.model} at {judge.backend.base_url} keeps failing: {fatal}. "
-                         f"{saved} judgments were saved; {len(todo) - saved} are still to do -- rerun to resume.") from fatal
+        raise JudgeError(
+            f"judge {judge.model} at {judge.backend.base_url} keeps failing: {fatal}. "
+            f"{saved} judgments were saved; {len(todo) - saved} are still to do -- rerun to resume."
+        ) from fatal
     return made
 
 
@@ -320,15 +387,21 @@ def _grouped(store, task, judge, template, model=None, config_key=None, items=No
     j = store.judgments(task.name, _judge_name(judge), tv, model)
     games: dict[tuple, dict] = {}
     for r in j.to_dict("records"):
-        games.setdefault((r["model"], r["item_id"], r["sample_prompt_hash"], r["config_key"], int(r["sample_idx"])), {})[int(r["game"])] = r
+        games.setdefault((r["model"], r["item_id"], r["sample_prompt_hash"], r["config_key"], int(r["sample_idx"])), {})[
+            int(r["game"])
+        ] = r
     out = samples[["model", "config_key", "sample_idx", "item_id", "prompt_hash", "text"]].copy()
-    out["games"] = [games.get((m, str(i), p, c, int(k)), {}) for m, i, p, c, k in
-                    zip(out["model"], out["item_id"], out["prompt_hash"], out["config_key"], out["sample_idx"])]
+    out["games"] = [
+        games.get((m, str(i), p, c, int(k)), {})
+        for m, i, p, c, k in zip(out["model"], out["item_id"], out["prompt_hash"], out["config_key"], out["sample_idx"])
+    ]
     out["complete"] = [all(g in gs and gs[g]["error"] is None for g in task.games) for gs in out["games"]]
     return out
 
 
-def write_scores(store, task: JudgedTask, judge: Judge | str, template: Template, items: dict[str, Item], model=None, config_key=None) -> int:
+def write_scores(
+    store, task: JudgedTask, judge: Judge | str, template: Template, items: dict[str, Item], model=None, config_key=None
+) -> int:
     """A `scores` row for every sample whose judgments are all in (unparseable ones with score None)."""
     g = _grouped(store, task, judge, template, model, config_key, items)
     g = g[g["complete"]]
@@ -337,16 +410,37 @@ def write_scores(store, task: JudgedTask, judge: Judge | str, template: Template
     for r in g.itertuples(index=False):
         item = items[str(r.item_id)]
         score, extracted, reason = task.sample_score(item, r.games)
-        rows.append({"model": r.model, "benchmark": task.name, "item_id": str(r.item_id), "prompt_hash": r.prompt_hash, "config_key": r.config_key,
-                     "sample_idx": int(r.sample_idx), "scorer": task.name, "scorer_version": sv, "score": score,
-                     "extracted": extracted, "reason": reason, "item_group": item.group})
+        rows.append(
+            {
+                "model": r.model,
+                "benchmark": task.name,
+                "item_id": str(r.item_id),
+                "prompt_hash": r.prompt_hash,
+                "config_key": r.config_key,
+                "sample_idx": int(r.sample_idx),
+                "scorer": task.name,
+                "scorer_version": sv,
+                "score": score,
+                "extracted": extracted,
+                "reason": reason,
+                "item_group": item.group,
+            }
+        )
     if rows:
         store.add_scores(rows)
     return len(rows)
 
 
-def judged_metrics(store, task: JudgedTask, judge: Judge | str, model=None, config_key=None, items=None, data_dir=None,
-                   template: Template | None = None) -> pd.DataFrame:
+def judged_metrics(
+    store,
+    task: JudgedTask,
+    judge: Judge | str,
+    model=None,
+    config_key=None,
+    items=None,
+    data_dir=None,
+    template: Template | None = None,
+) -> pd.DataFrame:
     """The benchmark's own metric for each sample set -- one row per (model, config_key, sample_idx), i.e. the
     greedy output and each of the N sampled runs over all items -- as the paper reports them (mean/std/best/
     worst over the N runs are then a groupby away). Columns include n_items, n_judged, n_unparseable (judgments),
@@ -362,9 +456,17 @@ def judged_metrics(store, task: JudgedTask, judge: Judge | str, model=None, conf
         done = grp[grp["complete"]]
         n_unp = sum(1 for gs in done["games"] for row in gs.values() if row["error"] is None and not row["parsed_ok"])
         n_scored = sum(task.sample_score(by_id[str(i)], gs)[0] is not None for i, gs in zip(done["item_id"], done["games"]))
-        rec = {"model": m, "config_key": ck, "sample_idx": int(k), "n_items": len(grp), "n_judged": len(done),
-               "n_unparseable": n_unp, "n_unscored": len(grp) - n_scored, "judge": _judge_name(judge),
-               "template_version": task.template_version(template)}
+        rec = {
+            "model": m,
+            "config_key": ck,
+            "sample_idx": int(k),
+            "n_items": len(grp),
+            "n_judged": len(done),
+            "n_unparseable": n_unp,
+            "n_unscored": len(grp) - n_scored,
+            "judge": _judge_name(judge),
+            "template_version": task.template_version(template),
+        }
         rec.update(task.metrics(done, by_id, data_dir=data_dir) if len(done) else {})
         rows.append(rec)
     return pd.DataFrame(rows)
@@ -373,7 +475,7 @@ def judged_metrics(store, task: JudgedTask, judge: Judge | str, model=None, conf
 def judged_frame(store, benchmark: str, judge: Judge | str, data_dir=None, **frame_kw) -> pd.DataFrame:
     """`store.frame()` for a judged benchmark, restricted to one judge's scores (never a mix of judges).
 
-        >>> judged_frame(store, "alpaca_eval", "gpt-4-1106-preview")
+    >>> judged_frame(store, "alpaca_eval", "gpt-4-1106-preview")
     """
     task = get_judged_task(benchmark)
     sv = scorer_version(task, judge, task.template(data_dir))

@@ -34,11 +34,59 @@ maj@k, answer spread), tables (gap/config/sweep/best-of-N tables), rankings, syn
 
 from __future__ import annotations
 
-from .cells import BY, CONFIG_COLS, Cell, PARAM_COLS, cells, score_matrix
-from .uncertainty import bootstrap_ci, clustered_se, mcnemar, n_clusters, paired_test
+from .cells import BY, CONFIG_COLS, PARAM_COLS, Cell, cells, score_matrix
 from .estimators import answer_stats, best_of_k, maj_at_k, pass_at_k, rank_weights
-from .tables import COLUMN_OF, METHODS, best_of_k_curves, best_of_k_table, config_table, default_selectors, gap_table, greedy_scores, length_table, per_item, run_scores, selector_column, sweep_table
 from .rankings import TIE_TOL, rank_flips, rank_table
 from .synthetic import synthetic_table
+from .tables import (
+    COLUMN_OF,
+    METHODS,
+    best_of_k_curves,
+    best_of_k_table,
+    config_table,
+    default_selectors,
+    gap_table,
+    greedy_scores,
+    length_table,
+    per_item,
+    run_scores,
+    selector_column,
+    sweep_table,
+)
+from .uncertainty import bootstrap_ci, clustered_se, mcnemar, n_clusters, paired_test
 
-__all__ = ["BY", "CONFIG_COLS", "Cell", "PARAM_COLS", "cells", "score_matrix", "bootstrap_ci", "clustered_se", "mcnemar", "n_clusters", "paired_test", "answer_stats", "best_of_k", "maj_at_k", "pass_at_k", "rank_weights", "COLUMN_OF", "METHODS", "best_of_k_curves", "best_of_k_table", "config_table", "default_selectors", "gap_table", "greedy_scores", "length_table", "per_item", "run_scores", "selector_column", "sweep_table", "TIE_TOL", "rank_flips", "rank_table", "synthetic_table"]
+__all__ = [
+    "BY",
+    "CONFIG_COLS",
+    "Cell",
+    "PARAM_COLS",
+    "cells",
+    "score_matrix",
+    "bootstrap_ci",
+    "clustered_se",
+    "mcnemar",
+    "n_clusters",
+    "paired_test",
+    "answer_stats",
+    "best_of_k",
+    "maj_at_k",
+    "pass_at_k",
+    "rank_weights",
+    "COLUMN_OF",
+    "METHODS",
+    "best_of_k_curves",
+    "best_of_k_table",
+    "config_table",
+    "default_selectors",
+    "gap_table",
+    "greedy_scores",
+    "length_table",
+    "per_item",
+    "run_scores",
+    "selector_column",
+    "sweep_table",
+    "TIE_TOL",
+    "rank_flips",
+    "rank_table",
+    "synthetic_table",
+]

@@ -1,5 +1,4 @@
-"""Cells: one `by` group times one decoding config, as an items x N matrix (the unit every statistic works on).
-"""
+"""Cells: one `by` group times one decoding config, as an items x N matrix (the unit every statistic works on)."""
 
 from __future__ import annotations
 
@@ -8,7 +7,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-
 
 BY = ("model", "benchmark")
 CONFIG_COLS = ("config_key", "temperature", "top_p", "top_k", "repetition_penalty")
@@ -68,7 +66,7 @@ class Cell:
         g = G[np.arange(len(G)), np.argmax(~na, axis=1)] if G.size else G[:, 0]
         return None if pd.isna(g).all() else g
 
-    def subset(self, pos) -> "Cell":
+    def subset(self, pos) -> Cell:
         return Cell(self.key, self.greedy, self.items[pos], self.take[pos], self.table)
 
 
@@ -101,8 +99,10 @@ def cells(df: pd.DataFrame, by=BY, ragged: str = "truncate") -> list[Cell]:
         pos, ic = pos[order], ic[order]
         si = sidx[pos]
         if np.any((ic[1:] == ic[:-1]) & (si[1:] == si[:-1])):
-            raise ValueError(f"duplicate (item_id, sample_idx) rows in cell {key} (greedy={greedy}); "
-                             "are two models/configs sharing one key? add the distinguishing column to by=")
+            raise ValueError(
+                f"duplicate (item_id, sample_idx) rows in cell {key} (greedy={greedy}); "
+                "are two models/configs sharing one key? add the distinguishing column to by="
+            )
         items, start, counts = np.unique(ic, return_index=True, return_counts=True)
         n = int(counts.min())
         if (counts != n).any():
@@ -122,16 +122,20 @@ def _by_groups(cs: list[Cell], by: list[str]):
     for k, lst in groups.items():
         gs = [c for c in lst if c.greedy]
         if len(gs) > 1:
-            raise ValueError(f"{len(gs)} greedy configs for {dict(zip(by, k))}; add the column that tells "
-                             "them apart (e.g. 'repetition_penalty') to by=")
+            raise ValueError(
+                f"{len(gs)} greedy configs for {dict(zip(by, k))}; add the column that tells "
+                "them apart (e.g. 'repetition_penalty') to by="
+            )
         yield (gs[0] if gs else None), [c for c in lst if not c.greedy]
 
 
 def _align(a: Cell, b: Cell) -> tuple[Cell, Cell]:
     common, ia, ib = np.intersect1d(a.items, b.items, assume_unique=True, return_indices=True)
     if len(common) < max(a.n_items, b.n_items):
-        warnings.warn(f"{b.key}: greedy has {a.n_items} items, sampling {b.n_items}; "
-                      f"paired statistics use the {len(common)} shared", stacklevel=3)
+        warnings.warn(
+            f"{b.key}: greedy has {a.n_items} items, sampling {b.n_items}; paired statistics use the {len(common)} shared",
+            stacklevel=3,
+        )
     return a.subset(ia), b.subset(ib)
 
 
@@ -149,5 +153,6 @@ def score_matrix(df: pd.DataFrame, value: str = "score", ragged: str = "truncate
     (1319, 128)
     """
     c = _one_cell(df, ragged)
-    return pd.DataFrame(c.matrix(value, dtype=None), index=pd.Index(c.item_ids(), name="item_id"),
-                        columns=pd.RangeIndex(c.n, name="sample"))
+    return pd.DataFrame(
+        c.matrix(value, dtype=None), index=pd.Index(c.item_ids(), name="item_id"), columns=pd.RangeIndex(c.n, name="sample")
+    )

@@ -86,8 +86,7 @@ def _answer_counts(codes: np.ndarray, scores: np.ndarray):
     """Per (item, distinct answer): count and value (mean score of that answer's samples), item-sorted."""
     n_items = codes.shape[0]
     base = codes.max() + 1
-    u, inv, cnt = np.unique((codes + base * np.arange(n_items)[:, None]).ravel(),
-                            return_inverse=True, return_counts=True)
+    u, inv, cnt = np.unique((codes + base * np.arange(n_items)[:, None]).ravel(), return_inverse=True, return_counts=True)
     val = np.bincount(inv, scores.ravel()) / cnt
     bounds = np.searchsorted(u // base, np.arange(n_items + 1))
     return cnt, val, bounds
@@ -106,7 +105,7 @@ def _conv_rows(x: np.ndarray, kern: np.ndarray, out_len: int) -> np.ndarray:
     w = kern.shape[-1]
     pad = np.zeros(x.shape[:-1] + (w - 1 + out_len,))
     d = min(x.shape[-1], out_len)
-    pad[..., w - 1: w - 1 + d] = x[..., :d]
+    pad[..., w - 1 : w - 1 + d] = x[..., :d]
     win = np.lib.stride_tricks.sliding_window_view(pad, w, axis=-1)  # [..., d, i] = x[..., d + i - w + 1]
     k = kern[:, ::-1].reshape((kern.shape[0],) + (1,) * (x.ndim - 2) + (w,))
     return np.einsum("...dw,...w->...d", win, np.broadcast_to(k, x.shape[:-1] + (w,)))
@@ -160,7 +159,7 @@ def _maj_sums(C: np.ndarray, V: np.ndarray, n: int, kmax: int) -> np.ndarray:
                 add = np.zeros((len(r), K1))
                 add[:, t:] = w0[r, None] * A * Hb[r, : K1 - t] + w1[r, None] * Bt * Ha[r, : K1 - t]
                 if 2 * t <= kmax:
-                    add[:, 2 * t:] += 0.5 * (w0 + w1)[r, None] * A * Bt * BR[r, : K1 - 2 * t]
+                    add[:, 2 * t :] += 0.5 * (w0 + w1)[r, None] * A * Bt * BR[r, : K1 - 2 * t]
                 num[two[r]] += add
             Ha[:, t:] += B[a1, t][:, None] * BR[:, : K1 - t]
             Hb[:, t:] += B[a2, t][:, None] * BR[:, : K1 - t]

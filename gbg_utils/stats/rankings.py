@@ -1,5 +1,4 @@
-"""Rankings: how the order of models changes with decoding (Kendall's tau-b, rank flips; ties are not flips).
-"""
+"""Rankings: how the order of models changes with decoding (Kendall's tau-b, rank flips; ties are not flips)."""
 
 from __future__ import annotations
 
@@ -8,9 +7,8 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from .cells import Cell, PARAM_COLS, _key_cols, cells
+from .cells import PARAM_COLS, Cell, _key_cols, cells
 from .uncertainty import _nanmean
-
 
 TIE_TOL = 1e-12  # scores closer than this are tied (means of the same counts can differ in the last bit)
 
@@ -38,8 +36,10 @@ def _ranking_groups(df, by, ragged):
         if c.greedy:
             k = tuple(c.key[b] for b in ["model"] + by)
             if k in greedy:
-                raise ValueError(f"several greedy configs for {dict(zip(['model'] + by, k))}; add the column "
-                                 "that tells them apart (e.g. 'repetition_penalty') to by=")
+                raise ValueError(
+                    f"several greedy configs for {dict(zip(['model'] + by, k))}; add the column "
+                    "that tells them apart (e.g. 'repetition_penalty') to by="
+                )
             greedy[k] = c
     groups: dict[tuple, dict[str, Cell]] = {}
     for c in cs:
@@ -57,14 +57,20 @@ def _ranking_groups(df, by, ragged):
         for c in list(d.values()) + [g for g in gcells if g is not None]:
             items = np.intersect1d(items, c.items, assume_unique=True)
         if any(c.n_items != len(items) for c in d.values()):
-            warnings.warn(f"{dict(zip(by + params, k))}: models cover different items; ranking on the "
-                          f"{len(items)} shared", stacklevel=3)
+            warnings.warn(
+                f"{dict(zip(by + params, k))}: models cover different items; ranking on the {len(items)} shared", stacklevel=3
+            )
         n = min(c.n for c in d.values())
         # unscored samples (NaN) are left out of a run's mean, as in gap_table
-        runs = np.stack([_nanmean(d[m].subset(np.searchsorted(d[m].items, items)).matrix("score")[:, :n], 0)
-                         for m in models], axis=1)  # (n_runs, models)
-        g = np.array([_nanmean(gc.subset(np.searchsorted(gc.items, items)).matrix("score").ravel(), 0)
-                      if gc is not None else np.nan for gc in gcells])
+        runs = np.stack(
+            [_nanmean(d[m].subset(np.searchsorted(d[m].items, items)).matrix("score")[:, :n], 0) for m in models], axis=1
+        )  # (n_runs, models)
+        g = np.array(
+            [
+                _nanmean(gc.subset(np.searchsorted(gc.items, items)).matrix("score").ravel(), 0) if gc is not None else np.nan
+                for gc in gcells
+            ]
+        )
         yield dict(zip(by + params, k)), models, g, runs, len(items)
 
 
@@ -77,8 +83,19 @@ def rank_table(df: pd.DataFrame, by=("benchmark",), ragged: str = "truncate") ->
         src = [("greedy", -1, g), ("mean", -1, runs.mean(0))] + [("run", j, r) for j, r in enumerate(runs)]
         for name, j, sc in src:
             rank = 1.0 + (sc[None, :] > sc[:, None] + TIE_TOL).sum(1)  # models better beyond a tie
-            frames.append(pd.DataFrame({**key, "source": name, "run": j, "model": models, "score": sc,
-                                        "rank": np.where(np.isnan(sc), np.nan, rank), "n_items": n_items}))
+            frames.append(
+                pd.DataFrame(
+                    {
+                        **key,
+                        "source": name,
+                        "run": j,
+                        "model": models,
+                        "score": sc,
+                        "rank": np.where(np.isnan(sc), np.nan, rank),
+                        "n_items": n_items,
+                    }
+                )
+            )
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
@@ -104,15 +121,24 @@ def rank_flips(df: pd.DataFrame, by=("benchmark",), ragged: str = "truncate") ->
 
         def order(s):
             o = np.argsort(-s, kind="stable")
-            return models[o[0]] + "".join((" = " if abs(s[a] - s[b]) <= TIE_TOL else " > ") + models[b]
-                                          for a, b in zip(o[:-1], o[1:]))
+            return models[o[0]] + "".join(
+                (" = " if abs(s[a] - s[b]) <= TIE_TOL else " > ") + models[b] for a, b in zip(o[:-1], o[1:])
+            )
 
-        rows.append({**key, "n_models": len(models), "n_runs": runs.shape[0], "n_items": n_items,
-                     "greedy_order": order(g) if has_g else None, "mean_order": order(runs.mean(0)),
-                     "frac_runs_reordered": float(np.mean(flips.any(1))) if has_g else np.nan,
-                     "frac_top_changed": float(np.mean(~(top_r & top_g).any(1))) if has_g else np.nan,
-                     "pair_flip_rate": float(flips.sum() / max((sg != 0).sum() * runs.shape[0], 1)) if has_g else np.nan,
-                     "tau_mean": float(np.nanmean(taus)) if np.isfinite(taus).any() else np.nan,
-                     "tau_min": float(np.nanmin(taus)) if np.isfinite(taus).any() else np.nan,
-                     "tau_greedy_vs_mean": float(_tau_b(g, runs.mean(0)[None])[0])})
+        rows.append(
+            {
+                **key,
+                "n_models": len(models),
+                "n_runs": runs.shape[0],
+                "n_items": n_items,
+                "greedy_order": order(g) if has_g else None,
+                "mean_order": order(runs.mean(0)),
+                "frac_runs_reordered": float(np.mean(flips.any(1))) if has_g else np.nan,
+                "frac_top_changed": float(np.mean(~(top_r & top_g).any(1))) if has_g else np.nan,
+                "pair_flip_rate": float(flips.sum() / max((sg != 0).sum() * runs.shape[0], 1)) if has_g else np.nan,
+                "tau_mean": float(np.nanmean(taus)) if np.isfinite(taus).any() else np.nan,
+                "tau_min": float(np.nanmin(taus)) if np.isfinite(taus).any() else np.nan,
+                "tau_greedy_vs_mean": float(_tau_b(g, runs.mean(0)[None])[0]),
+            }
+        )
     return pd.DataFrame(rows)

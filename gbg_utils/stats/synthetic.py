@@ -1,5 +1,4 @@
-"""Synthetic scored samples, shaped like `SampleStore.frame()`, for tests, speed scripts and examples.
-"""
+"""Synthetic scored samples, shaped like `SampleStore.frame()`, for tests, speed scripts and examples."""
 
 from __future__ import annotations
 
@@ -8,8 +7,9 @@ import pandas as pd
 from scipy import special
 
 
-def synthetic_table(models=("m1",), benchmarks=("gsm8k",), n_items: int = 50, n_samples: int = 16,
-                    temperatures=(0.7,), n_groups: int = 5, seed=0) -> pd.DataFrame:
+def synthetic_table(
+    models=("m1",), benchmarks=("gsm8k",), n_items: int = 50, n_samples: int = 16, temperatures=(0.7,), n_groups: int = 5, seed=0
+) -> pd.DataFrame:
     """A scored table in the input contract, for tests, benchmarks and demos.
 
     Per-item pass rates are U-shaped (expit of ability - difficulty) and fall with temperature; wrong
@@ -34,20 +34,31 @@ def synthetic_table(models=("m1",), benchmarks=("gsm8k",), n_items: int = 50, n_
                 wrong = np.minimum(rng.geometric(0.5, (n_items, n)), 4) + np.arange(n_items)[:, None] * 10
                 ans = np.where(ok, (np.arange(n_items) * 10)[:, None], wrong).astype(str).astype(object)
                 junk = ~ok & (rng.random((n_items, n)) < 0.1)
-                ans[junk] = [f"junk{x}" for x in rng.integers(0, 10 ** 9, junk.sum())]
+                ans[junk] = [f"junk{x}" for x in rng.integers(0, 10**9, junk.sum())]
                 ans[~ok & ~junk & (rng.random((n_items, n)) < 0.05)] = None
                 score = ok.astype(float)
-                return pd.DataFrame({
-                    "model": model, "benchmark": benchmark, "item_id": np.repeat(items, n),
-                    "group": np.repeat(groups, n), "config_key": "greedy" if greedy else f"T{temp:g}",
-                    "greedy": greedy, "temperature": 0.0 if greedy else float(temp), "top_p": 1.0,
-                    "top_k": -1, "repetition_penalty": 1.0, "sample_idx": np.tile(np.arange(n), n_items),
-                    "score": score.ravel(), "extracted": ans.ravel(),
-                    "n_tokens": rng.poisson(base_len[:, None] * (1 + 0.15 * temp), (n_items, n)).ravel(),
-                    "reward": (score + rng.normal(0, 0.8, score.shape)).ravel()})
+                return pd.DataFrame(
+                    {
+                        "model": model,
+                        "benchmark": benchmark,
+                        "item_id": np.repeat(items, n),
+                        "group": np.repeat(groups, n),
+                        "config_key": "greedy" if greedy else f"T{temp:g}",
+                        "greedy": greedy,
+                        "temperature": 0.0 if greedy else float(temp),
+                        "top_p": 1.0,
+                        "top_k": -1,
+                        "repetition_penalty": 1.0,
+                        "sample_idx": np.tile(np.arange(n), n_items),
+                        "score": score.ravel(),
+                        "extracted": ans.ravel(),
+                        "n_tokens": rng.poisson(base_len[:, None] * (1 + 0.15 * temp), (n_items, n)).ravel(),
+                        "reward": (score + rng.normal(0, 0.8, score.shape)).ravel(),
+                    }
+                )
 
             p0 = special.expit(1.5 * (ability - z))
-            frames.append(block(p0 ** greedy_edge, 1, True, 0.0))
+            frames.append(block(p0**greedy_edge, 1, True, 0.0))
             for temp in temperatures:
                 frames.append(block(special.expit(1.5 * (ability - z) - 0.8 * temp), n_samples, False, temp))
     return pd.concat(frames, ignore_index=True)

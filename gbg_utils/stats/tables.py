@@ -46,8 +46,7 @@ def per_item(df: pd.DataFrame, by=BY, threshold: float = 1.0, ragged: str = "tru
     for g, samples in _by_groups(cells(df, by, ragged), by):
         for s in samples:
             S = s.matrix("score")
-            out = pd.DataFrame({"item_id": s.item_ids(), "n": s.n, "p": S.mean(1),
-                                "n_correct": (S >= threshold).sum(1)})
+            out = pd.DataFrame({"item_id": s.item_ids(), "n": s.n, "p": S.mean(1), "n_correct": (S >= threshold).sum(1)})
             out["group"] = s.groups() if s.groups() is not None else None
             gs = np.full(s.n_items, np.nan)
             g_ans = None
@@ -94,29 +93,35 @@ def _cell_summary(cell: Cell, n_boot: int, ci: float, seed, ddof: int = 1) -> di
     runs, pbar = _nanmean(S, 0), _nanmean(S, 1)
     r = runs[np.isfinite(runs)]
     n = len(pbar)
-    row = {"n_items": n, "n_runs": cell.n, "n_unscored": int(np.isnan(cell.matrix("score")).sum()),
-           "mean": pbar.mean() if n else np.nan, "se": _se(pbar),
-           "se_clustered": clustered_se(pbar, groups) if groups is not None else np.nan,
-           "single_run_se": float(_nanmean(_nanse(S), 0)) if n > 1 else np.nan,
-           # a single run (greedy) has no spread, whatever the ddof
-           "std": r.std(ddof=ddof) if len(r) > 1 else np.nan,
-           "best": r.max() if len(r) else np.nan, "worst": r.min() if len(r) else np.nan}
+    row = {
+        "n_items": n,
+        "n_runs": cell.n,
+        "n_unscored": int(np.isnan(cell.matrix("score")).sum()),
+        "mean": pbar.mean() if n else np.nan,
+        "se": _se(pbar),
+        "se_clustered": clustered_se(pbar, groups) if groups is not None else np.nan,
+        "single_run_se": float(_nanmean(_nanse(S), 0)) if n > 1 else np.nan,
+        # a single run (greedy) has no spread, whatever the ddof
+        "std": r.std(ddof=ddof) if len(r) > 1 else np.nan,
+        "best": r.max() if len(r) else np.nan,
+        "worst": r.min() if len(r) else np.nan,
+    }
     w = _ci_weights(n, n_boot, seed, groups)
     row["ci_low"], row["ci_high"] = _boot_ci(w, pbar, ci) if w is not None else (np.nan, np.nan)
     row["ci_method"] = _ci_method(groups) if w is not None else None
     return row
 
 
-def config_table(df: pd.DataFrame, by=BY, n_boot: int = 1000, ci: float = 0.95, seed=0,
-                 ragged: str = "truncate", ddof: int = 1) -> pd.DataFrame:
+def config_table(
+    df: pd.DataFrame, by=BY, n_boot: int = 1000, ci: float = 0.95, seed=0, ragged: str = "truncate", ddof: int = 1
+) -> pd.DataFrame:
     """One row per cell, greedy and sampled: mean over items (of per-item mean scores), se, se_clustered,
     bootstrap ci_low/ci_high (whole groups resampled when there are groups; ci_method says which), and over
     runs std (with ``ddof``; the paper's scripts used 0)/best/worst with n_runs (1 for greedy) and n_unscored."""
     by, _ = _key_cols(df, by)
     rows = []
     for c in cells(df, by, ragged):
-        rows.append({**c.key, "decoding": "greedy" if c.greedy else "sampled",
-                     **_cell_summary(c, n_boot, ci, seed, ddof)})
+        rows.append({**c.key, "decoding": "greedy" if c.greedy else "sampled", **_cell_summary(c, n_boot, ci, seed, ddof)})
     return pd.DataFrame(rows)
 
 
@@ -133,8 +138,9 @@ def sweep_table(df: pd.DataFrame, x: str = "temperature", by=BY, **kw) -> pd.Dat
     return t.sort_values([c for c in by if c != x] + ["decoding", x], kind="stable", ignore_index=True)
 
 
-def gap_table(df: pd.DataFrame, by=BY, n_boot: int = 1000, ci: float = 0.95, seed=0,
-              ragged: str = "truncate", ddof: int = 1) -> pd.DataFrame:
+def gap_table(
+    df: pd.DataFrame, by=BY, n_boot: int = 1000, ci: float = 0.95, seed=0, ragged: str = "truncate", ddof: int = 1
+) -> pd.DataFrame:
     """Paper Table 2 with uncertainty: one row per sampled cell, against its group's greedy cell.
 
     greedy; mean/std/best/worst over the n_runs sampled runs (std with ``ddof``: default 1, the sample std;
@@ -165,12 +171,25 @@ def gap_table(df: pd.DataFrame, by=BY, n_boot: int = 1000, ci: float = 0.95, see
             summ = _cell_summary(sc, 0, ci, seed, ddof)
             _, t, p = _t_p(d, groups)
             avg = (lambda x: x.mean()) if sc.n_items else (lambda x: np.nan)
-            row = {**sc.key, "n_items": sc.n_items, "n_runs": sc.n, "n_unscored": n_uns, "greedy_n_unscored": g_uns,
-                   "greedy": avg(G), "greedy_se": _se(G),
-                   "mean": summ["mean"], "mean_se": summ["se"], "single_run_se": summ["single_run_se"],
-                   "std": summ["std"], "best": summ["best"], "worst": summ["worst"],
-                   "gap": avg(d), "gap_se": _se(d), "p_value": p,
-                   "p_method": "clustered t (n_clusters - 1 df)" if groups is not None else "paired t"}
+            row = {
+                **sc.key,
+                "n_items": sc.n_items,
+                "n_runs": sc.n,
+                "n_unscored": n_uns,
+                "greedy_n_unscored": g_uns,
+                "greedy": avg(G),
+                "greedy_se": _se(G),
+                "mean": summ["mean"],
+                "mean_se": summ["se"],
+                "single_run_se": summ["single_run_se"],
+                "std": summ["std"],
+                "best": summ["best"],
+                "worst": summ["worst"],
+                "gap": avg(d),
+                "gap_se": _se(d),
+                "p_value": p,
+                "p_method": "clustered t (n_clusters - 1 df)" if groups is not None else "paired t",
+            }
             w = _ci_weights(sc.n_items, n_boot, seed, groups)
             if n_boot:
                 lo, hi = _boot_ci(w, np.column_stack([G, pbar, d]), ci) if w is not None else (np.full(3, np.nan),) * 2
@@ -178,8 +197,12 @@ def gap_table(df: pd.DataFrame, by=BY, n_boot: int = 1000, ci: float = 0.95, see
                     row[f"{name}_ci_low"], row[f"{name}_ci_high"] = lo[i], hi[i]
                 row["ci_method"] = _ci_method(groups) if w is not None else None
             cl = (lambda x: clustered_se(x, groups)) if groups is not None else (lambda x: np.nan)
-            row.update(greedy_se_clustered=cl(G), mean_se_clustered=cl(pbar), gap_se_clustered=cl(d),
-                       n_clusters=n_clusters(groups) if groups is not None else np.nan)
+            row.update(
+                greedy_se_clustered=cl(G),
+                mean_se_clustered=cl(pbar),
+                gap_se_clustered=cl(d),
+                n_clusters=n_clusters(groups) if groups is not None else np.nan,
+            )
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -192,14 +215,26 @@ def run_scores(df: pd.DataFrame, by=BY, ragged: str = "truncate") -> pd.DataFram
         if c.greedy:
             continue
         S = c.matrix("score")  # a run's score is over its scored items (n_items - n_unscored)
-        frames.append(pd.DataFrame({**c.key, "run": np.arange(c.n), "score": _nanmean(S, 0), "n_items": c.n_items,
-                                    "n_unscored": np.isnan(S).sum(0)}))
+        frames.append(
+            pd.DataFrame(
+                {**c.key, "run": np.arange(c.n), "score": _nanmean(S, 0), "n_items": c.n_items, "n_unscored": np.isnan(S).sum(0)}
+            )
+        )
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def best_of_k_curves(df: pd.DataFrame, selectors=(), ks=None, by=BY,
-                     methods=("oracle", "random", "majority"), n_boot: int = 1000, ci: float = 0.95,
-                     seed=0, threshold: float = 1.0, ragged: str = "truncate") -> pd.DataFrame:
+def best_of_k_curves(
+    df: pd.DataFrame,
+    selectors=(),
+    ks=None,
+    by=BY,
+    methods=("oracle", "random", "majority"),
+    n_boot: int = 1000,
+    ci: float = 0.95,
+    seed=0,
+    threshold: float = 1.0,
+    ragged: str = "truncate",
+) -> pd.DataFrame:
     """Best-of-k curves per sampled cell: one row per (cell, method, k) with value (mean over items), se,
     bootstrap ci_low/ci_high (over items, all k together) and n_items, n.
 
@@ -229,8 +264,9 @@ def best_of_k_curves(df: pd.DataFrame, selectors=(), ks=None, by=BY,
         for sel in selectors:
             curves[sel] = best_of_k(S, c.matrix(sel), k)
         V = np.concatenate(list(curves.values()), axis=1)  # items x (methods * k)
-        out = pd.DataFrame({"method": np.repeat(list(curves), len(k)), "k": np.tile(k, len(curves)),
-                            "value": V.mean(0), "se": _se(V)})
+        out = pd.DataFrame(
+            {"method": np.repeat(list(curves), len(k)), "k": np.tile(k, len(curves)), "value": V.mean(0), "se": _se(V)}
+        )
         if n_boot:
             out["ci_low"], out["ci_high"] = _boot_ci(_boot_weights(c.n_items, n_boot, seed), V, ci)
         out["n_items"], out["n"] = c.n_items, c.n
@@ -249,9 +285,18 @@ def length_table(df: pd.DataFrame, by=BY, ragged: str = "truncate") -> pd.DataFr
         g_mean = g.matrix("n_tokens").mean() if g is not None else np.nan
         for c in ([g] if g is not None else []) + samples:
             L = c.matrix("n_tokens")
-            rows.append({**c.key, "decoding": "greedy" if c.greedy else "sampled", "mean_tokens": L.mean(),
-                         "se": _se(L.mean(1)), "median_tokens": float(np.median(L)), "n_items": c.n_items,
-                         "n_completions": L.size, "ratio_to_greedy": L.mean() / g_mean})
+            rows.append(
+                {
+                    **c.key,
+                    "decoding": "greedy" if c.greedy else "sampled",
+                    "mean_tokens": L.mean(),
+                    "se": _se(L.mean(1)),
+                    "median_tokens": float(np.median(L)),
+                    "n_items": c.n_items,
+                    "n_completions": L.size,
+                    "ratio_to_greedy": L.mean() / g_mean,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -274,8 +319,9 @@ def default_selectors(frame: pd.DataFrame) -> list[str]:
     return out + [c for c in frame.columns if str(c).startswith("reward:")]
 
 
-def best_of_k_table(frame: pd.DataFrame, selectors=None, ks=None, by=BY, n_boot: int = 0, ci: float = 0.95,
-                    seed=0, ragged: str = "truncate") -> pd.DataFrame:
+def best_of_k_table(
+    frame: pd.DataFrame, selectors=None, ks=None, by=BY, n_boot: int = 0, ci: float = 0.95, seed=0, ragged: str = "truncate"
+) -> pd.DataFrame:
     """Long table of best-of-k curves: one row per (by..., sampled config, selector, k).
 
     Columns: by... (model, benchmark), the config columns, selector, k, value (mean over items), se,
@@ -295,11 +341,18 @@ def best_of_k_table(frame: pd.DataFrame, selectors=None, ks=None, by=BY, n_boot:
     for s in selectors:
         col = selector_column(s)
         if col is not None and col not in frame.columns:
-            hint = (" (generate with logprobs=True)" if s == "logprob" else
-                    " (score it with reward.score_rewards and read it with store.frame(extra_scorers=[...]))" if s.startswith("reward:") else "")
+            hint = (
+                " (generate with logprobs=True)"
+                if s == "logprob"
+                else " (score it with reward.score_rewards and read it with store.frame(extra_scorers=[...]))"
+                if s.startswith("reward:")
+                else ""
+            )
             raise KeyError(f"selector {s!r}: no column {col!r} in the frame{hint}")
         if col is not None and not frame[col].notna().any():
-            raise ValueError(f"selector {s!r}: column {col!r} is empty{' (generate with logprobs=True)' if s == 'logprob' else ''}")
+            raise ValueError(
+                f"selector {s!r}: column {col!r} is empty{' (generate with logprobs=True)' if s == 'logprob' else ''}"
+            )
     if "majority" in selectors and "extracted" not in frame.columns:
         raise KeyError("selector 'majority' needs the column 'extracted' (the benchmark scorer's extracted answers)")
 
@@ -310,8 +363,10 @@ def best_of_k_table(frame: pd.DataFrame, selectors=None, ks=None, by=BY, n_boot:
         n = int(cell.groupby("item_id").size().min())
         k = np.arange(1, n + 1) if ks is None else np.array([x for x in np.atleast_1d(ks) if 1 <= x <= n], int)
         if ks is not None and k.size < np.size(ks):
-            warnings.warn(f"{dict(zip(keys, key if isinstance(key, tuple) else (key,)))} has {n} samples per item: "
-                          f"k > {n} left out", stacklevel=2)
+            warnings.warn(
+                f"{dict(zip(keys, key if isinstance(key, tuple) else (key,)))} has {n} samples per item: k > {n} left out",
+                stacklevel=2,
+            )
         if k.size == 0:
             continue
         methods = [s for s in selectors if s in METHODS]
@@ -326,12 +381,13 @@ def best_of_k_table(frame: pd.DataFrame, selectors=None, ks=None, by=BY, n_boot:
                 warnings.warn(f"selector {s!r}: no values for {where}; its curve there is left out", stacklevel=2)
                 continue
             if lacking:
-                warnings.warn(f"selector {s!r}: {lacking} of {len(cell)} samples of {where} have no value and rank last", stacklevel=2)
+                warnings.warn(
+                    f"selector {s!r}: {lacking} of {len(cell)} samples of {where} have no value and rank last", stacklevel=2
+                )
             cols.append(col)
         if not methods and not cols:
             continue
-        t = best_of_k_curves(cell, selectors=cols, ks=k, by=by, methods=methods, n_boot=n_boot, ci=ci,
-                                   seed=seed, ragged=ragged)
+        t = best_of_k_curves(cell, selectors=cols, ks=k, by=by, methods=methods, n_boot=n_boot, ci=ci, seed=seed, ragged=ragged)
         frames.append(t)
     if not frames:
         return pd.DataFrame(columns=keys + ["selector", "k", "value", "se", "n_items", "n", "greedy"])
@@ -359,7 +415,9 @@ def greedy_scores(frame: pd.DataFrame, by=BY) -> pd.DataFrame:
     n_cfg = g.groupby(by, dropna=False)["config_key"].nunique() if "config_key" in g.columns else None
     if n_cfg is not None and (n_cfg > 1).any():
         bad = n_cfg[n_cfg > 1].index[0]
-        raise ValueError(f"{int(n_cfg.max())} greedy configs for {bad}; add the column that tells them apart "
-                         "(e.g. 'repetition_penalty') to by=")
+        raise ValueError(
+            f"{int(n_cfg.max())} greedy configs for {bad}; add the column that tells them apart "
+            "(e.g. 'repetition_penalty') to by="
+        )
     per_item = g.groupby(by + ["item_id"], dropna=False)["score"].mean()
     return per_item.groupby(level=list(range(len(by))), dropna=False).mean().rename("greedy").reset_index()

@@ -1,5 +1,4 @@
-"""Uncertainty: standard errors, bootstrap CIs and paired tests, clustered by item group when there are groups.
-"""
+"""Uncertainty: standard errors, bootstrap CIs and paired tests, clustered by item group when there are groups."""
 
 from __future__ import annotations
 
@@ -25,7 +24,7 @@ def _nanse(x: np.ndarray) -> np.ndarray:
     ok = np.isfinite(x)
     n = ok.sum(0)
     e = np.where(ok, x - _nanmean(x, 0), 0.0)
-    return np.where(n > 1, np.sqrt((e ** 2).sum(0) / np.maximum(n - 1, 1) / np.maximum(n, 1)), np.nan)
+    return np.where(n > 1, np.sqrt((e**2).sum(0) / np.maximum(n - 1, 1) / np.maximum(n, 1)), np.nan)
 
 
 def _cluster_codes(groups) -> np.ndarray:
@@ -55,7 +54,7 @@ def clustered_se(x, groups=None) -> float:
         return float(np.sqrt(se2))
     e = x - x.mean()
     s = np.bincount(_cluster_codes(groups), weights=e)
-    return float(np.sqrt(max(se2 + ((s ** 2).sum() - (e ** 2).sum()) / n ** 2, 0.0)))
+    return float(np.sqrt(max(se2 + ((s**2).sum() - (e**2).sum()) / n**2, 0.0)))
 
 
 def _boot_weights(n: int, n_boot: int, seed, groups=None) -> np.ndarray:
@@ -118,16 +117,15 @@ def paired_test(a, b, method: str = "t", n_perm: int = 10000, seed=0) -> dict:
         p = np.nan
     elif method == "permutation":
         obs = abs(d.mean()) - 1e-12
-        if 2 ** n <= n_perm:
-            signs = 1 - 2 * ((np.arange(2 ** n)[:, None] >> np.arange(n)) & 1)
+        if 2**n <= n_perm:
+            signs = 1 - 2 * ((np.arange(2**n)[:, None] >> np.arange(n)) & 1)
             p = float(np.mean(np.abs(signs @ d / n) >= obs))
         else:
             signs = np.random.default_rng(seed).choice([-1.0, 1.0], (n_perm, n))
             p = float((np.sum(np.abs(signs @ d / n) >= obs) + 1) / (n_perm + 1))
     elif method != "t":
         raise ValueError("method must be 't' or 'permutation'")
-    return {"n": n, "diff": float(d.mean()) if n else np.nan, "se": se, "stat": float(t), "p_value": p,
-            "method": method}
+    return {"n": n, "diff": float(d.mean()) if n else np.nan, "se": se, "stat": float(t), "p_value": p, "method": method}
 
 
 def mcnemar(a, b, threshold: float = 1.0, exact: bool = True) -> dict:

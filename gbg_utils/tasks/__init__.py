@@ -11,10 +11,22 @@
 Judge-free tasks (gsm8k.py, humaneval.py, mmlu_redux.py, mixeval.py) score a completion by their own rule;
 the judged ones (judged/) are scored by an LLM judge (score/judge.py). The registry is registry.py.
 """
+
 from __future__ import annotations
 
 from .base import Item, Score, Task
 from .data import TaskDataError
 from .registry import JUDGED_TASKS, REGISTRY, TASKS, get_judged_task, get_task, list_tasks
 
-__all__ = ["Item", "Score", "Task", "TaskDataError", "TASKS", "JUDGED_TASKS", "REGISTRY", "get_task", "get_judged_task", "list_tasks"]
+__all__ = [
+    "Item",
+    "Score",
+    "Task",
+    "TaskDataError",
+    "TASKS",
+    "JUDGED_TASKS",
+    "REGISTRY",
+    "get_task",
+    "get_judged_task",
+    "list_tasks",
+]

@@ -14,6 +14,7 @@ Prompt: open-instruct's `eval/gsm` layout, which the paper's analysis scripts re
 turn starts empty.) Exemplars come from the data dir, else from an installed `lm-eval`.
 Scoring: `ANSWER_RULE` below; gold and extracted numbers are compared by value.
 """
+
 from __future__ import annotations
 
 import json
@@ -56,7 +57,8 @@ _VALUE_RE = re.compile(
     rf"(?<![\w.])(?:(?P<tex>-?)\\[dt]?frac\s*\{{\s*(?P<tn>{_NUM})\s*\}}\s*\{{\s*(?P<td>{_UNUM})\s*\}}"
     rf"|(?<!/)(?P<mixed>-?\d+) (?P<mn>\d+)/(?P<md>\d+)(?![\d/])"
     rf"|(?<!/)(?P<fn>{_NUM})[ \t]*/[ \t]*(?P<fd>{_UNUM})(?![\d/])"
-    rf"|(?P<num>{_NUM})(?!\d))")
+    rf"|(?P<num>{_NUM})(?!\d))"
+)
 _PLAIN_RE = re.compile(rf"\s*(?:{_NUM})\s*")
 _MARKER_RE = re.compile(r"(?i)\banswer\s*(?:is|would be|will be|:|=)")
 _HASH_RE = re.compile(r"####\s*\$?\s*")
@@ -140,7 +142,7 @@ def _last_boxed(text: str) -> str | None:
     for k in range(j, len(text)):
         depth += {"{": 1, "}": -1}.get(text[k], 0)
         if depth == 0:
-            return text[j + 1:k]
+            return text[j + 1 : k]
     return None
 
 
@@ -163,6 +165,7 @@ def _math_verify_number(content: str) -> str | None:
 
         import sympy
         from math_verify import parse
+
         logging.getLogger("math_verify").setLevel(logging.ERROR)
         # parsing_timeout=None: its timeout uses SIGALRM, which breaks outside the main thread; the
         # parse is lazy (10^{10^{10}} stays unevaluated) and we only accept evaluated numbers below.
@@ -195,7 +198,7 @@ def extract_answer(completion: str) -> str | None:
                 return v
     markers = list(_MARKER_RE.finditer(text))
     if markers:
-        after = text[markers[-1].end():]
+        after = text[markers[-1].end() :]
         sentence = re.split(r"\n\s*\n|(?<=[^\d\s])\.(?:\s|$)", after, maxsplit=1)[0]
         nums = _values(sentence, first=True)
         if nums:

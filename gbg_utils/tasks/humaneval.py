@@ -15,6 +15,7 @@ messages-only interface can't do that, so this is a deliberate deviation (docs/b
 Scoring: `CODE_RULE` turns a completion into a program, which `gbg_utils.sandbox` runs with the
 benchmark's `check` placed *after* the model's code.
 '''
+
 from __future__ import annotations
 
 import ast
@@ -89,7 +90,7 @@ def sanitize(source: str) -> str:
     for node in tree.body:
         if isinstance(node, _KEEP):
             start = min([node.lineno] + [dec.lineno for dec in getattr(node, "decorator_list", [])])
-            kept.append("".join(lines[start - 1:node.end_lineno]))
+            kept.append("".join(lines[start - 1 : node.end_lineno]))
     return "\n".join(kept)
 
 

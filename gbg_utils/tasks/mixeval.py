@@ -1,4 +1,4 @@
-'''MixEval (release 2024-06-01): 2000 free-form + 2000 multiple-choice questions drawn from 18 benchmarks
+"""MixEval (release 2024-06-01): 2000 free-form + 2000 multiple-choice questions drawn from 18 benchmarks
 (MixEval-Hard: 500 + 500), scored with MixEval's *rule-based* parsers, no judge model.
 
 Two items (free-form TriviaQA; multiple-choice MMLU, gold C):
@@ -14,7 +14,8 @@ module re-implements the alternative rule parsers of `mix_eval/utils/metric_util
 One more difference: where MixEval's rule parser finds no option it picks one *at random*; here the
 sample scores 0 with a reason. Score = mean over all items of both formats (MixEval's overall score
 averages the two formats, which have equal sizes).
-'''
+"""
+
 from __future__ import annotations
 
 import json
@@ -75,12 +76,29 @@ def parse_multichoice(response: str, options: list[str]) -> str | None:
     for ch in [",", ".", "!", "?", ";", ":", "'"]:
         response = response.strip(ch)
     response = " " + response + " "
-    patterns = (" {} ", " {}\n", "\n{} ", "\n{}\n", " {}. ", " {}.\n", "\n{}. ", "\n{}.\n", "({})", "**{} ", " {}**", "**{}. ", " {}.**")
-    found = [(m.start(), k) for k, c in enumerate(letters) for p in patterns for m in re.finditer(re.escape(p.format(c)), response)]
+    patterns = (
+        " {} ",
+        " {}\n",
+        "\n{} ",
+        "\n{}\n",
+        " {}. ",
+        " {}.\n",
+        "\n{}. ",
+        "\n{}.\n",
+        "({})",
+        "**{} ",
+        " {}**",
+        "**{}. ",
+        " {}.**",
+    )
+    found = [
+        (m.start(), k) for k, c in enumerate(letters) for p in patterns for m in re.finditer(re.escape(p.format(c)), response)
+    ]
     if not found and len(response.split()) > 5:
         low = response.lower()
-        found = [(m.start(), k) for k, o in enumerate(options) if str(o).strip()
-                 for m in re.finditer(re.escape(str(o).lower()), low)]
+        found = [
+            (m.start(), k) for k, o in enumerate(options) if str(o).strip() for m in re.finditer(re.escape(str(o).lower()), low)
+        ]
     if not found:
         return None
     return letters[min(found)[1]]  # earliest; a tie goes to the earlier letter, as with MixEval's argmin

@@ -1,4 +1,4 @@
-'''MMLU-Redux v1 (30 MMLU subjects x 100 re-annotated questions = 3000), multiple choice, accuracy.
+"""MMLU-Redux v1 (30 MMLU subjects x 100 re-annotated questions = 3000), multiple choice, accuracy.
 
 One item (subject "anatomy", gold = the original MMLU label, here D):
 
@@ -13,7 +13,8 @@ restrict itself to the 2724 "ok" questions. The CSVs mix `,` and `;` delimiters:
 Prompt: zero-shot chain of thought, "### Answer: (C) ..." at the end: the template of ZeroEval (the
 harness of the paper's last author) at the time, yuchenlin/ZeroEval src/_TEMPLATES.py; probable, not
 confirmed, paper setting. Scoring: `LETTER_RULE`.
-'''
+"""
+
 from __future__ import annotations
 
 import ast
@@ -58,7 +59,9 @@ Only letters of existing options count (A-D here); a lower-case letter never doe
 _SEP = r"[\s:*_\"'#=\-]*"
 _CHOICE = r"(?:(?i:option|choice|letter)\s*)?\(?\s*([A-Z])\s*\)?(?![A-Za-z0-9])"
 _P_ANSWER = re.compile(rf"(?i:\banswer)(?:\s+(?i:is|would be|should be|will be))?{_SEP}{_CHOICE}")
-_P_OPTION = re.compile(rf"(?i:\b(?:correct|best|right|final)\s+(?:option|choice))(?:\s+(?i:is|would be))?{_SEP}\(?([A-Z])\)?(?![A-Za-z0-9])")
+_P_OPTION = re.compile(
+    rf"(?i:\b(?:correct|best|right|final)\s+(?:option|choice))(?:\s+(?i:is|would be))?{_SEP}\(?([A-Z])\)?(?![A-Za-z0-9])"
+)
 _P_BOXED = re.compile(r"\\boxed\{\s*(?:\\text(?:bf)?\{)?\s*\(?([A-Z])\)?")
 _P_LEAD = re.compile(r"^[\s*#>_]*\(?([A-Z])(?:\)|\.|:|\*\*|\s*$)")
 _P_PAREN = re.compile(r"\(([A-Z])\)")
@@ -155,7 +158,11 @@ def _item(subject: str, i: int, r: dict) -> Item:
     except Exception as e:
         raise TaskDataError(f"mmlu_redux: {subject} row {i} is malformed ({type(e).__name__}: {e})") from None
     data = {
-        "subject": subject, "question": r["question"], "choices": choices, "answer": answer,
-        "error_type": (r.get("error_type") or "").strip().lower(), "correct_answer": r.get("correct_answer") or "",
+        "subject": subject,
+        "question": r["question"],
+        "choices": choices,
+        "answer": answer,
+        "error_type": (r.get("error_type") or "").strip().lower(),
+        "correct_answer": r.get("correct_answer") or "",
     }
     return Item(f"{subject}/{i}", data, group=subject)

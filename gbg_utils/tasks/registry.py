@@ -1,4 +1,5 @@
 """Every benchmark gbg knows, by name: one line per task. Adding a benchmark is one new module plus its line here."""
+
 from __future__ import annotations
 
 from .base import Task

@@ -2,6 +2,7 @@
 prompt `Template` and one `Judgment`. The judge client and the runner that calls these are in score/judge.py;
 this module needs neither (a judge is anything with `body`, `budget` and `chat`: `JudgeClient`).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -38,7 +39,7 @@ class Template:
     sha256: str
 
     @classmethod
-    def read(cls, paths: dict[str, Path], source: str) -> "Template":
+    def read(cls, paths: dict[str, Path], source: str) -> Template:
         files = {name: Path(p).read_text(encoding="utf-8") for name, p in paths.items()}
         h = hashlib.sha256()
         for name in sorted(files):
@@ -106,7 +107,9 @@ class JudgedTask(Task):
             return self.parse(choice, item, game)
         except Exception as e:  # an odd answer costs one judgment (kept, unparseable), not the run
             raw = (choice.get("message") or {}).get("content")
-            return Judgment(raw if isinstance(raw, str) else json.dumps(choice)[:2000], None, None, {"parse_error": repr(e)[:300]})
+            return Judgment(
+                raw if isinstance(raw, str) else json.dumps(choice)[:2000], None, None, {"parse_error": repr(e)[:300]}
+            )
 
     def template_version(self, template: Template) -> str:
         return f"{self.version}.{template.sha256[:8]}"
@@ -120,12 +123,16 @@ class JudgedTask(Task):
             return Template.read({n: d / benchmark_dir / f for n, f in names.items()}, f"{d / benchmark_dir}")
         if fallback and all(Path(p).exists() for p in fallback.values()):
             return Template.read(fallback, "installed package")
-        raise TaskDataError(f"{self.name}: judge prompt not found (needs {', '.join(rels)}). Looked in:\n  - "
-                            + "\n  - ".join(src.looked or ["(nowhere)"]))
+        raise TaskDataError(
+            f"{self.name}: judge prompt not found (needs {', '.join(rels)}). Looked in:\n  - "
+            + "\n  - ".join(src.looked or ["(nowhere)"])
+        )
 
 
 def data_error(src: DataSearch, layout: str) -> TaskDataError:
     """Like `DataSearch.error` but without the hub hint, for data that only comes from a data dir."""
     looked = "\n  - ".join(src.looked) or "(nowhere)"
-    return TaskDataError(f"{src.benchmark}: benchmark data not found. Looked in:\n  - {looked}\nTo provide it: set GBG_DATA_DIR "
-                         f"(or pass data_dir=) to a folder holding {layout} (see shared/data/SOURCES.md in the gbg workspace).")
+    return TaskDataError(
+        f"{src.benchmark}: benchmark data not found. Looked in:\n  - {looked}\nTo provide it: set GBG_DATA_DIR "
+        f"(or pass data_dir=) to a folder holding {layout} (see shared/data/SOURCES.md in the gbg workspace)."
+    )
