@@ -4,7 +4,7 @@
 
 Figures are built with ``matplotlib.figure.Figure`` (never pyplot), so nothing is shown, nothing leaks
 into pyplot's figure list and any backend (Agg included) works. Scores are drawn on their benchmark's scale
-(reading.score_scale: percent for 0-1 scores, points for WildBench's WB-Score) unless ``scale`` fixes a factor.
+(describe.score_scale: percent for 0-1 scores, points for WildBench's WB-Score) unless ``scale`` fixes a factor.
 Marks that tests read back carry a gid: "runs", "greedy" (scatter), line labels name their series.
 """
 

@@ -15,7 +15,7 @@ Selectors:
 * "logprob": the sample with the highest mean token log-probability under the policy model itself (stored
   only when generated with logprobs=True);
 * any other name is a column of the frame used as the ranking, higher is better, e.g. "reward:<name>" from
-  `reward.score_rewards`. A sample with no value there (e.g. too long for the reward model) ranks last.
+  `score.reward.score_rewards`. A sample with no value there (e.g. too long for the reward model) ranks last.
 
 Every value is the exact mean over all C(N, k) subsets of each item's N samples (`stats.best_of_k`,
 `stats.maj_at_k`), not a Monte-Carlo draw. Ties in the ranking are broken at random in expectation.
@@ -344,7 +344,7 @@ def best_of_k_table(
             hint = (
                 " (generate with logprobs=True)"
                 if s == "logprob"
-                else " (score it with reward.score_rewards and read it with store.frame(extra_scorers=[...]))"
+                else " (score it with score.reward.score_rewards and read it with store.frame(extra_scorers=[...]))"
                 if s.startswith("reward:")
                 else ""
             )

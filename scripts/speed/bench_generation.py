@@ -1,6 +1,6 @@
 """Throughput of greedy + N samples, side by side on the same prompts and model, in one run.
 
-    .venv/bin/python benchmarks/bench_generation.py --model qwen2.5-coder-0.5b --prompts 4 --n 8 --max-new-tokens 64
+    .venv/bin/python scripts/speed/bench_generation.py --model qwen2.5-coder-0.5b --prompts 4 --n 8 --max-new-tokens 64
 
 1. naive: one HF `generate` call per sample (what lm-eval's `repeats` does), batch size 1;
 2. HF batched: one `generate` per prompt with `num_return_sequences=N` (plus one greedy call);

@@ -7,7 +7,7 @@ maj@k DP, Python resampling). The naive loop is timed on evenly spaced item subs
 linearly to all items (its cost is linear in items; the output says so), and checked against the
 vectorised numbers on those items.
 
-    python benchmarks/bench_stats.py [--repeat 5] [--naive-items 40] [--naive-maj-items 10]
+    python scripts/speed/bench_stats.py [--repeat 5] [--naive-items 40] [--naive-maj-items 10]
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from gbg_utils import stats as st  # noqa: E402
 
 N_ITEMS, N_SAMPLES, N_BOOT = 1319, 128, 1000
