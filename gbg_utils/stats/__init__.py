@@ -19,7 +19,8 @@ Conventions
   (item_id, sample_idx) rows in a cell raise. Paired statistics use the items greedy and sampling share and
   warn when those differ.
 * "Correct" (pass@k, McNemar) means ``score >= threshold`` (default 1).
-* A missing extracted answer (None/NaN) is its own distinct answer: failures never vote together.
+* A missing extracted answer (None/NaN) is its own distinct answer: failures never vote together (maj@k), and
+  they count as distinct answers in the spread (`answer_stats`, `per_item`: n_answers, entropy, agreement).
 * A missing score (NaN: e.g. a judgment that failed or could not be parsed) is an unscored sample, not a 0:
   gap/config/run/rank tables average over the scored samples (an item over its scored samples, a run over its
   scored items), leave out items with none (or an unscored greedy) and report the count as ``n_unscored``.
