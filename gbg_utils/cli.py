@@ -1,26 +1,26 @@
 """`gbg` on the command line.
 
-    gbg models                         # the embedded models and whether they are materialised
-    gbg tasks                          # the benchmarks
-    gbg generate --model smollm2-135m --benchmark humaneval --limit 5 --n-samples 4
-    gbg score --benchmark humaneval    # score what is stored, resumably
-    gbg demo                           # greedy + 8 samples on 5 HumanEval problems with the default model
-    gbg list                           # the research notebooks and their params files
-    gbg params gap                     # a notebook's parameters: types, defaults, help (papermill --help-notebook)
-    gbg run all --params offline       # run them with papermill into outputs/<run>/, with an HTML report
-    gbg run gap --params offline -f my.yaml -p n_samples 16 -p limit 30   # layered like papermill's -f and -p
+gbg models                         # the embedded models and whether they are materialised
+gbg tasks                          # the benchmarks
+gbg generate --model smollm2-135m --benchmark humaneval --limit 5 --n-samples 4
+gbg score --benchmark humaneval    # score what is stored, resumably
+gbg demo                           # greedy + 8 samples on 5 HumanEval problems with the default model
+gbg list                           # the research notebooks and their params files
+gbg params gap                     # a notebook's parameters: types, defaults, help (papermill --help-notebook)
+gbg run all --params offline       # run them with papermill into outputs/<run>/, with an HTML report
+gbg run gap --params offline -f my.yaml -p n_samples 16 -p limit 30   # layered like papermill's -f and -p
 """
+
 from __future__ import annotations
 
 import argparse
 import os
 import sys
-from pathlib import Path
 
 from .models import DEFAULT_MODEL, EMBEDDED, ModelError, cache_dir
+from .paths import OUTPUTS, PROJ_ROOT
 
-PROJ_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_STORE = PROJ_ROOT / "outputs" / "store.sqlite"
+DEFAULT_STORE = OUTPUTS / "store.sqlite"
 
 
 def _add_generation_args(p: argparse.ArgumentParser, limit: int | None = None, n: int = 8) -> None:
@@ -62,7 +62,7 @@ def cmd_tasks(args) -> int:
 
 
 def cmd_generate(args, *, score: bool = False) -> int:
-    from .runner import run_generation
+    from .generate.runner import run_generation
     from .store import SampleStore
     from .tasks import get_task
 
@@ -70,9 +70,22 @@ def cmd_generate(args, *, score: bool = False) -> int:
     store = SampleStore(args.store)
     opts = {"base_url": args.base_url} if args.backend == "openai" else {}
     summary = run_generation(
-        store, args.model, task, n_samples=args.n_samples, include_greedy=not args.no_greedy, temperature=args.temperature,
-        top_p=args.top_p, top_k=args.top_k, repetition_penalty=args.repetition_penalty, max_new_tokens=args.max_new_tokens,
-        seed=args.seed, limit=args.limit, backend=args.backend, dtype=args.dtype, data_dir=args.data_dir, backend_options=opts,
+        store,
+        args.model,
+        task,
+        n_samples=args.n_samples,
+        include_greedy=not args.no_greedy,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        top_k=args.top_k,
+        repetition_penalty=args.repetition_penalty,
+        max_new_tokens=args.max_new_tokens,
+        seed=args.seed,
+        limit=args.limit,
+        backend=args.backend,
+        dtype=args.dtype,
+        data_dir=args.data_dir,
+        backend_options=opts,
     )
     print(summary)
     if score:
@@ -84,7 +97,7 @@ def cmd_generate(args, *, score: bool = False) -> int:
 def _score_and_report(store, task, args, summary=None) -> None:
     """Score, then one line per sampled config against its own greedy twin (same engine, length limit and
     repetition penalty): exactly this run's samples when `summary` is given, else everything stored."""
-    from .scoring import score_store
+    from .score.scoring import score_store
     from .stats import gap_table
 
     n = score_store(store, task, data_dir=args.data_dir, progress=False)
@@ -100,11 +113,13 @@ def _score_and_report(store, task, args, summary=None) -> None:
         twin = df.loc[df["config_key"] == ck, "greedy_key"].iloc[0]
         part = df[df["config_key"].isin([ck, twin])]
         for r in gap_table(part, n_boot=0).itertuples():
-            print(f"{task.name}: greedy {r.greedy:.3f} | sampling mean {r.mean:.3f} ± {r.std:.3f} (std over {r.n_runs} runs at "
-                  f"T={r.temperature:g}, rp={r.repetition_penalty:g}), best {r.best:.3f}, worst {r.worst:.3f} -- {r.n_items} items, "
-                  f"model {r.model}")
+            print(
+                f"{task.name}: greedy {r.greedy:.3f} | sampling mean {r.mean:.3f} ± {r.std:.3f} (std over {r.n_runs} runs at "
+                f"T={r.temperature:g}, rp={r.repetition_penalty:g}), best {r.best:.3f}, worst {r.worst:.3f} -- {r.n_items} items, "
+                f"model {r.model}"
+            )
     sampled_twins = set(df.loc[~df["greedy"], "greedy_key"])
-    for ck, g in df[df["greedy"] & ~df["config_key"].isin(sampled_twins)].groupby("config_key"):
+    for _ck, g in df[df["greedy"] & ~df["config_key"].isin(sampled_twins)].groupby("config_key"):
         print(f"{task.name}: greedy {g['score'].mean():.3f} on {g['item_id'].nunique()} items (no sampled run with this setting)")
 
 
@@ -125,7 +140,7 @@ def _overrides(pairs) -> dict:
 
 
 def cmd_run(args) -> int:
-    from .notebooks import run_notebooks
+    from .report.papermill import run_notebooks
 
     names = "all" if args.notebooks == ["all"] else args.notebooks
     results = run_notebooks(names, args.params, run_dir=args.out, overrides=_overrides(args.param), files=args.file or ())
@@ -136,11 +151,13 @@ def cmd_run(args) -> int:
 
 
 def cmd_params(args) -> int:
-    from .notebooks import notebook_parameters, notebook_path
+    from .report.papermill import notebook_parameters, notebook_path
 
     declared = notebook_parameters(args.notebook)  # raises a one-line error for an unknown notebook
-    print(f"Parameters of notebook {notebook_path(args.notebook).relative_to(PROJ_ROOT)} "
-          f"(set them with -p NAME VALUE, or in params/{args.notebook}/*.yaml and -f FILE):")
+    print(
+        f"Parameters of notebook {notebook_path(args.notebook).relative_to(PROJ_ROOT)} "
+        f"(set them with -p NAME VALUE, or in params/{args.notebook}/*.yaml and -f FILE):"
+    )
     for p in declared.values():
         line = f"  {p['name']}: {p['inferred_type_name'] or 'Unknown type'} (default {p['default']})"
         print(f"{line}\n{' ' * 34}{p['help']}" if len(line) > 30 and p["help"] else f"{line:<34}{p['help']}")
@@ -171,16 +188,31 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--store", default=str(DEFAULT_STORE))
     s.add_argument("--data-dir", default=None)
     s.set_defaults(fn=cmd_score)
-    d = sub.add_parser("demo", help="the README's main job before the notebooks: 5 HumanEval problems, greedy + 8 samples, scored")
+    d = sub.add_parser(
+        "demo", help="the README's main job before the notebooks: 5 HumanEval problems, greedy + 8 samples, scored"
+    )
     _add_generation_args(d, limit=5, n=8)
     d.set_defaults(fn=lambda a: cmd_generate(a, score=True))
     r = sub.add_parser("run", help="run research notebooks with papermill and build an HTML report")
     r.add_argument("notebooks", nargs="+", help="notebook names, or 'all'")
     r.add_argument("--params", default="offline", help="params/<notebook>/<NAME>.yaml (smoke | offline | paper) or a path")
-    r.add_argument("-f", "--parameters-file", dest="file", action="append", metavar="FILE",
-                   help="a params YAML (path or name) layered over --params; repeatable, later files win")
-    r.add_argument("-p", "--parameter", dest="param", nargs=2, action="append", metavar=("NAME", "VALUE"),
-                   help="one parameter over the files, the value read as YAML: -p limit 30, -p models '[a, b]'; repeatable")
+    r.add_argument(
+        "-f",
+        "--parameters-file",
+        dest="file",
+        action="append",
+        metavar="FILE",
+        help="a params YAML (path or name) layered over --params; repeatable, later files win",
+    )
+    r.add_argument(
+        "-p",
+        "--parameter",
+        dest="param",
+        nargs=2,
+        action="append",
+        metavar=("NAME", "VALUE"),
+        help="one parameter over the files, the value read as YAML: -p limit 30, -p models '[a, b]'; repeatable",
+    )
     r.add_argument("--out", default=None, help="run folder (default outputs/<date>-<params>)")
     r.set_defaults(fn=cmd_run)
     pa = sub.add_parser("params", help="a notebook's parameters with types, defaults and help")

@@ -6,6 +6,7 @@ that identity, so the same run gives the same samples and a rerun with more samp
     >>> cfg = DecodingConfig(temperature=1.0, n=8)
     >>> item_seed("qwen2.5-coder-0.5b", "gsm8k", "17", cfg) + 3   # the seed of sample 3
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -37,7 +38,9 @@ class DecodingConfig:
         if self.n < 1:
             raise ConfigError(f"n must be >= 1, got {self.n}")
         if self.temperature == 0 and self.n > 1:
-            raise ConfigError(f"n={self.n} with temperature 0: greedy decoding has one output per prompt; use n=1 or a temperature > 0")
+            raise ConfigError(
+                f"n={self.n} with temperature 0: greedy decoding has one output per prompt; use n=1 or a temperature > 0"
+            )
         if not 0 < self.top_p <= 1:
             raise ConfigError(f"top_p must be in (0, 1], got {self.top_p}")
         if self.top_k == 0 or self.top_k < -1:
@@ -52,14 +55,14 @@ class DecodingConfig:
         return self.temperature == 0
 
     @classmethod
-    def from_dict(cls, d: dict) -> "DecodingConfig":
+    def from_dict(cls, d: dict) -> DecodingConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - names)
         if unknown:
             raise ConfigError(f"unknown decoding parameter(s) {unknown}; known: {sorted(names)}")
         return cls(**d)
 
-    def replace(self, **kw) -> "DecodingConfig":
+    def replace(self, **kw) -> DecodingConfig:
         return dataclasses.replace(self, **kw)
 
     def identity(self) -> dict:

@@ -15,6 +15,7 @@ Reuse happens only on an exact match of all six; anything else is generated anew
     >>> eng.identity()["weights"]["gguf_sha256"][:8]
     'b179c952'
 """
+
 from __future__ import annotations
 
 import functools
@@ -28,8 +29,20 @@ from urllib.parse import urlparse
 from .models import EMBEDDED, MATERIALISE_VERSION, ModelError, cache_dir, check_model_name
 
 # Files whose content makes a local folder's model what it is (weights, config, tokenizer, chat template).
-_FOLDER_FILES = ("*.safetensors", "*.bin", "*.pt", "*.gguf", "config.json", "generation_config.json", "tokenizer*",
-                 "special_tokens_map.json", "*.jinja", "vocab*", "merges.txt", "*.model")
+_FOLDER_FILES = (
+    "*.safetensors",
+    "*.bin",
+    "*.pt",
+    "*.gguf",
+    "config.json",
+    "generation_config.json",
+    "tokenizer*",
+    "special_tokens_map.json",
+    "*.jinja",
+    "vocab*",
+    "merges.txt",
+    "*.model",
+)
 
 
 def digest(obj) -> str:
@@ -88,7 +101,7 @@ def folder_hash(folder: Path) -> str:
     return known[key]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def hub_revision(repo: str) -> str:
     """The commit a hub id resolves to: the local snapshot's (offline), else the hub's answer."""
     try:
@@ -103,8 +116,10 @@ def hub_revision(repo: str) -> str:
 
         return HfApi().model_info(repo).sha
     except Exception as e:  # noqa: BLE001
-        raise ModelError(f"model {repo!r}: cannot resolve its revision (not in the local hub cache, and the hub did not "
-                         f"answer: {type(e).__name__}); download it first or pass a local folder") from None
+        raise ModelError(
+            f"model {repo!r}: cannot resolve its revision (not in the local hub cache, and the hub did not "
+            f"answer: {type(e).__name__}); download it first or pass a local folder"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -119,7 +134,11 @@ class Engine:
     def identity(self) -> dict:
         if self.backend == "openai":
             url = self.options.get("base_url") or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
-            return {"backend": "openai", "served_model": self.options.get("served_model") or self.model, "host": urlparse(url).netloc}
+            return {
+                "backend": "openai",
+                "served_model": self.options.get("served_model") or self.model,
+                "host": urlparse(url).netloc,
+            }
         return {"backend": self.backend, "dtype": self.dtype, "weights": weights_identity(self.model)}
 
 

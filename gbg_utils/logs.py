@@ -9,6 +9,7 @@ own messages) still reach the user.
     >>> with engine_output():
     ...     backend = load_backend("vllm", "smollm2-135m")
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -19,7 +20,7 @@ import threading
 import warnings
 from pathlib import Path
 
-from .paths import PROJ_ROOT
+from .paths import OUTPUTS
 
 ENGINE_LOGGERS = ("vllm", "transformers", "torch", "huggingface_hub", "accelerate", "datasets", "urllib3", "filelock")
 _lock = threading.RLock()
@@ -27,7 +28,7 @@ _depth = 0
 
 
 def engine_log_path() -> Path:
-    return Path(os.environ.get("GBG_ENGINE_LOG") or PROJ_ROOT / "outputs" / "engine.log")
+    return Path(os.environ.get("GBG_ENGINE_LOG") or OUTPUTS / "engine.log")
 
 
 def quiet_env() -> None:
@@ -83,8 +84,17 @@ def engine_output(path: str | Path | None = None):
             fd = _real_fd(stream)
             if fd in saved_fds:
                 swapped[attr] = stream
-                setattr(sys, attr, os.fdopen(os.dup(saved_fds[fd]), "w", buffering=1, encoding=getattr(stream, "encoding", None) or "utf-8",
-                                             errors="replace"))
+                setattr(
+                    sys,
+                    attr,
+                    os.fdopen(
+                        os.dup(saved_fds[fd]),
+                        "w",
+                        buffering=1,
+                        encoding=getattr(stream, "encoding", None) or "utf-8",
+                        errors="replace",
+                    ),
+                )
         for fd in (1, 2):
             os.dup2(fh.fileno(), fd)
     try:

@@ -9,6 +9,7 @@ copied into a model built `from_config`, saved as safetensors, and checked: the 
 equal the GGUF-loaded model's. The folder is built in a temp dir and renamed into place under a file lock,
 so two processes racing on the same cache are safe.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -50,7 +51,9 @@ class EmbeddedModel:
                 )
             path = Path(list(spec.submodule_search_locations)[0]) / rel
             if not path.is_file():
-                raise ModelError(f"model {self.name!r}: {path} is missing; reinstall with: pip install --force-reinstall {' '.join(self.pip)}")
+                raise ModelError(
+                    f"model {self.name!r}: {path} is missing; reinstall with: pip install --force-reinstall {' '.join(self.pip)}"
+                )
             paths.append(path)
         return paths
 
@@ -121,7 +124,9 @@ def check_model_name(name: str) -> None:
         return
     if name.count("/") == 1 and all(name.split("/")):
         return
-    raise ModelError(f"unknown model {name!r}: known embedded models are {', '.join(EMBEDDED)}; or give a hub id (org/name) or a local HF folder")
+    raise ModelError(
+        f"unknown model {name!r}: known embedded models are {', '.join(EMBEDDED)}; or give a hub id (org/name) or a local HF folder"
+    )
 
 
 def gguf_file(name: str) -> Path:
@@ -131,10 +136,16 @@ def gguf_file(name: str) -> Path:
     if len(chunks) == 1:
         digest, _ = sha256_of(chunks)
         if digest != m.sha256:
-            raise ModelError(f"model {name!r}: {chunks[0]} has sha256 {digest}, expected {m.sha256}; the package is corrupt, reinstall it")
+            raise ModelError(
+                f"model {name!r}: {chunks[0]} has sha256 {digest}, expected {m.sha256}; the package is corrupt, reinstall it"
+            )
         return chunks[0]
     target = cache_dir() / "gguf" / f"{name}.gguf"
-    if target.is_file() and target.with_suffix(".sha256").is_file() and target.with_suffix(".sha256").read_text().strip() == m.sha256:
+    if (
+        target.is_file()
+        and target.with_suffix(".sha256").is_file()
+        and target.with_suffix(".sha256").read_text().strip() == m.sha256
+    ):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     h, size = hashlib.sha256(), 0
@@ -201,7 +212,11 @@ def model_info(path: str) -> dict:
 
 def _is_complete(folder: Path, name: str) -> bool:
     info = model_info(str(folder))
-    return info.get("name") == name and info.get("materialise_version") == MATERIALISE_VERSION and info.get("gguf_sha256") == EMBEDDED[name].sha256
+    return (
+        info.get("name") == name
+        and info.get("materialise_version") == MATERIALISE_VERSION
+        and info.get("gguf_sha256") == EMBEDDED[name].sha256
+    )
 
 
 def _materialise(name: str, dtype: str, final: Path) -> None:
@@ -216,7 +231,10 @@ def _materialise(name: str, dtype: str, final: Path) -> None:
         tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     except Exception as e:  # a broken GGUF surfaces here deep inside transformers
         raise ModelError(f"model {name!r}: transformers could not load {gguf}: {type(e).__name__}: {e}") from e
-    config = AutoConfig.for_model(**{k: v for k, v in src.config.to_dict().items() if k not in ("quantization_config", "model_type")}, model_type=src.config.model_type)
+    config = AutoConfig.for_model(
+        **{k: v for k, v in src.config.to_dict().items() if k not in ("quantization_config", "model_type")},
+        model_type=src.config.model_type,
+    )
     if hasattr(config, "quantization_config"):
         delattr(config, "quantization_config")  # vLLM refuses quant_method=gguf on a plain folder
     config.dtype = dtype
@@ -237,10 +255,20 @@ def _materialise(name: str, dtype: str, final: Path) -> None:
         tok.save_pretrained(tmp)
         del src
         max_diff = _check_logits(gguf, tok, tmp, torch_dtype)
-        (tmp / "gbg_model.json").write_text(json.dumps({
-            "name": name, "hf_id": EMBEDDED[name].hf_id, "dtype": dtype, "gguf_sha256": EMBEDDED[name].sha256,
-            "license": EMBEDDED[name].license, "materialise_version": MATERIALISE_VERSION, "logits_max_abs_diff": max_diff,
-        }, indent=2))
+        (tmp / "gbg_model.json").write_text(
+            json.dumps(
+                {
+                    "name": name,
+                    "hf_id": EMBEDDED[name].hf_id,
+                    "dtype": dtype,
+                    "gguf_sha256": EMBEDDED[name].sha256,
+                    "license": EMBEDDED[name].license,
+                    "materialise_version": MATERIALISE_VERSION,
+                    "logits_max_abs_diff": max_diff,
+                },
+                indent=2,
+            )
+        )
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)
@@ -260,7 +288,7 @@ def _check_logits(gguf: Path, tok, folder: Path, torch_dtype) -> float:
 
     src = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch_dtype)
     reloaded = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch_dtype)
-    ids = tok("def fibonacci(n):\n    \"\"\"Return the n-th Fibonacci number.\"\"\"", return_tensors="pt").input_ids
+    ids = tok('def fibonacci(n):\n    """Return the n-th Fibonacci number."""', return_tensors="pt").input_ids
     with torch.no_grad():
         a = src(ids).logits.float()
         b = reloaded(ids).logits.float()

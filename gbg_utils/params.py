@@ -11,6 +11,7 @@ The notebooks are the source of truth for their parameters: each schema's defaul
 two differ in names, defaults or types. Relative paths (store, output_dir, data_dir) are relative to the
 project root, whatever the kernel's working directory (JupyterLab starts kernels in notebooks/).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import yaml
 
-from .generation import BACKENDS
+from .generate.backends import BACKENDS
 from .models import DTYPES, ModelError, check_model_name
 from .paths import PROJ_ROOT, from_root
 
@@ -43,7 +44,9 @@ class Common:
     benchmarks: list[str] = field(default_factory=lambda: ["humaneval", "gsm8k"])
     limit: int | None = 10  # first N items per benchmark; None = all
     n_samples: int = 8
-    n_samples_by_benchmark: dict[str, int] | None = None  # per-benchmark override of n_samples (the paper: GSM8K 128, MMLU-Redux 32)
+    n_samples_by_benchmark: dict[str, int] | None = (
+        None  # per-benchmark override of n_samples (the paper: GSM8K 128, MMLU-Redux 32)
+    )
     temperature: float = 1.0
     top_p: float = 1.0
     top_k: int = -1
@@ -79,7 +82,9 @@ class Common:
         _require(self.limit is None or self.limit >= 1, f"limit must be >= 1 or None, got {self.limit}")
         _require(bool(self.models) and bool(self.benchmarks), "models and benchmarks must not be empty")
         judged = [b for b in self.benchmarks if getattr(get_task(b), "judged", False)]
-        _require(not judged or bool(self.judge_model), f"{judged} are scored by an LLM judge: set judge_model (and judge_base_url)")
+        _require(
+            not judged or bool(self.judge_model), f"{judged} are scored by an LLM judge: set judge_model (and judge_base_url)"
+        )
         _require(len(set(self.models)) == len(self.models), f"models must not repeat: {self.models}")
         for b, n in (self.n_samples_by_benchmark or {}).items():
             _require(b in self.benchmarks, f"n_samples_by_benchmark names {b!r}, which is not in benchmarks {self.benchmarks}")
@@ -115,18 +120,25 @@ class Scaling(Common):
 
     def check(self):
         super().check()
-        _require(len(self.sizes) == len(self.models), f"sizes ({len(self.sizes)}) must give one size per model ({len(self.models)})")
+        _require(
+            len(self.sizes) == len(self.models), f"sizes ({len(self.sizes)}) must give one size per model ({len(self.models)})"
+        )
 
 
 @dataclass(frozen=True)
 class Alignment(Common):
     models: list[str] = field(default_factory=lambda: ["smollm2-135m", "qwen2.5-coder-0.5b"])
     benchmarks: list[str] = field(default_factory=lambda: ["humaneval"])
-    methods: list[str] = field(default_factory=lambda: ["stand-in: SmolLM2-135M-Instruct", "stand-in: Qwen2.5-Coder-0.5B-Instruct"])  # the alignment method of each model, same order
+    methods: list[str] = field(
+        default_factory=lambda: ["stand-in: SmolLM2-135M-Instruct", "stand-in: Qwen2.5-Coder-0.5B-Instruct"]
+    )  # the alignment method of each model, same order
 
     def check(self):
         super().check()
-        _require(len(self.methods) == len(self.models), f"methods ({len(self.methods)}) must name one method per model ({len(self.models)})")
+        _require(
+            len(self.methods) == len(self.models),
+            f"methods ({len(self.methods)}) must name one method per model ({len(self.models)})",
+        )
 
 
 @dataclass(frozen=True)
@@ -150,7 +162,9 @@ class Repetition(Common):
 
     def check(self):
         super().check()
-        _require(all(r > 0 for r in self.repetition_penalties), f"repetition_penalties must be > 0, got {self.repetition_penalties}")
+        _require(
+            all(r > 0 for r in self.repetition_penalties), f"repetition_penalties must be > 0, got {self.repetition_penalties}"
+        )
 
 
 @dataclass(frozen=True)
@@ -168,12 +182,20 @@ class BestOfN(Common):
     def check(self):
         super().check()
         bad = [s for s in self.selectors if s not in ("oracle", "majority", "logprob", "random")]
-        _require(not bad, f"unknown selector(s) {bad}: choose from oracle, majority, logprob, random (reward models go in reward_models)")
+        _require(
+            not bad,
+            f"unknown selector(s) {bad}: choose from oracle, majority, logprob, random (reward models go in reward_models)",
+        )
 
 
 SCHEMAS: dict[str, type[Common]] = {
-    "gap": Gap, "scaling": Scaling, "alignment": Alignment, "temperature": Temperature,
-    "repetition": Repetition, "length": Length, "best_of_n": BestOfN,
+    "gap": Gap,
+    "scaling": Scaling,
+    "alignment": Alignment,
+    "temperature": Temperature,
+    "repetition": Repetition,
+    "length": Length,
+    "best_of_n": BestOfN,
 }
 
 
@@ -221,8 +243,10 @@ def validate(notebook: str, namespace: dict, strict: bool = False):
     if strict:
         unknown = [k for k in namespace if k not in fields]
         if unknown:
-            raise ParamError("; ".join(f"unknown parameter {k!r} for notebook {notebook!r}{_suggest(k, fields)}" for k in unknown)
-                             + f". Known: {', '.join(fields)}")
+            raise ParamError(
+                "; ".join(f"unknown parameter {k!r} for notebook {notebook!r}{_suggest(k, fields)}" for k in unknown)
+                + f". Known: {', '.join(fields)}"
+            )
     hints = typing.get_type_hints(cls)
     values = {}
     for name in fields:

@@ -1,4 +1,5 @@
 """Project paths, in one place: everything relative resolves from the project root, whatever the cwd."""
+
 from __future__ import annotations
 
 from pathlib import Path

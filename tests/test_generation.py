@@ -1,4 +1,5 @@
 """Every backend, for real, on the embedded SmolLM2-135M: the sampling semantics gbg relies on."""
+
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -7,7 +8,7 @@ import pytest
 from conftest import send_json
 
 from gbg_utils.decoding import DecodingConfig
-from gbg_utils.generation import BackendError, OpenAIBackend, generate, load_backend
+from gbg_utils.generate.backends import BackendError, OpenAIBackend, generate, load_backend
 
 PROMPTS = [
     [{"role": "user", "content": "Write one sentence about the sea."}],
@@ -85,10 +86,22 @@ class _Flaky(BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(int(self.headers["content-length"])))
         type(self).seen.append((self.headers.get("authorization"), body))
         status = type(self).script.pop(0) if type(self).script else 200
-        payload = {"error": "boom"} if status != 200 else {
-            "choices": [{"index": i, "message": {"content": f"answer {i}"}, "finish_reason": "stop",
-                         "logprobs": {"content": [{"logprob": -0.5}] * 3}} for i in range(body["n"])],
-            "usage": {"completion_tokens": 3 * body["n"]}}
+        payload = (
+            {"error": "boom"}
+            if status != 200
+            else {
+                "choices": [
+                    {
+                        "index": i,
+                        "message": {"content": f"answer {i}"},
+                        "finish_reason": "stop",
+                        "logprobs": {"content": [{"logprob": -0.5}] * 3},
+                    }
+                    for i in range(body["n"])
+                ],
+                "usage": {"completion_tokens": 3 * body["n"]},
+            }
+        )
         send_json(self, status, payload)
 
     def log_message(self, *a):

@@ -1,20 +1,23 @@
 """A sample's identity: what changes a completion regenerates it, nothing else does, and every backend
 sees the same prompt token ids (one BOS) -- on a tiny Llama-style model built here, whose template emits BOS."""
+
 import json
 import shutil
 
 import pytest
 
 from gbg_utils.decoding import DecodingConfig
-from gbg_utils.generation import generate, load_backend
+from gbg_utils.generate.backends import generate, load_backend
+from gbg_utils.generate.runner import run_generation
 from gbg_utils.params import validate
-from gbg_utils.runner import run_generation
 from gbg_utils.store import SampleStore
 from gbg_utils.tasks import get_task
 
 BOS = "<|endoftext|>"  # id 0 in SmolLM2's vocabulary, used as this model's BOS
-TEMPLATE = ("{{ bos_token }}{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-            "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+TEMPLATE = (
+    "{{ bos_token }}{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
 
 
 def make_tiny_llama(folder, tokenizer_dir, seed=0, template=TEMPLATE):
@@ -25,20 +28,46 @@ def make_tiny_llama(folder, tokenizer_dir, seed=0, template=TEMPLATE):
 
     folder.mkdir(parents=True, exist_ok=True)
     tok = json.loads((tokenizer_dir / "tokenizer.json").read_text())
-    tok["post_processor"] = {"type": "TemplateProcessing",
-                             "single": [{"SpecialToken": {"id": BOS, "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
-                             "pair": [{"SpecialToken": {"id": BOS, "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}},
-                                      {"Sequence": {"id": "B", "type_id": 1}}],
-                             "special_tokens": {BOS: {"id": BOS, "ids": [0], "tokens": [BOS]}}}
+    tok["post_processor"] = {
+        "type": "TemplateProcessing",
+        "single": [{"SpecialToken": {"id": BOS, "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
+        "pair": [
+            {"SpecialToken": {"id": BOS, "type_id": 0}},
+            {"Sequence": {"id": "A", "type_id": 0}},
+            {"Sequence": {"id": "B", "type_id": 1}},
+        ],
+        "special_tokens": {BOS: {"id": BOS, "ids": [0], "tokens": [BOS]}},
+    }
     (folder / "tokenizer.json").write_text(json.dumps(tok))
-    (folder / "tokenizer_config.json").write_text(json.dumps({
-        "tokenizer_class": "PreTrainedTokenizerFast", "bos_token": BOS, "eos_token": "<|im_end|>", "pad_token": "<|im_end|>",
-        "unk_token": BOS, "add_bos_token": True, "model_max_length": 2048}))
+    (folder / "tokenizer_config.json").write_text(
+        json.dumps(
+            {
+                "tokenizer_class": "PreTrainedTokenizerFast",
+                "bos_token": BOS,
+                "eos_token": "<|im_end|>",
+                "pad_token": "<|im_end|>",
+                "unk_token": BOS,
+                "add_bos_token": True,
+                "model_max_length": 2048,
+            }
+        )
+    )
     (folder / "chat_template.jinja").write_text(template)
     torch.manual_seed(seed)
-    cfg = LlamaConfig(vocab_size=len(tok["model"]["vocab"]), hidden_size=128, intermediate_size=256, num_hidden_layers=2,
-                      num_attention_heads=2, num_key_value_heads=1, head_dim=64, max_position_embeddings=2048,
-                      bos_token_id=0, eos_token_id=2, pad_token_id=2, tie_word_embeddings=True)
+    cfg = LlamaConfig(
+        vocab_size=len(tok["model"]["vocab"]),
+        hidden_size=128,
+        intermediate_size=256,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        head_dim=64,
+        max_position_embeddings=2048,
+        bos_token_id=0,
+        eos_token_id=2,
+        pad_token_id=2,
+        tie_word_embeddings=True,
+    )
     LlamaForCausalLM(cfg).to(torch.bfloat16).save_pretrained(folder)
     return str(folder)
 
@@ -113,8 +142,15 @@ def test_what_changes_a_completion_regenerates_it_and_nothing_else_does(tiny_lla
 
 @pytest.mark.slow
 def test_each_notebook_sees_its_own_n_whatever_the_store_holds(tiny_llama, tmp_path):
-    base = dict(models=[tiny_llama], benchmarks=["gsm8k"], limit=2, max_new_tokens=4, backend="transformers",
-                store=str(tmp_path / "store.sqlite"), n_boot=0)
+    base = dict(
+        models=[tiny_llama],
+        benchmarks=["gsm8k"],
+        limit=2,
+        max_new_tokens=4,
+        backend="transformers",
+        store=str(tmp_path / "store.sqlite"),
+        n_boot=0,
+    )
     from gbg_utils import study
 
     eight = study.collect(validate("gap", {**base, "n_samples": 8}))

@@ -1,6 +1,7 @@
 """The judge client and the judgment cache against a real local HTTP server that answers (and fails) on
 purpose, plus the benchmarks' parsers and metrics. No model: fast and deterministic. The same mechanics
 against a real vLLM judge are in test_judged_tasks.py."""
+
 from __future__ import annotations
 
 import json
@@ -16,13 +17,13 @@ from conftest import send_json
 
 from gbg_utils import stats
 from gbg_utils.decoding import DecodingConfig
-from gbg_utils.judge import Judge, JudgeError, judge_runs, judge_store, judged_frame, judgments
-from gbg_utils.judged import JUDGED_TASKS, get_judged_task
-from gbg_utils.judged.alpaca_eval import annotations, length_controlled
-from gbg_utils.judged.arena_hard import arena_score, battle_outcomes, get_score, PATTERN
-from gbg_utils.judged.wildbench import WildBench, parse_score
+from gbg_utils.score.judge import Judge, JudgeError, judge_store, judged_frame
 from gbg_utils.store import Sample, SampleStore
+from gbg_utils.tasks import JUDGED_TASKS, get_judged_task
 from gbg_utils.tasks.data import TaskDataError
+from gbg_utils.tasks.judged.alpaca_eval import annotations, length_controlled
+from gbg_utils.tasks.judged.arena_hard import PATTERN, arena_score, battle_outcomes, get_score
+from gbg_utils.tasks.judged.wildbench import WildBench, parse_score
 
 
 # --- a scriptable OpenAI-compatible judge server -----------------------------------------------------
@@ -56,8 +57,19 @@ class _JudgeServer(BaseHTTPRequestHandler):
                 choice = {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
                 if body.get("logprobs") and content in ("m", "M"):
                     other = "M" if content == "m" else "m"
-                    choice["logprobs"] = {"content": [{"token": content, "logprob": -0.2, "top_logprobs": [
-                        {"token": content, "logprob": -0.2}, {"token": other, "logprob": -1.8}, {"token": "The", "logprob": -4.0}]}]}
+                    choice["logprobs"] = {
+                        "content": [
+                            {
+                                "token": content,
+                                "logprob": -0.2,
+                                "top_logprobs": [
+                                    {"token": content, "logprob": -0.2},
+                                    {"token": other, "logprob": -1.8},
+                                    {"token": "The", "logprob": -4.0},
+                                ],
+                            }
+                        ]
+                    }
                 payload = {"choices": [choice], "usage": {"completion_tokens": 1}}
             send_json(self, status, payload)
         finally:
@@ -121,7 +133,7 @@ def test_retries_429_and_5xx_then_caches_every_judgment(fake_judge, tmp_path, mo
     assert body["model"] == "fake-judge" and body["max_tokens"] == 1 and body["top_logprobs"] == 5 and body["temperature"] == 0
 
     # One row per judgment with prompt hash, judge model, raw output and verdict.
-    jd = judgments(store, "alpaca_eval")
+    jd = store.judgments("alpaca_eval")
     assert len(jd) == 9 and set(jd["judge_model"]) == {"fake-judge"} and (jd["parsed_ok"] == 1).all()
     assert jd["prompt_hash"].str.len().eq(16).all() and set(jd["raw"]) == {"m"}
     # "m" is output_1: the baseline unless the instruction's outputs were switched (then the model wins).
@@ -144,8 +156,8 @@ def test_retries_429_and_5xx_then_caches_every_judgment(fake_judge, tmp_path, mo
     # The key is nowhere: not in the store file, the provenance, or the summary.
     blob = b"".join(p.read_bytes() for p in tmp_path.glob("s.sqlite*"))
     assert b"sk-judge-secret-42" not in blob
-    assert "sk-judge-secret-42" not in json.dumps(s.provenance) + str(s) + json.dumps(judge_runs(store)["provenance"].tolist())
-    prov = judge_runs(store)["provenance"].iloc[0]
+    assert "sk-judge-secret-42" not in json.dumps(s.provenance) + str(s) + json.dumps(store.judge_runs()["provenance"].tolist())
+    prov = store.judge_runs()["provenance"].iloc[0]
     assert prov["judge_model"] == "fake-judge" and prov["template"]["sha256"] and prov["template_version"] == s.template_version
     assert prov["api_key_env"] == "GBG_TEST_JUDGE_KEY"
 
@@ -161,10 +173,13 @@ def test_persistent_failure_is_a_clear_error_and_a_rerun_resumes(fake_judge, tmp
         return '{"strengths": "ok", "weaknesses": "none", "score": "7"}' if calls["n"] <= 5 else (500, "the judge fell over")
 
     h.answer = staticmethod(flaky)
-    with pytest.raises(JudgeError, match=r"keeps failing: .*failed after 3 attempts; last error: HTTP 500.*5 judgments were saved; "
-                                         r"7 are still to do -- rerun to resume"):
+    with pytest.raises(
+        JudgeError,
+        match=r"keeps failing: .*failed after 3 attempts; last error: HTTP 500.*5 judgments were saved; "
+        r"7 are still to do -- rerun to resume",
+    ):
         judge_store(store, task, judge(url, concurrency=1, max_retries=2), progress=False)
-    assert len(judgments(store, "wildbench")) == 5
+    assert len(store.judgments("wildbench")) == 5
     assert len(judged_frame(store, "wildbench", "fake-judge").dropna(subset=["score"])) == 5  # scored what it had
 
     h.answer = staticmethod(lambda body: '{"strengths": "ok", "weaknesses": "none", "score": "7"}')
@@ -194,7 +209,7 @@ def test_unparseable_verdicts_are_recorded_counted_and_not_reasked(fake_judge, t
     h.answer = staticmethod(answer)
     j = judge(url)
     s = judge_store(store, task, j, progress=False)
-    jd = judgments(store, "arena_hard")
+    jd = store.judgments("arena_hard")
     assert len(jd) == 8 and s.made == 8 and s.unparseable == int((jd["parsed_ok"] == 0).sum()) == 4
     unp = jd[jd["parsed_ok"] == 0]
     assert unp["verdict"].isna().all() and unp["raw"].str.contains("Still thinking.").all()
@@ -216,7 +231,7 @@ def test_a_refused_request_is_recorded_and_retried_next_run(fake_judge, tmp_path
     h.answer = staticmethod(lambda body: (400, "prompt too long") if "answer 0 to 1" in json.dumps(body) else "M")
     s = judge_store(store, task, judge(url), progress=False)
     assert (s.made, s.failed) == (2, 2)  # item "1": greedy + sample 0 refused; the run went on
-    jd = judgments(store, "alpaca_eval")
+    jd = store.judgments("alpaca_eval")
     assert jd["error"].notna().sum() == 2 and jd["error"].dropna().str.contains("answered 400").all()
     assert len(judged_frame(store, "alpaca_eval", "fake-judge").dropna(subset=["score"])) == 2
     h.answer = staticmethod(lambda body: "M")
@@ -238,7 +253,7 @@ def test_an_unjudged_sample_leaves_the_run_mean_over_the_judged_ones(fake_judge,
             return "A fine answer, I would say."  # no score: unparseable
         if "answer 2 to s2" in text:
             return 400, "prompt too long"  # refused: no judgment
-        return '{"strengths": "", "weaknesses": "", "score": "%d"}' % (7 if "answer 0 to" in text else 6)
+        return '{"strengths": "", "weaknesses": "", "score": "' + str(7 if "answer 0 to" in text else 6) + '"}'
 
     h.answer = staticmethod(answer)
     s = judge_store(store, task, judge(url), progress=False)
@@ -283,7 +298,7 @@ def test_a_changed_prompt_is_judged_again(fake_judge, tmp_path):
     j = judge(url, max_tokens=None)
     task.top_logprobs = 4  # a different request: the cached answer does not answer it
     s = judge_store(store, task, j, progress=False)
-    assert (s.made, s.reused, s.rejudged_stale) == (4, 0, 4) and len(judgments(store, "alpaca_eval")) == 4
+    assert (s.made, s.reused, s.rejudged_stale) == (4, 0, 4) and len(store.judgments("alpaca_eval")) == 4
 
 
 def test_two_judges_never_mix(fake_judge, tmp_path):
@@ -319,19 +334,26 @@ def test_alpaca_eval_switch_is_alpaca_evals_own():
     task = get_judged_task("alpaca_eval")
     items = task.load(limit=40)
     df = pd.DataFrame([{"instruction": it.data["instruction"], "output_1": "base", "output_2": "model"} for it in items])
-    proc = RandomSwitchTwoColumnsProcessor(two_columns_to_switch=["output_1", "output_2"], random_seed_columns=["instruction"],
-                                           _switch_column="is_switched_outputs", seed=123)
+    proc = RandomSwitchTwoColumnsProcessor(
+        two_columns_to_switch=["output_1", "output_2"],
+        random_seed_columns=["instruction"],
+        _switch_column="is_switched_outputs",
+        seed=123,
+    )
     theirs = proc.preprocess(df)["is_switched_outputs"].tolist()
     assert [task.is_switched(it) for it in items] == theirs and 5 < sum(theirs) < 35
 
 
-@pytest.mark.parametrize("top, content, value", [
-    ([("m", -0.1), ("M", -2.4)], "m", 1 - 1 / (1 + math.exp(-2.3))),  # baseline (m) likely better
-    ([("M", -0.1), ("Both", -1.0)], "M", 1.0),  # m absent from the top 5: probability 0
-    ([("The", -0.1), ("In", -1.0)], "The", None),  # neither token: unparseable
-    (None, "M", 1.0),  # no log-probs: the token itself
-    (None, "model M is best", None),
-])
+@pytest.mark.parametrize(
+    "top, content, value",
+    [
+        ([("m", -0.1), ("M", -2.4)], "m", 1 - 1 / (1 + math.exp(-2.3))),  # baseline (m) likely better
+        ([("M", -0.1), ("Both", -1.0)], "M", 1.0),  # m absent from the top 5: probability 0
+        ([("The", -0.1), ("In", -1.0)], "The", None),  # neither token: unparseable
+        (None, "M", 1.0),  # no log-probs: the token itself
+        (None, "model M is best", None),
+    ],
+)
 def test_alpaca_eval_parse(top, content, value):
     task = get_judged_task("alpaca_eval")
     item = next(it for it in task.load(limit=20) if not task.is_switched(it))
@@ -354,8 +376,14 @@ def _ann(n=80, seed=0):
     for iid, it in items.items():
         longer = rng.random() < 0.7
         text = it.data["baseline"] * 2 if longer else it.data["baseline"][: max(1, len(it.data["baseline"]) // 2)]
-        rows.append({"model": "m", "item_id": iid, "text": text, "games": {0: {"parsed_ok": 1, "value": 0.8 if longer else 0.2,
-                                                                               "judge_model": "j"}}})
+        rows.append(
+            {
+                "model": "m",
+                "item_id": iid,
+                "text": text,
+                "games": {0: {"parsed_ok": 1, "value": 0.8 if longer else 0.2, "judge_model": "j"}},
+            }
+        )
     return annotations(pd.DataFrame(rows), items), items
 
 
@@ -372,9 +400,21 @@ def test_alpaca_eval_length_controlled_approximate_and_exact(tmp_path, monkeypat
     # the mechanics, not the numbers).
     rng = np.random.default_rng(1)
     idx = np.arange(805)
-    gamed = pd.concat([pd.DataFrame({"model": name, "index": idx, "preference": rng.uniform(0, 1, 805),
-                                     "std_delta_len": rng.normal(size=805), "instruction_difficulty": np.tile(rng.normal(size=805), 1),
-                                     "not_gamed_baseline": False}) for name in ("verbose", "concise")])
+    gamed = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "model": name,
+                    "index": idx,
+                    "preference": rng.uniform(0, 1, 805),
+                    "std_delta_len": rng.normal(size=805),
+                    "instruction_difficulty": np.tile(rng.normal(size=805), 1),
+                    "not_gamed_baseline": False,
+                }
+            )
+            for name in ("verbose", "concise")
+        ]
+    )
     (tmp_path / "alpaca_eval").mkdir()
     gamed.to_csv(tmp_path / "alpaca_eval" / "df_gamed.csv", index=False)
     ex = length_controlled(ann, data_dir=tmp_path)
@@ -396,32 +436,48 @@ def test_arena_hard_verdicts_and_score():
     out = battle_outcomes(labels)
     from scipy.optimize import minimize_scalar
 
-    nll = lambda d: -np.sum(out * np.log(1 / (1 + np.exp(-d))) + (1 - out) * np.log(1 / (1 + np.exp(d))))
+    def nll(d):
+        return -np.sum(out * np.log(1 / (1 + np.exp(-d))) + (1 - out) * np.log(1 / (1 + np.exp(d))))
+
     p_bt = 1 / (1 + np.exp(-minimize_scalar(nll).x))
     res = arena_score(out)
     assert res["score"] == pytest.approx(p_bt * 100, abs=1e-3) and res["ci_low"] < res["score"] < res["ci_high"]
     assert arena_score(out) == res  # seeded bootstrap
 
 
-@pytest.mark.parametrize("text, score", [
-    ('{"strengths": "a", "weaknesses": "b", "score": "7"}', 7.0),
-    ('```\n{\n    "strengths": "a",\n    "weaknesses": "b",\n    "score": "8"\n}\n```', 8.0),
-    ('Analysis ... {"strengths": "x"} and finally {"score": 3}', 3.0),
-    ('... "score": "[6]" trailing', 6.0),
-    ('"score": "11"', None),
-    ("no score here", None),
-])
+@pytest.mark.parametrize(
+    "text, score",
+    [
+        ('{"strengths": "a", "weaknesses": "b", "score": "7"}', 7.0),
+        ('```\n{\n    "strengths": "a",\n    "weaknesses": "b",\n    "score": "8"\n}\n```', 8.0),
+        ('Analysis ... {"strengths": "x"} and finally {"score": 3}', 3.0),
+        ('... "score": "[6]" trailing', 6.0),
+        ('"score": "11"', None),
+        ("no score here", None),
+    ],
+)
 def test_wildbench_parse_score(text, score):
     assert parse_score(text) == score
 
 
 def _wildbench_file(tmp_path):
-    rows = [{"session_id": f"s{i}", "primary_tag": tag, "checklist": ["Is it correct?", "Is it concise?"],
-             "conversation_input": conv} for i, (tag, conv) in enumerate([
-                 ("Math", [{"role": "user", "content": "What is 2 + 2?"}]),
-                 ("Creative Writing", [{"role": "user", "content": "Write a haiku."}, {"role": "assistant", "content": "Leaves fall."},
-                                       {"role": "user", "content": "Another one about snow."}]),
-                 ("Information seeking", [{"role": "user", "content": "Name a planet."}])])]
+    rows = [
+        {"session_id": f"s{i}", "primary_tag": tag, "checklist": ["Is it correct?", "Is it concise?"], "conversation_input": conv}
+        for i, (tag, conv) in enumerate(
+            [
+                ("Math", [{"role": "user", "content": "What is 2 + 2?"}]),
+                (
+                    "Creative Writing",
+                    [
+                        {"role": "user", "content": "Write a haiku."},
+                        {"role": "assistant", "content": "Leaves fall."},
+                        {"role": "user", "content": "Another one about snow."},
+                    ],
+                ),
+                ("Information seeking", [{"role": "user", "content": "Name a planet."}]),
+            ]
+        )
+    ]
     p = tmp_path / "wildbench_v2.jsonl"
     p.write_text("\n".join(json.dumps(r) for r in rows))
     return p
@@ -429,7 +485,10 @@ def _wildbench_file(tmp_path):
 
 def test_wildbench_data_from_a_file_or_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(TaskDataError, match=r"(?s)wildbench: benchmark data not found.*wildbench_v2\.jsonl.*HF_HUB_OFFLINE.*WildBench\(file=\.\.\.\)"):
+    with pytest.raises(
+        TaskDataError,
+        match=r"(?s)wildbench: benchmark data not found.*wildbench_v2\.jsonl.*HF_HUB_OFFLINE.*WildBench\(file=\.\.\.\)",
+    ):
         get_judged_task("wildbench").load()
     task = WildBench(file=_wildbench_file(tmp_path))
     items = task.load()

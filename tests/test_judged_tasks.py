@@ -7,6 +7,7 @@ cache hits on rerun (counted HTTP requests), a server killed mid-run and restart
 One server for this module (started with conftest's `start_vllm_server`): the kill test must own the process
 it kills and restarts, so it cannot be the session-wide `vllm_server`.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,13 +19,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
-
 from conftest import TEST_MODEL, free_port, send_json, start_vllm_server, stop_server
-from gbg_utils.generation import OpenAIBackend
-from gbg_utils.judge import Judge, JudgeError, judge_store, judged_frame, judgments
-from gbg_utils.judged import get_judged_task
-from gbg_utils.runner import run_generation
+
+from gbg_utils.generate.backends import OpenAIBackend
+from gbg_utils.generate.runner import run_generation
+from gbg_utils.score.judge import Judge, JudgeError, judge_store, judged_frame
 from gbg_utils.store import SampleStore
+from gbg_utils.tasks import get_judged_task
 
 pytestmark = pytest.mark.slow
 
@@ -57,18 +58,27 @@ def shortest(task, n, key):
 
 def generate(store, task, items, url, n_samples=2):
     be = OpenAIBackend(TEST_MODEL, base_url=url, concurrency=2)
-    run_generation(store, TEST_MODEL, task, items, n_samples=n_samples, temperature=1.0, max_new_tokens=24, backend=be, progress=False)
+    run_generation(
+        store, TEST_MODEL, task, items, n_samples=n_samples, temperature=1.0, max_new_tokens=24, backend=be, progress=False
+    )
     return len(items) * (1 + n_samples)
 
 
 def small_judge(url, **kw) -> Judge:
-    return Judge(TEST_MODEL, base_url=url, max_tokens=kw.pop("max_tokens", 24), concurrency=kw.pop("concurrency", 2),
-                 timeout=kw.pop("timeout", 60), backoff=kw.pop("backoff", 0.2), **kw)
+    return Judge(
+        TEST_MODEL,
+        base_url=url,
+        max_tokens=kw.pop("max_tokens", 24),
+        concurrency=kw.pop("concurrency", 2),
+        timeout=kw.pop("timeout", 60),
+        backoff=kw.pop("backoff", 0.2),
+        **kw,
+    )
 
 
 def check_consistent(store, task, judge, s, n_samples):
     """Every sample has its judgments and a score row (None + 'unparseable' when the verdict wasn't parsed)."""
-    jd = judgments(store, task.name, judge.model, s.template_version)
+    jd = store.judgments(task.name, judge.model, s.template_version)
     assert len(jd) == s.n_judgments == n_samples * len(task.games) and jd["error"].isna().all()
     assert s.unparseable == int((jd["parsed_ok"] == 0).sum())
     assert jd.loc[jd["parsed_ok"] == 1, "verdict"].notna().all() and jd["raw"].notna().all()
@@ -87,7 +97,7 @@ def test_alpaca_eval_end_to_end_and_rerun_is_free(server, tmp_path):
     s = judge_store(store, task, j, items=items, progress=False)
     assert s.made == n and j.requests_sent == n
     check_consistent(store, task, j, s, n)
-    jd = judgments(store, "alpaca_eval")
+    jd = store.judgments("alpaca_eval")
     # vLLM returns top log-probs; whenever m or M is among them the preference is the weighted one.
     assert all(d.get("top_logprobs") for d in jd["detail"])
     assert {"win_rate", "standard_error", "lc_win_rate", "lc_kind"} <= set(s.metrics.columns)
@@ -103,7 +113,7 @@ def test_arena_hard_end_to_end_both_orders(server, tmp_path):
     j = small_judge(server.url, max_tokens=16)
     s = judge_store(store, task, j, items=items, progress=False)
     check_consistent(store, task, j, s, n)
-    jd = judgments(store, "arena_hard")
+    jd = store.judgments("arena_hard")
     assert sorted(jd["game"].unique()) == [0, 1] and s.made == 2 * n
     # An answer without a verdict label is continued once: one extra request per such judgment.
     assert j.requests_sent == sum(d["turns"] for d in jd["detail"])
@@ -113,10 +123,20 @@ def test_arena_hard_end_to_end_both_orders(server, tmp_path):
 
 
 def test_wildbench_from_a_user_file_end_to_end(server, tmp_path):
-    rows = [{"session_id": "wb-1", "primary_tag": "Math", "checklist": ["Is the arithmetic right?"],
-             "conversation_input": [{"role": "user", "content": "What is 12 times 3?"}]},
-            {"session_id": "wb-2", "primary_tag": "Creative Writing", "checklist": ["Is it a haiku?"],
-             "conversation_input": [{"role": "user", "content": "Write a haiku about rain."}]}]
+    rows = [
+        {
+            "session_id": "wb-1",
+            "primary_tag": "Math",
+            "checklist": ["Is the arithmetic right?"],
+            "conversation_input": [{"role": "user", "content": "What is 12 times 3?"}],
+        },
+        {
+            "session_id": "wb-2",
+            "primary_tag": "Creative Writing",
+            "checklist": ["Is it a haiku?"],
+            "conversation_input": [{"role": "user", "content": "Write a haiku about rain."}],
+        },
+    ]
     f = tmp_path / "wildbench_v2.jsonl"
     f.write_text("\n".join(json.dumps(r) for r in rows))
     store, task = SampleStore(tmp_path / "s.sqlite"), get_judged_task("wildbench", file=f)
@@ -167,7 +187,9 @@ def test_429_and_5xx_are_retried_then_a_clear_error(server, tmp_path):
         store2 = SampleStore(tmp_path / "s2.sqlite")
         generate(store2, task, items, server.url, n_samples=1)
         _FaultProxy.faults = [500] * 50
-        with pytest.raises(JudgeError, match=r"keeps failing: .*failed after 3 attempts; last error: HTTP 500.*0 judgments were saved"):
+        with pytest.raises(
+            JudgeError, match=r"keeps failing: .*failed after 3 attempts; last error: HTTP 500.*0 judgments were saved"
+        ):
             judge_store(store2, task, small_judge(url, concurrency=1, max_retries=2, backoff=0.05), items=items, progress=False)
     finally:
         proxy.shutdown()
@@ -183,29 +205,38 @@ def test_server_killed_mid_run_then_restarted_resumes_with_nothing_lost(server, 
 
     def run():
         try:
-            judge_store(store, task, small_judge(server.url, max_tokens=16, concurrency=1, max_retries=1, backoff=0.2),
-                        items=items, progress=False)
+            judge_store(
+                store,
+                task,
+                small_judge(server.url, max_tokens=16, concurrency=1, max_retries=1, backoff=0.2),
+                items=items,
+                progress=False,
+            )
         except Exception as e:  # noqa: BLE001 -- the test inspects it
             out["error"] = e
 
     t = threading.Thread(target=run)
     t.start()
     deadline = time.time() + 120
-    while time.time() < deadline and len(judgments(store, "arena_hard")) < 2:
+    while time.time() < deadline and len(store.judgments("arena_hard")) < 2:
         time.sleep(0.05)
     server.kill()
     t.join(120)
     assert isinstance(out.get("error"), JudgeError) and "rerun to resume" in str(out["error"])
-    before = judgments(store, "arena_hard")
+    before = store.judgments("arena_hard")
     assert 2 <= len(before) < total
 
     server.start()  # same port: the judge's URL is unchanged
     j = small_judge(server.url, max_tokens=16)
     s = judge_store(store, task, j, items=items, progress=False)
-    after = judgments(store, "arena_hard")
+    after = store.judgments("arena_hard")
     assert (s.made, s.reused) == (total - len(before), len(before)) and len(after) == total
     # The judgments saved before the kill are untouched: same run, same text, not asked again.
     key = ["item_id", "config_key", "sample_idx", "game"]
     kept = before.merge(after, on=key, suffixes=("", "_after"))
-    assert len(kept) == len(before) and (kept["judge_run"] == kept["judge_run_after"]).all() and (kept["raw"] == kept["raw_after"]).all()
+    assert (
+        len(kept) == len(before)
+        and (kept["judge_run"] == kept["judge_run_after"]).all()
+        and (kept["raw"] == kept["raw_after"]).all()
+    )
     assert len(judged_frame(store, "arena_hard", j)) == n

@@ -6,6 +6,7 @@ Chromium and its driver are Debian's (`chromium`, `chromium-driver`; .ci/run ins
 Selenium (the `test` extra). Nothing is downloaded. The notebook itself is never touched: a copy in a temp
 folder gets small parameter values (smollm2-135m, transformers, 2 GSM8K items, a temp store and output dir).
 """
+
 from __future__ import annotations
 
 import json
@@ -21,7 +22,6 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-
 from conftest import REPO, TEST_MODEL, free_port
 
 NOTEBOOK = REPO / "notebooks" / "temperature.ipynb"
@@ -97,14 +97,29 @@ def jupyterlab(tmp_path, smol_path):
 
     root, jdirs = tmp_path / "lab", tmp_path / "jupyter"
     root.mkdir()
-    _params_copy(root / NOTEBOOK.name, {
-        "models": [TEST_MODEL], "benchmarks": ["gsm8k"], "limit": 2, "n_samples": 3, "max_new_tokens": 32,
-        "backend": "transformers", "store": str(tmp_path / "store.sqlite"), "n_boot": 200,
-        "output_dir": str(tmp_path / "out"), "temperatures": [0.0, 1.0], "slider_item": 0,
-    })
+    _params_copy(
+        root / NOTEBOOK.name,
+        {
+            "models": [TEST_MODEL],
+            "benchmarks": ["gsm8k"],
+            "limit": 2,
+            "n_samples": 3,
+            "max_new_tokens": 32,
+            "backend": "transformers",
+            "store": str(tmp_path / "store.sqlite"),
+            "n_boot": 200,
+            "output_dir": str(tmp_path / "out"),
+            "temperatures": [0.0, 1.0],
+            "slider_item": 0,
+        },
+    )
     env = {k: v for k, v in os.environ.items() if k not in TEST_ONLY_ENV and not k.startswith("PYTEST_")}
-    for var, sub in [("JUPYTER_CONFIG_DIR", "config"), ("JUPYTER_DATA_DIR", "data"), ("JUPYTER_RUNTIME_DIR", "runtime"),
-                     ("IPYTHONDIR", "ipython")]:
+    for var, sub in [
+        ("JUPYTER_CONFIG_DIR", "config"),
+        ("JUPYTER_DATA_DIR", "data"),
+        ("JUPYTER_RUNTIME_DIR", "runtime"),
+        ("IPYTHONDIR", "ipython"),
+    ]:
         env[var] = str(jdirs / sub)
         (jdirs / sub).mkdir(parents=True)
     # A person answers "No" once to "Would you like to get notified about official Jupyter news?"; so do we,
@@ -114,15 +129,34 @@ def jupyterlab(tmp_path, smol_path):
     prefs.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
     port, token = free_port(), secrets.token_hex(16)
     log = tmp_path / "jupyterlab.log"
-    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
-           "--port-retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        "--allow-root",
+        "--ip=127.0.0.1",
+        f"--port={port}",
+        "--port-retries=0",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={root}",
+    ]
     url = f"http://127.0.0.1:{port}"
     headers = {"Authorization": f"token {token}"}
     with open(log, "w") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                                cwd=root, start_new_session=True)
-    lab = SimpleNamespace(url=url, token=token, headers=headers, root=root, log=log, proc=proc, python=sys.executable,
-                          tail=lambda: f"--- JupyterLab log ({log}), tail ---\n{_log_tail(log)}")
+        proc = subprocess.Popen(
+            cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=root, start_new_session=True
+        )
+    lab = SimpleNamespace(
+        url=url,
+        token=token,
+        headers=headers,
+        root=root,
+        log=log,
+        proc=proc,
+        python=sys.executable,
+        tail=lambda: f"--- JupyterLab log ({log}), tail ---\n{_log_tail(log)}",
+    )
     try:
         deadline = time.monotonic() + SERVER_START_S
         while True:
@@ -180,9 +214,17 @@ def browser(tmp_path):
 
     opts = webdriver.ChromeOptions()
     opts.binary_location = chromium
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1400,1100",
-                "--no-first-run", "--disable-background-networking", "--disable-component-update",
-                f"--user-data-dir={tmp_path / 'chrome'}"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--window-size=1400,1100",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        f"--user-data-dir={tmp_path / 'chrome'}",
+    ):
         opts.add_argument(arg)
     service = Service(executable_path=driver_bin, log_output=str(tmp_path / "chromedriver.log"))
     driver = webdriver.Chrome(service=service, options=opts)
@@ -196,6 +238,7 @@ def browser(tmp_path):
 
 # --- page helpers ---------------------------------------------------------------------------------
 
+
 def _wait(what: str, timeout: float, check, lab, driver, shot: Path | None = None, every: float = 1.0):
     """Poll check() until it returns something truthy; on timeout fail with the page's state and the server log."""
     deadline = time.monotonic() + timeout
@@ -208,15 +251,21 @@ def _wait(what: str, timeout: float, check, lab, driver, shot: Path | None = Non
         if time.monotonic() > deadline:
             if shot:
                 driver.save_screenshot(str(shot))
-            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}"
-                        f"{f'; screenshot {shot}' if shot else ''}\n--- cell outputs ---\n{_outputs_text(driver)[-4000:]}\n"
-                        f"{lab.tail()}")
+            pytest.fail(
+                f"timed out after {timeout:.0f} s waiting for {what}"
+                f"{f'; screenshot {shot}' if shot else ''}\n--- cell outputs ---\n{_outputs_text(driver)[-4000:]}\n"
+                f"{lab.tail()}"
+            )
         time.sleep(every)
 
 
 def _outputs_text(driver) -> str:
-    return driver.execute_script(
-        "return [...document.querySelectorAll('.jp-OutputArea-output')].map(e => e.innerText).join('\\n----\\n')") or ""
+    return (
+        driver.execute_script(
+            "return [...document.querySelectorAll('.jp-OutputArea-output')].map(e => e.innerText).join('\\n----\\n')"
+        )
+        or ""
+    )
 
 
 def _traceback(driver) -> str | None:
@@ -236,7 +285,8 @@ def _answers(driver) -> dict | None:
 
 def _readout(driver) -> str:
     return driver.execute_script(
-        "const r = [...document.querySelectorAll('.jp-OutputArea-output .widget-readout')].pop(); return r ? r.innerText : '';")
+        "const r = [...document.querySelectorAll('.jp-OutputArea-output .widget-readout')].pop(); return r ? r.innerText : '';"
+    )
 
 
 def _kernel_state(lab):
@@ -260,8 +310,9 @@ def _drag_slider(driver, fraction: float) -> None:
     track = slider.find_element(By.CSS_SELECTOR, ".noUi-target")
     handle = slider.find_element(By.CSS_SELECTOR, ".noUi-handle")
     width = track.size["width"]
-    ActionChains(driver).move_to_element(handle).click_and_hold().pause(0.2).move_by_offset(int(width * fraction / 2), 0) \
-        .pause(0.2).move_by_offset(int(width * fraction / 2), 0).pause(0.2).release().perform()
+    ActionChains(driver).move_to_element(handle).click_and_hold().pause(0.2).move_by_offset(int(width * fraction / 2), 0).pause(
+        0.2
+    ).move_by_offset(int(width * fraction / 2), 0).pause(0.2).release().perform()
 
 
 def _shot(driver, path: Path) -> Path:
@@ -287,23 +338,46 @@ def test_temperature_slider_in_jupyterlab(jupyterlab, browser, tmp_path):
     driver.get(f"{lab.url}/lab/tree/{NOTEBOOK.name}?token={lab.token}")
 
     # The notebook opens and its kernelspec "python3" starts on the project's own interpreter.
-    _wait("the notebook to open", PAGE_LOAD_S, lambda: driver.find_elements(By.CSS_SELECTOR, ".jp-NotebookPanel .jp-Cell"),
-          lab, driver, tmp_path / "fail_open.png")
-    kernel = _wait("the python3 kernel to be idle", PAGE_LOAD_S,
-                   lambda: (k := _kernel_state(lab)) and k["execution_state"] == "idle" and k, lab, driver,
-                   tmp_path / "fail_kernel.png")
+    _wait(
+        "the notebook to open",
+        PAGE_LOAD_S,
+        lambda: driver.find_elements(By.CSS_SELECTOR, ".jp-NotebookPanel .jp-Cell"),
+        lab,
+        driver,
+        tmp_path / "fail_open.png",
+    )
+    kernel = _wait(
+        "the python3 kernel to be idle",
+        PAGE_LOAD_S,
+        lambda: (k := _kernel_state(lab)) and k["execution_state"] == "idle" and k,
+        lab,
+        driver,
+        tmp_path / "fail_kernel.png",
+    )
     assert kernel["name"] == "python3", kernel
     argv = _wait("the kernel process", 30, lambda: _kernel_argv(kernel["id"]), lab, driver)
     assert argv[0] == lab.python, f"kernel runs {argv[0]!r}, not the .venv interpreter {lab.python!r}: {argv}"
     print(f"\n[test_jupyterlab] kernel python3 -> {' '.join(argv)}  (open in {time.monotonic() - t0:.0f} s)", flush=True)
 
     # Run > Run All Cells, from the menu bar.
-    _wait("the Run menu in the menu bar", 30,
-          lambda: [m for m in driver.find_elements(By.CSS_SELECTOR, ".lm-MenuBar-item") if m.text.strip() == "Run"],
-          lab, driver, tmp_path / "fail_menu.png")[0].click()
-    _wait("Run All Cells in the Run menu", 30,
-          lambda: [i for i in driver.find_elements(By.CSS_SELECTOR, ".lm-Menu .lm-Menu-item") if i.text.startswith("Run All Cells")],
-          lab, driver, tmp_path / "fail_menu.png")[0].click()
+    _wait(
+        "the Run menu in the menu bar",
+        30,
+        lambda: [m for m in driver.find_elements(By.CSS_SELECTOR, ".lm-MenuBar-item") if m.text.strip() == "Run"],
+        lab,
+        driver,
+        tmp_path / "fail_menu.png",
+    )[0].click()
+    _wait(
+        "Run All Cells in the Run menu",
+        30,
+        lambda: [
+            i for i in driver.find_elements(By.CSS_SELECTOR, ".lm-Menu .lm-Menu-item") if i.text.startswith("Run All Cells")
+        ],
+        lab,
+        driver,
+        tmp_path / "fail_menu.png",
+    )[0].click()
     t_run = time.monotonic()
 
     def slider_or_error():
@@ -328,6 +402,7 @@ def test_temperature_slider_in_jupyterlab(jupyterlab, browser, tmp_path):
             if a and a["header"] == f"T = {r}" and a["header"] != not_header and len(a["rows"]) == expect_rows:
                 return a
             return None
+
         return check
 
     t_move = time.monotonic()
@@ -343,15 +418,23 @@ def test_temperature_slider_in_jupyterlab(jupyterlab, browser, tmp_path):
     # Move 2: drag all the way left, to 0 => greedy, one answer: the page re-sampled again.
     t_move = time.monotonic()
     _drag_slider(driver, -1.2)
-    second = _wait("the answers after the second slider move", RESAMPLE_S, resampled(1, first["header"]), lab, driver,
-                   tmp_path / "fail_move2.png")
+    second = _wait(
+        "the answers after the second slider move",
+        RESAMPLE_S,
+        resampled(1, first["header"]),
+        lab,
+        driver,
+        tmp_path / "fail_move2.png",
+    )
     move2_s = time.monotonic() - t_move
     assert second["header"] == "T = 0.00" and "1 distinct answers" in second["text"], second["text"]
     assert second["rows"] != first["rows"]
     shot2 = _shot(driver, tmp_path / "jupyterlab_temperature_T0.00.png")
 
     assert shot1.stat().st_size > 20_000 and shot2.stat().st_size > 20_000
-    print(f"[test_jupyterlab] run all {run_s:.0f} s, move 1 (T={t1:.2f}, loads the model) {move1_s:.0f} s, "
-          f"move 2 (T=0) {move2_s:.0f} s, total {time.monotonic() - t0:.0f} s\n"
-          f"[test_jupyterlab] T={t1:.2f} answers: {[r[1] for r in first['rows']]}; greedy: {[r[1] for r in second['rows']]}",
-          flush=True)
+    print(
+        f"[test_jupyterlab] run all {run_s:.0f} s, move 1 (T={t1:.2f}, loads the model) {move1_s:.0f} s, "
+        f"move 2 (T=0) {move2_s:.0f} s, total {time.monotonic() - t0:.0f} s\n"
+        f"[test_jupyterlab] T={t1:.2f} answers: {[r[1] for r in first['rows']]}; greedy: {[r[1] for r in second['rows']]}",
+        flush=True,
+    )

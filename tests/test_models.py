@@ -1,4 +1,5 @@
 """The embedded-model registry on the real packages: hashes, materialised folders, clear errors."""
+
 import json
 import subprocess
 import sys
@@ -46,8 +47,16 @@ def _fake_package(tmp_path, monkeypatch, name, payloads):
     monkeypatch.syspath_prepend(str(tmp_path))
     import hashlib
 
-    m = EmbeddedModel(name=name, hf_id="x/y", packages=tuple(pkgs), files=("data/part.bin",) * len(pkgs), pip=("fake",),
-                      sha256=hashlib.sha256(b"".join(payloads)).hexdigest(), size=None, license="")
+    m = EmbeddedModel(
+        name=name,
+        hf_id="x/y",
+        packages=tuple(pkgs),
+        files=("data/part.bin",) * len(pkgs),
+        pip=("fake",),
+        sha256=hashlib.sha256(b"".join(payloads)).hexdigest(),
+        size=None,
+        license="",
+    )
     monkeypatch.setitem(EMBEDDED, name, m)
     monkeypatch.setenv("GBG_CACHE_DIR", str(tmp_path / "cache"))
     return m
@@ -93,7 +102,10 @@ def test_two_processes_racing_materialise_once(tmp_path):
     """Both get the same complete folder; the lock makes the second wait rather than build it again."""
     code = "import sys; from gbg_utils.models import resolve_model; print(resolve_model('smollm2-135m'))"
     env = {**__import__("os").environ, "GBG_CACHE_DIR": str(tmp_path)}
-    procs = [subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
     outs = [p.communicate(timeout=600) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], [e[-2000:] for _, e in outs]
     paths = {o.strip().splitlines()[-1] for o, _ in outs}

@@ -1,4 +1,5 @@
 """The research notebooks, executed for real by papermill on the embedded test model, and their report."""
+
 import json
 import os
 import re
@@ -10,12 +11,17 @@ import pandas as pd
 import pytest
 import yaml
 
-from gbg_utils.notebooks import NotebookResult, build_report, check_params_file, parameters_mismatches, run_notebooks
 from gbg_utils.params import NOTEBOOK_DIR, NOTEBOOKS, PARAMS_DIR, SCHEMAS, ParamError, load_params, validate
+from gbg_utils.report.papermill import NotebookResult, build_report, check_params_file, parameters_mismatches, run_notebooks
 
 EXPECTED = {  # notebook -> {table: columns it must have}, and figures it must write
-    "gap": ({"gap": ["model", "benchmark", "greedy", "mean", "std", "best", "worst", "n_runs", "gap_ci_low"], "runs": ["run", "score"]},
-            ["gap_table", "run_distributions"]),
+    "gap": (
+        {
+            "gap": ["model", "benchmark", "greedy", "mean", "std", "best", "worst", "n_runs", "gap_ci_low"],
+            "runs": ["run", "score"],
+        },
+        ["gap_table", "run_distributions"],
+    ),
     "scaling": ({"gap": ["model", "size_b", "std"], "sweep": ["size_b", "mean", "decoding"]}, ["scaling", "gap_table"]),
     "alignment": ({"gap": ["method", "greedy", "mean", "std"]}, ["gap_table", "run_distributions"]),
     "temperature": ({"sweep": ["temperature", "mean", "ci_low", "ci_high"]}, ["temperature"]),
@@ -100,12 +106,32 @@ def test_report_opens_in_headless_chromium(smoke_run, tmp_path):
             pytest.fail("CI must install Debian's chromium (see .ci/run)")
         pytest.skip("chromium is not installed")
     probe = run_dir / "_probe.html"  # same folder, so relative links resolve as in index.html
-    probe.write_text(text.replace("</body>", "<script>addEventListener('load', () => {const i=[...document.images];"
-                                  "document.title=`imgs=${i.length} broken=${i.filter(x=>!x.complete||x.naturalWidth===0).length}`;});</script></body>"))
-    out = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                          "--disable-component-update", "--no-first-run", f"--user-data-dir={tmp_path / 'chrome'}",
-                          "--virtual-time-budget=5000", "--allow-file-access-from-files", "--dump-dom", probe.as_uri()],
-                         capture_output=True, text=True, timeout=120)
+    probe.write_text(
+        text.replace(
+            "</body>",
+            "<script>addEventListener('load', () => {const i=[...document.images];"
+            "document.title=`imgs=${i.length} broken=${i.filter(x=>!x.complete||x.naturalWidth===0).length}`;});</script></body>",
+        )
+    )
+    out = subprocess.run(
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--no-first-run",
+            f"--user-data-dir={tmp_path / 'chrome'}",
+            "--virtual-time-budget=5000",
+            "--allow-file-access-from-files",
+            "--dump-dom",
+            probe.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     probe.unlink()
     m = re.search(r"<title>imgs=(\d+) broken=(\d+)</title>", out.stdout)
     assert m, out.stderr[-2000:]
@@ -116,8 +142,8 @@ def test_report_opens_in_headless_chromium(smoke_run, tmp_path):
 
 @pytest.mark.slow
 def test_slider_resamples_headless(hf_backend):
+    from gbg_utils.report.widgets import TemperatureExplorer
     from gbg_utils.tasks import get_task
-    from gbg_utils.widgets import TemperatureExplorer
 
     task = get_task("gsm8k")
     item = task.load(limit=1)[0]
@@ -156,13 +182,19 @@ def _with_parameters(tmp_path, edit) -> str:
     return str(tmp_path / "gap.ipynb")
 
 
-@pytest.mark.parametrize("edit, msg", [
-    (lambda s: re.sub(r"(?m)^seed: .*\n", "", s), "schema field 'seed' (Gap) is not in the parameters cell"),
-    (lambda s: s + "\nnew_knob: int = 3  # added in JupyterLab only", "parameter 'new_knob' is not in the schema Gap"),
-    (lambda s: s.replace("n_samples: int = 8", "n_samples: int = 16"), "default of 'n_samples' is 16, the schema's is 8"),
-    (lambda s: s.replace("n_boot: int = 1000", "n_boot: float = 1000"), "'n_boot' is annotated float, the schema says <class 'int'>"),
-    (lambda s: s.replace('limit: "Optional[int]" = 10', "limit: int = 10"), "'limit' is annotated int"),
-])
+@pytest.mark.parametrize(
+    "edit, msg",
+    [
+        (lambda s: re.sub(r"(?m)^seed: .*\n", "", s), "schema field 'seed' (Gap) is not in the parameters cell"),
+        (lambda s: s + "\nnew_knob: int = 3  # added in JupyterLab only", "parameter 'new_knob' is not in the schema Gap"),
+        (lambda s: s.replace("n_samples: int = 8", "n_samples: int = 16"), "default of 'n_samples' is 16, the schema's is 8"),
+        (
+            lambda s: s.replace("n_boot: int = 1000", "n_boot: float = 1000"),
+            "'n_boot' is annotated float, the schema says <class 'int'>",
+        ),
+        (lambda s: s.replace('limit: "Optional[int]" = 10', "limit: int = 10"), "'limit' is annotated int"),
+    ],
+)
 def test_a_drift_between_notebook_and_schema_is_caught(tmp_path, edit, msg):
     assert any(msg in m for m in parameters_mismatches("gap", _with_parameters(tmp_path, edit)))
 
@@ -235,13 +267,16 @@ def test_misspelled_parameter_is_named_with_a_suggestion(tmp_path):
         load_params("gap", str(bad))
 
 
-@pytest.mark.parametrize("ns, msg", [
-    ({"n_samples": "8"}, r"parameter 'n_samples' of notebook 'gap' must be int, got '8'"),
-    ({"benchmarks": ["gsm8"]}, r"unknown benchmark 'gsm8' \(did you mean 'gsm8k'\?\)"),
-    ({"models": ["qwen-0.5b"]}, r"unknown model 'qwen-0.5b'"),
-    ({"backend": "tgi"}, r"backend must be one of vllm, transformers, openai"),
-    ({"temperature": 0.0}, r"temperature must be > 0 for sampling"),
-])
+@pytest.mark.parametrize(
+    "ns, msg",
+    [
+        ({"n_samples": "8"}, r"parameter 'n_samples' of notebook 'gap' must be int, got '8'"),
+        ({"benchmarks": ["gsm8"]}, r"unknown benchmark 'gsm8' \(did you mean 'gsm8k'\?\)"),
+        ({"models": ["qwen-0.5b"]}, r"unknown model 'qwen-0.5b'"),
+        ({"backend": "tgi"}, r"backend must be one of vllm, transformers, openai"),
+        ({"temperature": 0.0}, r"temperature must be > 0 for sampling"),
+    ],
+)
 def test_bad_values_are_refused(ns, msg):
     with pytest.raises(ParamError, match=msg):
         validate("gap", ns)
@@ -262,7 +297,7 @@ def test_unknown_notebook_and_params_name():
 
 @pytest.mark.slow
 def test_a_failed_notebook_is_reported_and_does_not_stop_the_others(smoke_run, tmp_path, monkeypatch):
-    import gbg_utils.notebooks as nbmod
+    import gbg_utils.report.papermill as nbmod
 
     run_dir, _ = smoke_run
     broken = nbformat.read(NOTEBOOK_DIR / "gap.ipynb", as_version=4)
@@ -270,8 +305,9 @@ def test_a_failed_notebook_is_reported_and_does_not_stop_the_others(smoke_run, t
     nbformat.write(broken, tmp_path / "gap.ipynb")
     real = nbmod.notebook_path
     monkeypatch.setattr(nbmod, "notebook_path", lambda n: tmp_path / "gap.ipynb" if n == "gap" else real(n))
-    results = run_notebooks(["gap", "length"], "smoke", run_dir=tmp_path / "run", overrides={"store": str(run_dir / "store.sqlite")},
-                            progress=False)
+    results = run_notebooks(
+        ["gap", "length"], "smoke", run_dir=tmp_path / "run", overrides={"store": str(run_dir / "store.sqlite")}, progress=False
+    )
     gap, length = results
     assert gap.status == "failed" and "deliberately broken" in gap.error and gap.output.is_file()
     assert (gap.out_dir / "gap.csv").is_file()  # what ran before the failure is kept
@@ -290,8 +326,13 @@ def test_best_of_n_adds_a_reward_model_curve(smoke_run, tmp_path):
     cfg = json.loads((tmp_path / "tiny-rm" / "config.json").read_text())
     cfg["max_position_embeddings"] = 4096  # rotary positions: the 8-shot GSM8K prompt needs the room
     (tmp_path / "tiny-rm" / "config.json").write_text(json.dumps(cfg))
-    (r,) = run_notebooks(["best_of_n"], "smoke", run_dir=tmp_path / "run", progress=False,
-                         overrides={"store": str(run_dir / "store.sqlite"), "reward_models": [rm]})
+    (r,) = run_notebooks(
+        ["best_of_n"],
+        "smoke",
+        run_dir=tmp_path / "run",
+        progress=False,
+        overrides={"store": str(run_dir / "store.sqlite"), "reward_models": [rm]},
+    )
     assert r.status == "ok", r.error
     curves = pd.read_csv(r.out_dir / "best_of_k.csv")
     rewards = curves[curves.method.str.startswith("reward:")]

@@ -1,4 +1,5 @@
 """Parameter paths: relative ones resolve against the project root, whatever the kernel's working directory."""
+
 import shutil
 import uuid
 from pathlib import Path
@@ -6,7 +7,8 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from gbg_utils import study
-from gbg_utils.params import PROJ_ROOT, validate
+from gbg_utils.params import validate
+from gbg_utils.paths import PROJ_ROOT
 
 
 def test_relative_paths_resolve_from_the_project_root_not_the_cwd(tmp_path, monkeypatch):

@@ -1,4 +1,5 @@
 """Figures render headless from a synthetic store, and draw the numbers the stats tables hold."""
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -8,13 +9,15 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from gbg_utils import plots, stats as st
+from gbg_utils import stats as st
+from gbg_utils.report import plots
 
 
 @pytest.fixture(scope="module")
 def table():
-    return st.synthetic_table(models=("a", "b"), benchmarks=("gsm8k", "mmlu"), n_items=30, n_samples=8,
-                              temperatures=(0.3, 0.7, 1.0), seed=3)
+    return st.synthetic_table(
+        models=("a", "b"), benchmarks=("gsm8k", "mmlu"), n_items=30, n_samples=8, temperatures=(0.3, 0.7, 1.0), seed=3
+    )
 
 
 def _save(fig, tmp_path, name):

@@ -1,14 +1,16 @@
-"""The sentences of gbg_utils.reading read each benchmark on its own scale."""
+"""The sentences of gbg_utils.report.describe read each benchmark on its own scale."""
+
 import numpy as np
 import pandas as pd
 
-from gbg_utils import reading, stats as st
+from gbg_utils import stats as st
+from gbg_utils.report import describe
 
 
 def test_score_scale_follows_the_task():
-    assert reading.score_scale("gsm8k") == (100.0, "%") and reading.score_scale("alpaca_eval") == (100.0, "%")
-    assert reading.score_scale("wildbench") == (1.0, "points")  # WB-Score, -8..10
-    assert reading.score_scale("some_new_benchmark") == (100.0, "%")  # undeclared: a 0-1 score
+    assert describe.score_scale("gsm8k") == (100.0, "%") and describe.score_scale("alpaca_eval") == (100.0, "%")
+    assert describe.score_scale("wildbench") == (1.0, "points")  # WB-Score, -8..10
+    assert describe.score_scale("some_new_benchmark") == (100.0, "%")  # undeclared: a 0-1 score
 
 
 def _both():
@@ -19,7 +21,7 @@ def _both():
 
 def test_describe_gap_on_each_benchmarks_scale():
     gap = st.gap_table(_both(), n_boot=100)
-    lines = reading.describe_gap(gap).splitlines()
+    lines = describe.describe_gap(gap).splitlines()
     g, w = gap.set_index("benchmark").loc["gsm8k"], gap.set_index("benchmark").loc["wildbench"]
     assert f"greedy {100 * g.greedy:.1f}, sampling {100 * g['mean']:.1f} ± {100 * g['std']:.1f}" in lines[0]
     assert "on wildbench" in lines[1]
@@ -31,10 +33,10 @@ def test_describe_gap_on_each_benchmarks_scale():
 def test_describe_sweep_and_best_of_k_on_each_benchmarks_scale():
     df = _both()
     sw = st.sweep_table(df, "temperature", n_boot=0)
-    text = reading.describe_sweep(sw, "temperature")
+    text = describe.describe_sweep(sw, "temperature")
     m = sw[(sw.benchmark == "wildbench") & (sw.decoding == "sampled")]["mean"].iloc[0]
     assert f"a on wildbench: best sampling mean {m:.1f} at temperature=0.7" in text
     cv = st.best_of_k_curves(df, methods=("oracle",), n_boot=0)
     top = cv[(cv.benchmark == "wildbench") & (cv.k == 4)].value.iloc[0]
-    assert f"a on wildbench, best of k=4: oracle {top:.1f}." in reading.describe_best_of_k(cv)
+    assert f"a on wildbench, best of k=4: oracle {top:.1f}." in describe.describe_best_of_k(cv)
     assert np.isfinite(top) and abs(top) <= 10

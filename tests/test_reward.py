@@ -1,4 +1,5 @@
 """Reward scoring on tiny reward models built and saved here (random weights: the mechanics, not the values)."""
+
 import importlib.util
 import math
 import random
@@ -9,9 +10,15 @@ import pytest
 import torch
 
 from gbg_utils.decoding import DecodingConfig
-from gbg_utils.generation import prompt_hash
-from gbg_utils.reward import (REWARD_VERSION, RewardModelError, conversation, load_reward_model, reward_from_output,
-                              score_rewards)
+from gbg_utils.identity import prompt_hash
+from gbg_utils.score.reward import (
+    REWARD_VERSION,
+    RewardModelError,
+    conversation,
+    load_reward_model,
+    reward_from_output,
+    score_rewards,
+)
 from gbg_utils.store import Sample, SampleStore
 from gbg_utils.tasks.base import Item
 
@@ -20,7 +27,8 @@ BOS = "<|begin_of_text|>"
 LLAMA3_TEMPLATE = (
     "{% for message in messages %}{% set content = '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n'"
     " + message['content'] | trim + '<|eot_id|>' %}{% if loop.index0 == 0 %}{% set content = bos_token + content %}"
-    "{% endif %}{{ content }}{% endfor %}{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}")
+    "{% endif %}{{ content }}{% endfor %}{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}"
+)
 NO_BOS_TEMPLATE = LLAMA3_TEMPLATE.replace("bos_token + content", "content")
 
 
@@ -46,9 +54,20 @@ def _save_rm(folder, tok, num_labels=1, pad=True, seed=0):
 
     torch.manual_seed(seed)
     # head_dim 32: the smallest vLLM's CPU attention runs
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=2,
-                      num_key_value_heads=1, max_position_embeddings=256, num_labels=num_labels, initializer_range=0.3,
-                      pad_token_id=tok.pad_token_id if pad else None, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
+    cfg = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=256,
+        num_labels=num_labels,
+        initializer_range=0.3,
+        pad_token_id=tok.pad_token_id if pad else None,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+    )
     LlamaForSequenceClassification(cfg).save_pretrained(folder)
     tok.save_pretrained(folder)
     return str(folder)
@@ -71,9 +90,16 @@ def rm(rm_dir):
 
 def _convs(n, seed=0):
     rng = random.Random(seed)
-    return [[{"role": "user", "content": f"What is {i} + {i}?"},
-             {"role": "assistant", "content": " ".join(rng.choice(["so", "the", "answer", "is", str(2 * i)]) for _ in range(rng.randint(1, 40)))}]
-            for i in range(n)]
+    return [
+        [
+            {"role": "user", "content": f"What is {i} + {i}?"},
+            {
+                "role": "assistant",
+                "content": " ".join(rng.choice(["so", "the", "answer", "is", str(2 * i)]) for _ in range(rng.randint(1, 40))),
+            },
+        ]
+        for i in range(n)
+    ]
 
 
 # --- what the model sees ---------------------------------------------------------------------------
@@ -93,7 +119,10 @@ def test_bos_appears_once(rm, tok, tmp_path):
 
 def test_conversation_is_task_prompt_plus_completion():
     task = ToyTask(1)
-    assert conversation(task, task.items[0], "4") == [{"role": "user", "content": "What is 0 + 0?"}, {"role": "assistant", "content": "4"}]
+    assert conversation(task, task.items[0], "4") == [
+        {"role": "user", "content": "What is 0 + 0?"},
+        {"role": "assistant", "content": "4"},
+    ]
 
 
 # --- batching --------------------------------------------------------------------------------------
@@ -188,8 +217,15 @@ def test_missing_model_is_a_clear_error(tmp_path, monkeypatch):
 def test_causal_lm_is_not_a_reward_model(tok, tmp_path):
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
-                      num_key_value_heads=1, max_position_embeddings=64)
+    cfg = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=64,
+    )
     LlamaForCausalLM(cfg).save_pretrained(tmp_path / "lm")
     tok.save_pretrained(tmp_path / "lm")
     with pytest.raises(RewardModelError, match="is a LlamaForCausalLM, not a sequence-classification reward model"):
@@ -247,15 +283,29 @@ def test_remote_code_model_with_score_field(tok, tmp_path):
     from transformers import LlamaConfig
 
     src = tmp_path / "modeling_gated.py"
-    src.write_text(_GATED.replace("from transformers.models.llama.modeling_llama import LLAMA_INPUTS_DOCSTRING  # noqa: F401  (as ArmoRM does)\n", ""))
+    src.write_text(
+        _GATED.replace(
+            "from transformers.models.llama.modeling_llama import LLAMA_INPUTS_DOCSTRING  # noqa: F401  (as ArmoRM does)\n", ""
+        )
+    )
     spec = importlib.util.spec_from_file_location("modeling_gated", src)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     torch.manual_seed(0)
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-                      num_key_value_heads=2, max_position_embeddings=256, num_labels=19, initializer_range=0.3,
-                      pad_token_id=tok.pad_token_id, num_objectives=19,
-                      auto_map={"AutoModelForSequenceClassification": "modeling_gated.TinyGatedRM"})
+    cfg = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+        num_labels=19,
+        initializer_range=0.3,
+        pad_token_id=tok.pad_token_id,
+        num_objectives=19,
+        auto_map={"AutoModelForSequenceClassification": "modeling_gated.TinyGatedRM"},
+    )
     folder = tmp_path / "gated-rm"
     mod.TinyGatedRM(cfg).save_pretrained(folder)
     tok.save_pretrained(folder)
@@ -315,7 +365,12 @@ def test_score_rewards_writes_next_to_samples_and_skips_on_rerun(rm, tmp_path):
     conv = conversation(task, task.items[int(row["item_id"])], row["text"])
     assert row[rm.scorer] == pytest.approx(rm.score([conv])[0], abs=1e-5)
     prov = store.runs().set_index("run_id").loc[s.run_id, "provenance"]
-    assert prov["kind"] == "reward" and prov["path"] == rm.path and prov["dtype"] == "float32" and prov["scorer_version"] == REWARD_VERSION
+    assert (
+        prov["kind"] == "reward"
+        and prov["path"] == rm.path
+        and prov["dtype"] == "float32"
+        and prov["scorer_version"] == REWARD_VERSION
+    )
     loads = task.loads
     again = score_rewards(store, task, rm, progress=False)
     assert (again.scored, again.reused, again.run_id) == (0, n, None) and task.loads == loads  # nothing loaded, nothing scored

@@ -1,11 +1,14 @@
 """The sandbox: verdicts, and hostile programs that must fail while the host, the test runner and the
 programs running beside them stay untouched."""
+
 from __future__ import annotations
 
+import ast
 import os
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -21,25 +24,58 @@ REPO = Path(__file__).resolve().parents[1]
 ISO = isolation()
 
 
+# --- the launcher ------------------------------------------------------------------------------
+def test_launcher_is_a_file_of_standard_library_imports_only():
+    """The trusted launcher is a real file, run as a file, and imports nothing outside the standard library."""
+    launcher = Path(sandbox.LAUNCHER)
+    assert launcher.is_file() and launcher.parent == Path(sandbox.__file__).parent
+    tops = set()
+    for node in ast.walk(ast.parse(launcher.read_text(), str(launcher))):
+        if isinstance(node, ast.Import):
+            tops |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            assert node.level == 0, "the launcher has no package: no relative imports"
+            tops.add(node.module.split(".")[0])
+    assert tops and tops <= set(sys.stdlib_module_names), sorted(tops - set(sys.stdlib_module_names))
+
+
+def test_launcher_runs_as_a_file(monkeypatch):
+    real, argvs = subprocess.Popen, []
+    monkeypatch.setattr(sandbox.subprocess, "Popen", lambda args, *a, **k: argvs.append(list(args)) or real(args, *a, **k))
+    assert run_program("x = 1").passed
+    assert argvs and all(a[1:] == ["-I", sandbox.LAUNCHER] for a in argvs)
+
+
 # --- verdicts ----------------------------------------------------------------------------------
-@pytest.mark.parametrize("code, status, detail", [
-    ("x = 1", "passed", ""),
-    ("assert sorted([3, 1, 2]) == [1, 2, 3]", "passed", ""),
-    ("import math, fractions, statistics, hashlib\nassert math.isclose(statistics.mean([1, 2]), 1.5)", "passed", ""),
-    ("assert 1 == 2", "failed", "AssertionError"),
-    ("assert 1 == 2, 'one is not two'", "failed", "AssertionError: one is not two"),
-    ("raise ValueError('boom')", "error", "ValueError: boom"),
-    ("def f(:\n    pass", "error", "SyntaxError"),
-    ("undefined_name", "error", "NameError"),
-    ("import sys\nsys.exit(0)\nassert False", "failed", "SystemExit"),
-    ("import sys\nsys.exit(3)", "failed", "SystemExit: 3"),
-    ("import os\nos._exit(0)\nassert False", "failed", "exited early (code 0)"),
-    ("import os\nos._exit(1)", "failed", "exited early (code 1)"),
-    ("print('passed')\nprint('0' * 32)\nimport os\nos._exit(0)", "failed", "exited early"),
-    ("import sys\nprint(repr(sys.stdin.read()))\nimport os\nos._exit(0)", "failed", "exited early"),  # the nonce is gone from stdin
-    ("import builtins\nbuiltins.AssertionError = type('Fake', (Exception,), {})\nassert 1 == 2", "failed", "AssertionError"),
-    ("def check(candidate):\n    pass\n\ndef check(candidate):\n    assert candidate(2) == 5\n\ncheck(lambda x: x + 1)", "failed", "AssertionError"),
-])
+@pytest.mark.parametrize(
+    "code, status, detail",
+    [
+        ("x = 1", "passed", ""),
+        ("assert sorted([3, 1, 2]) == [1, 2, 3]", "passed", ""),
+        ("import math, fractions, statistics, hashlib\nassert math.isclose(statistics.mean([1, 2]), 1.5)", "passed", ""),
+        ("assert 1 == 2", "failed", "AssertionError"),
+        ("assert 1 == 2, 'one is not two'", "failed", "AssertionError: one is not two"),
+        ("raise ValueError('boom')", "error", "ValueError: boom"),
+        ("def f(:\n    pass", "error", "SyntaxError"),
+        ("undefined_name", "error", "NameError"),
+        ("import sys\nsys.exit(0)\nassert False", "failed", "SystemExit"),
+        ("import sys\nsys.exit(3)", "failed", "SystemExit: 3"),
+        ("import os\nos._exit(0)\nassert False", "failed", "exited early (code 0)"),
+        ("import os\nos._exit(1)", "failed", "exited early (code 1)"),
+        ("print('passed')\nprint('0' * 32)\nimport os\nos._exit(0)", "failed", "exited early"),
+        (
+            "import sys\nprint(repr(sys.stdin.read()))\nimport os\nos._exit(0)",
+            "failed",
+            "exited early",
+        ),  # the nonce is gone from stdin
+        ("import builtins\nbuiltins.AssertionError = type('Fake', (Exception,), {})\nassert 1 == 2", "failed", "AssertionError"),
+        (
+            "def check(candidate):\n    pass\n\ndef check(candidate):\n    assert candidate(2) == 5\n\ncheck(lambda x: x + 1)",
+            "failed",
+            "AssertionError",
+        ),
+    ],
+)
 def test_verdicts(code, status, detail):
     r = run_program(code, timeout=5)
     assert (r.status, r.passed) == (status, status == "passed"), r
@@ -54,8 +90,10 @@ def test_run_many_keeps_order():
 def test_isolation_report():
     assert set(ISO) == {"name", "net", "pid", "files", "uid"}
     assert ISO["name"] in {"root+namespaces", "root+uid", "userns+namespaces", "basic"}
-    can_unshare = shutil.which("unshare") and subprocess.run(
-        ["unshare", "--net", "--pid", "--mount", "--fork", "true"], capture_output=True).returncode == 0
+    can_unshare = (
+        shutil.which("unshare")
+        and subprocess.run(["unshare", "--net", "--pid", "--mount", "--fork", "true"], capture_output=True).returncode == 0
+    )
     if os.geteuid() == 0 and can_unshare:
         # root where namespaces work (this repo's CI): the full jail, not silently a weaker one
         assert ISO["name"] == "root+namespaces", ISO
@@ -67,10 +105,13 @@ def test_sandbox_failure_is_a_result_not_an_exception(monkeypatch):
     assert (r.passed, r.status, r.sandbox_failed) == (False, "error", True) and "no fork for you" in r.detail
 
 
-@pytest.mark.parametrize("code", [
-    "import os, sys\nsys.stderr.write('\\nGBG-SANDBOX-SETUP-FAILED: fake\\n'); sys.stderr.flush()\nos._exit(97)",
-    "raise ValueError('sandbox: not really')",
-])
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import os, sys\nsys.stderr.write('\\nGBG-SANDBOX-SETUP-FAILED: fake\\n'); sys.stderr.flush()\nos._exit(97)",
+        "raise ValueError('sandbox: not really')",
+    ],
+)
 def test_program_cannot_pass_for_a_sandbox_failure(code):
     r = run_program(code)
     assert not r.passed and not r.sandbox_failed, r
@@ -81,8 +122,16 @@ def test_program_cannot_pass_for_a_sandbox_failure(code):
 HOSTILE = {
     "infinite_loop": ("while True:\n    pass", {"timeout"}, None),
     "sleep_forever": ("import time\ntime.sleep(3600)", {"timeout"}, None),
-    "fork_bomb": ("import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass", {"timeout", "error", "failed"}, "procs"),
-    "orphan_daemon": ("import os, time\nif os.fork() == 0:\n    os.setsid()\n    time.sleep(3600)\nassert False", {"failed"}, "procs"),
+    "fork_bomb": (
+        "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass",
+        {"timeout", "error", "failed"},
+        "procs",
+    ),
+    "orphan_daemon": (
+        "import os, time\nif os.fork() == 0:\n    os.setsid()\n    time.sleep(3600)\nassert False",
+        {"failed"},
+        "procs",
+    ),
     "alloc_20gb": ("x = bytearray(20 * 1024 ** 3)", {"error"}, None),
     "alloc_growing": ("xs = []\nwhile True:\n    xs.append(bytearray(100 * 1024 ** 2))", {"error"}, None),
     "delete_host_file": ("import os\nos.remove({victim!r})", {"error"}, "files"),
@@ -90,10 +139,18 @@ HOSTILE = {
     "overwrite_host_file": ("open({victim!r}, 'w').write('pwned')", {"error"}, "files"),
     "chmod_host_file": ("import os\nos.chmod({victim!r}, 0)", {"error"}, "files"),
     "delete_tmp_file": ("import os\nos.remove({tmp_victim!r})", {"error"}, "files"),
-    "socket_to_localhost": ("import socket\ns = socket.create_connection(('127.0.0.1', {port}), timeout=2)\ns.sendall(b'hello')", {"error"}, "net"),
+    "socket_to_localhost": (
+        "import socket\ns = socket.create_connection(('127.0.0.1', {port}), timeout=2)\ns.sendall(b'hello')",
+        {"error"},
+        "net",
+    ),
     "huge_file": ("with open('big', 'wb') as f:\n    while True:\n        f.write(b'0' * (1 << 20))", {"error"}, None),
     "huge_stdout": ("import sys\nwhile True:\n    sys.stdout.write('x' * 65536)", {"error"}, None),
-    "fill_disk": ("i = 0\nwhile True:\n    open(f'f{{i}}', 'wb').write(b'0' * (4 << 20))\n    i += 1", {"error", "timeout"}, "mount"),
+    "fill_disk": (
+        "i = 0\nwhile True:\n    open(f'f{{i}}', 'wb').write(b'0' * (4 << 20))\n    i += 1",
+        {"error", "timeout"},
+        "mount",
+    ),
     "kill_everything": ("import os, signal\nos.kill(-1, signal.SIGKILL)\nassert False", {"error", "failed"}, "procs"),
     "kill_parent": ("import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\nassert False", {"error", "failed"}, "procs"),
     "become_root": ("import os\nos.setuid(0)", {"error"}, "uid"),
@@ -101,8 +158,14 @@ HOSTILE = {
 
 
 def _offers(need: str | None) -> bool:
-    return {None: True, "files": ISO["files"], "net": ISO["net"], "uid": ISO["uid"], "mount": ISO["name"].endswith("namespaces"),
-            "procs": ISO["uid"] or ISO["pid"]}[need]
+    return {
+        None: True,
+        "files": ISO["files"],
+        "net": ISO["net"],
+        "uid": ISO["uid"],
+        "mount": ISO["name"].endswith("namespaces"),
+        "procs": ISO["uid"] or ISO["pid"],
+    }[need]
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,6 @@
 """Scoring the sample store: scores land next to the samples, reruns only score what is new, a new scorer
 version re-scores everything and keeps the old rows, a killed run resumes, and bad output never crashes."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,7 +9,7 @@ import pandas as pd
 import pytest
 
 from gbg_utils.decoding import DecodingConfig
-from gbg_utils.scoring import score_store
+from gbg_utils.score.scoring import score_store
 from gbg_utils.store import Sample, SampleStore
 from gbg_utils.tasks import get_task
 from gbg_utils.tasks.gsm8k import GSM8K
@@ -17,13 +18,27 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 # gsm8k items 0-2 have golds 18, 3, 70000
 GSM_COMPLETIONS = {
-    "0": ["Janet sells 16 - 3 - 4 = 9 eggs. She makes 9 * 2 = $18. So the answer is 18.",
-          "She has 16 - 3 = 13 eggs, sells them for 13 * 2 = 26. So the answer is 26.",
-          "#### 18", "The answer is $18.00.", "I don't know."],
-    "1": ["2 bolts of blue and 2 / 2 = 1 bolt of white: 2 + 1 = 3. So the answer is 3.", "\\boxed{3}",
-          "It takes 2 + 2 = 4 bolts. The answer is 4.", "**3**", ""],
-    "2": ["The profit is $70,000. So the answer is 70000.", "So the answer is 70,000 dollars.",
-          "He made 200000 - 130000 = 70000... the answer is 130000", "The answer is 7e4", "He profits 70000 dollars"],
+    "0": [
+        "Janet sells 16 - 3 - 4 = 9 eggs. She makes 9 * 2 = $18. So the answer is 18.",
+        "She has 16 - 3 = 13 eggs, sells them for 13 * 2 = 26. So the answer is 26.",
+        "#### 18",
+        "The answer is $18.00.",
+        "I don't know.",
+    ],
+    "1": [
+        "2 bolts of blue and 2 / 2 = 1 bolt of white: 2 + 1 = 3. So the answer is 3.",
+        "\\boxed{3}",
+        "It takes 2 + 2 = 4 bolts. The answer is 4.",
+        "**3**",
+        "",
+    ],
+    "2": [
+        "The profit is $70,000. So the answer is 70000.",
+        "So the answer is 70,000 dollars.",
+        "He made 200000 - 130000 = 70000... the answer is 130000",
+        "The answer is 7e4",
+        "He profits 70000 dollars",
+    ],
 }
 CORRECT = {("0", 0), ("0", 2), ("0", 3), ("1", 0), ("1", 1), ("1", 3), ("2", 0), ("2", 1), ("2", 4)}
 
@@ -35,9 +50,14 @@ def gsm_items():
 
 def _fill(store: SampleStore, benchmark: str, completions: dict, model="m1", start=0) -> int:
     run = store.new_run({"test": True})
-    config = store.add_config(DecodingConfig(temperature=1.0, n=8), {"backend": "vllm", "dtype": "bfloat16", "weights": {"name": model}})
-    rows = [Sample(model, benchmark, item, "p", config, start + j, text, len(text.split()))
-            for item, texts in completions.items() for j, text in enumerate(texts)]
+    config = store.add_config(
+        DecodingConfig(temperature=1.0, n=8), {"backend": "vllm", "dtype": "bfloat16", "weights": {"name": model}}
+    )
+    rows = [
+        Sample(model, benchmark, item, "p", config, start + j, text, len(text.split()))
+        for item, texts in completions.items()
+        for j, text in enumerate(texts)
+    ]
     return store.add_samples(rows, run)
 
 
@@ -73,6 +93,7 @@ def test_score_rescore_and_version_bump(tmp_path, gsm_items):
     # a new scorer version re-scores everything and keeps the old rows
     class GSM8Kv2(GSM8K):
         version = task.version + ".1"
+
     n = len(store.samples(benchmark="gsm8k"))
     assert score_store(store, GSM8Kv2(), items=gsm_items, progress=False) == n
     assert len(_scores(store, "gsm8k", task.version)) == n and len(_scores(store, "gsm8k", GSM8Kv2.version)) == n
@@ -118,7 +139,14 @@ def test_groups_and_bad_output(tmp_path):
     store = SampleStore(tmp_path / "store.sqlite")
     task = get_task("mmlu_redux")
     items = task.load(data_dir=DATA)
-    weird = ["### Answer: (D) Narcolepsy", "", "\x00\x01", "(" * 20000, "Answer: " * 3000, "\udcff".encode("utf-8", "surrogatepass").decode("utf-8", "replace")]
+    weird = [
+        "### Answer: (D) Narcolepsy",
+        "",
+        "\x00\x01",
+        "(" * 20000,
+        "Answer: " * 3000,
+        "\udcff".encode("utf-8", "surrogatepass").decode("utf-8", "replace"),
+    ]
     _fill(store, "mmlu_redux", {"anatomy/0": weird, "virology/99": ["The answer is (A)."]})
     assert score_store(store, task, items=items, progress=False) == 7
     sc = _scores(store, "mmlu_redux")
@@ -131,8 +159,14 @@ def test_humaneval_store_scoring_in_the_sandbox(tmp_path):
     store = SampleStore(tmp_path / "store.sqlite")
     task = get_task("humaneval")
     items = task.load(data_dir=DATA, limit=4)
-    completions = {it.id: ["```python\n" + it.data["prompt"] + it.data["canonical_solution"] + "```",
-                           "    return None\n", "    import os\n    os._exit(0)\n"] for it in items}
+    completions = {
+        it.id: [
+            "```python\n" + it.data["prompt"] + it.data["canonical_solution"] + "```",
+            "    return None\n",
+            "    import os\n    os._exit(0)\n",
+        ]
+        for it in items
+    }
     _fill(store, "humaneval", completions)
     assert score_store(store, task, items=items, workers=2, progress=False) == 12
     sc = _scores(store, "humaneval")
@@ -142,6 +176,7 @@ def test_humaneval_store_scoring_in_the_sandbox(tmp_path):
 
 def test_a_broken_sandbox_records_nothing(tmp_path, monkeypatch):
     from gbg_utils import sandbox
+
     store = SampleStore(tmp_path / "store.sqlite")
     task = get_task("humaneval")
     items = task.load(data_dir=DATA, limit=2)

@@ -1,4 +1,5 @@
 """Best-of-k selectors against brute force over every k-subset, on tables small enough to enumerate."""
+
 import itertools
 import math
 
@@ -7,7 +8,7 @@ import pandas as pd
 import pytest
 
 from gbg_utils.decoding import DecodingConfig
-from gbg_utils.selection import best_of_k_table, default_selectors, greedy_scores
+from gbg_utils.stats import best_of_k_table, default_selectors, greedy_scores
 from gbg_utils.store import Sample, SampleStore
 
 N, ITEMS = 5, 6
@@ -57,7 +58,7 @@ def _brute(cell: pd.DataFrame, selector: str, k: int) -> float:
                 labels = [x if isinstance(x, str) else f"none{i}" for i, x in zip(sub, a[sub])]
                 counts = pd.Series(labels).value_counts()
                 top = counts[counts == counts.max()].index
-                vals.append(np.mean([s[[i for i, l in zip(sub, labels) if l == t]].mean() for t in top]))
+                vals.append(np.mean([s[[i for i, lab in zip(sub, labels) if lab == t]].mean() for t in top]))
             else:
                 col = {"logprob": "mean_logprob"}.get(selector, selector)
                 r = np.nan_to_num(g[col].to_numpy(float)[sub], nan=-np.inf)
@@ -68,7 +69,10 @@ def _brute(cell: pd.DataFrame, selector: str, k: int) -> float:
 
 def test_curves_equal_brute_force_over_all_subsets(tmp_path):
     df = _store_frame(tmp_path)
-    assert df[REWARD].isna().any() and df.groupby(["model", "config_key", "item_id"])["mean_logprob"].apply(lambda x: x.duplicated().any()).any()
+    assert (
+        df[REWARD].isna().any()
+        and df.groupby(["model", "config_key", "item_id"])["mean_logprob"].apply(lambda x: x.duplicated().any()).any()
+    )
     with pytest.warns(UserWarning, match="have no value and rank last"):
         t = best_of_k_table(df)
     assert default_selectors(df) == ["oracle", "random", "majority", "logprob", REWARD]
@@ -102,11 +106,36 @@ def _frame_without_store(n_items=8, n=4, seed=1):
     for i in range(n_items):
         for j in range(n):
             ok = rng.random() < 0.5
-            rows.append(dict(model="m", benchmark="b", item_id=f"q{i}", config_key="T1", greedy=False, temperature=1.0,
-                             sample_idx=j, score=float(ok), extracted="a" if ok else rng.choice(["b", "c"]),
-                             reward=float(ok) + rng.normal(0, 0.5), mean_logprob=np.nan))
-        rows.append(dict(model="m", benchmark="b", item_id=f"q{i}", config_key="g", greedy=True, temperature=0.0,
-                         sample_idx=0, score=float(i % 2), extracted="a", reward=0.0, mean_logprob=np.nan))
+            rows.append(
+                dict(
+                    model="m",
+                    benchmark="b",
+                    item_id=f"q{i}",
+                    config_key="T1",
+                    greedy=False,
+                    temperature=1.0,
+                    sample_idx=j,
+                    score=float(ok),
+                    extracted="a" if ok else rng.choice(["b", "c"]),
+                    reward=float(ok) + rng.normal(0, 0.5),
+                    mean_logprob=np.nan,
+                )
+            )
+        rows.append(
+            dict(
+                model="m",
+                benchmark="b",
+                item_id=f"q{i}",
+                config_key="g",
+                greedy=True,
+                temperature=0.0,
+                sample_idx=0,
+                score=float(i % 2),
+                extracted="a",
+                reward=0.0,
+                mean_logprob=np.nan,
+            )
+        )
     return pd.DataFrame(rows)
 
 

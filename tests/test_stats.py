@@ -1,4 +1,5 @@
 """gbg_utils.stats against brute force, closed forms and scipy."""
+
 from itertools import combinations, product
 from math import comb
 
@@ -62,8 +63,7 @@ def test_estimators_equal_exhaustive_subset_average(n, partial):
         ks = list(range(1, n + 1))
         np.testing.assert_allclose(st.best_of_k([s], [r], ks)[0], [bf_best(s, r, k) for k in ks], atol=1e-12)
         np.testing.assert_allclose(st.best_of_k([s], [s], ks)[0], [bf_best(s, s, k) for k in ks], atol=1e-12)
-        np.testing.assert_allclose(st.best_of_k([s], None, ks)[0], [bf_best(s, np.zeros(n), k) for k in ks],
-                                   atol=1e-12)
+        np.testing.assert_allclose(st.best_of_k([s], None, ks)[0], [bf_best(s, np.zeros(n), k) for k in ks], atol=1e-12)
         np.testing.assert_allclose(st.maj_at_k([s], [a], ks)[0], [bf_maj(s, a, k) for k in ks], atol=1e-12)
         np.testing.assert_allclose(st.pass_at_k([s], ks)[0], [bf_pass(s, k) for k in ks], atol=1e-12)
 
@@ -74,8 +74,16 @@ def test_maj_at_k_many_items_every_regime():
     rng = np.random.default_rng(3)
     n = 10
     A = [[str(x) for x in rng.integers(0, rng.integers(1, 5), n)] for _ in range(25)]
-    A += [["a"] * n, list("abcdefghij"), list("aaaabbbbcc"), list("aaabbbcccd"), list("aabbccddee"),
-          [None] * n, ["a"] * 5 + [None] * 5, ["a"] * 4 + [np.nan] * 6]  # NaN: missing, like pandas gives
+    A += [
+        ["a"] * n,
+        list("abcdefghij"),
+        list("aaaabbbbcc"),
+        list("aaabbbcccd"),
+        list("aabbccddee"),
+        [None] * n,
+        ["a"] * 5 + [None] * 5,
+        ["a"] * 4 + [np.nan] * 6,
+    ]  # NaN: missing, like pandas gives
     S = np.array([[float(x == "1" or x == "a") for x in row] for row in A])
     S[0] = rng.random(n)  # an answer's value is the mean score of its samples
     got = st.maj_at_k(S, A)
@@ -121,8 +129,9 @@ def test_k_out_of_range():
 # ----------------------------------------------------------------------------- tables
 @pytest.fixture(scope="module")
 def table():
-    return st.synthetic_table(models=("a", "b", "c"), benchmarks=("gsm8k", "mmlu"), n_items=40, n_samples=8,
-                              temperatures=(0.3, 1.0), seed=2)
+    return st.synthetic_table(
+        models=("a", "b", "c"), benchmarks=("gsm8k", "mmlu"), n_items=40, n_samples=8, temperatures=(0.3, 1.0), seed=2
+    )
 
 
 def test_gap_table_runs_match_numpy(table):
@@ -171,8 +180,10 @@ def test_paired_test_undefined_is_nan():
     assert (r["stat"], r["p_value"]) == (np.inf, 0.0)
     assert np.isnan(st.paired_test([], [], "permutation")["p_value"])
     assert st.paired_test([1.0], [0.0], "permutation")["p_value"] == 1.0  # both signs as extreme
-    one = _toy([dict(model="m", item_id="i", greedy=True, config_key="g", temperature=0.0, sample_idx=0, score=1.0)]
-               + [dict(model="m", item_id="i", greedy=False, sample_idx=j, score=0.0) for j in range(3)])
+    one = _toy(
+        [dict(model="m", item_id="i", greedy=True, config_key="g", temperature=0.0, sample_idx=0, score=1.0)]
+        + [dict(model="m", item_id="i", greedy=False, sample_idx=j, score=0.0) for j in range(3)]
+    )
     row = st.gap_table(one, n_boot=0).iloc[0]
     assert row.gap == 1.0 and np.isnan(row.p_value)
 
@@ -187,12 +198,34 @@ def _clustered_sim(n_reps=200, n_groups=10, per_group=10, n_samples=2, seed=0):
     for r in range(n_reps):
         u = np.repeat(rng.normal(0, 0.5, n_groups), per_group)  # shared by a group's items (ICC 0.2)
         base = dict(model=f"r{r:03d}", benchmark="b", top_p=1.0, top_k=-1, repetition_penalty=1.0)
-        frames.append(pd.DataFrame({**base, "item_id": items, "group": groups, "config_key": "greedy",
-                                    "greedy": True, "temperature": 0.0, "sample_idx": 0,
-                                    "score": u + rng.normal(0, 1, n)}))
-        frames.append(pd.DataFrame({**base, "item_id": np.repeat(items, n_samples), "group": np.repeat(groups, n_samples),
-                                    "config_key": "T1", "greedy": False, "temperature": 1.0,
-                                    "sample_idx": np.tile(np.arange(n_samples), n), "score": rng.normal(0, 0.3, n * n_samples)}))
+        frames.append(
+            pd.DataFrame(
+                {
+                    **base,
+                    "item_id": items,
+                    "group": groups,
+                    "config_key": "greedy",
+                    "greedy": True,
+                    "temperature": 0.0,
+                    "sample_idx": 0,
+                    "score": u + rng.normal(0, 1, n),
+                }
+            )
+        )
+        frames.append(
+            pd.DataFrame(
+                {
+                    **base,
+                    "item_id": np.repeat(items, n_samples),
+                    "group": np.repeat(groups, n_samples),
+                    "config_key": "T1",
+                    "greedy": False,
+                    "temperature": 1.0,
+                    "sample_idx": np.tile(np.arange(n_samples), n),
+                    "score": rng.normal(0, 0.3, n * n_samples),
+                }
+            )
+        )
     return pd.concat(frames, ignore_index=True)
 
 
@@ -260,7 +293,7 @@ def test_clustered_se():
     g = rng.integers(0, 6, 50)
     e = x - x.mean()
     cross = sum(e[i] * e[j] for i in range(50) for j in range(50) if i != j and g[i] == g[j])
-    assert st.clustered_se(x, g) == pytest.approx(np.sqrt(np.var(x, ddof=1) / 50 + cross / 50 ** 2))
+    assert st.clustered_se(x, g) == pytest.approx(np.sqrt(np.var(x, ddof=1) / 50 + cross / 50**2))
 
 
 def test_bootstrap_ci_coverage():
@@ -280,12 +313,21 @@ def test_kendall_tau_matches_scipy():
     rng = np.random.default_rng(6)
     x, Y = rng.integers(0, 4, 7).astype(float), rng.integers(0, 4, (5, 7)).astype(float)
     want = [sps.kendalltau(x, y).statistic for y in Y]
-    np.testing.assert_allclose(st._tau_b(x, Y), want)
+    np.testing.assert_allclose(st.rankings._tau_b(x, Y), want)
 
 
 def _toy(rows):
-    base = dict(benchmark="b", group=None, config_key="c", temperature=1.0, top_p=1.0, top_k=-1,
-                repetition_penalty=1.0, extracted=None, n_tokens=10)
+    base = dict(
+        benchmark="b",
+        group=None,
+        config_key="c",
+        temperature=1.0,
+        top_p=1.0,
+        top_k=-1,
+        repetition_penalty=1.0,
+        extracted=None,
+        n_tokens=10,
+    )
     return pd.DataFrame([{**base, **r} for r in rows])
 
 
@@ -293,8 +335,7 @@ def test_rank_flips_counts_reorderings():
     rows = []
     scores = {"A": (0.9, [1.0, 0.0, 1.0]), "B": (0.5, [0.0, 1.0, 0.0])}  # run 1 flips the order
     for m, (g, runs) in scores.items():
-        rows.append(dict(model=m, item_id="i", greedy=True, config_key="g", temperature=0.0, sample_idx=0,
-                         score=g))
+        rows.append(dict(model=m, item_id="i", greedy=True, config_key="g", temperature=0.0, sample_idx=0, score=g))
         rows += [dict(model=m, item_id="i", greedy=False, sample_idx=j, score=s) for j, s in enumerate(runs)]
     fl = st.rank_flips(_toy(rows)).iloc[0]
     assert fl.n_models == 2 and fl.n_runs == 3 and fl.greedy_order == "A > B"
@@ -307,10 +348,12 @@ def test_rank_flips_counts_reorderings():
 def test_a_tie_is_not_a_rank_flip():
     """Greedy ties A and B at the top: a run that orders them either way flips nothing and keeps the top."""
     greedy = {"A": 0.5, "B": 0.5, "C": 0.2}
-    runs = [{"A": 0.6, "B": 0.4, "C": 0.1},   # breaks the tie: no flip, top A is one of greedy's
-            {"A": 0.4, "B": 0.6, "C": 0.1},   # breaks it the other way: the same
-            {"A": 0.3, "B": 0.3, "C": 0.9},   # C overtakes both: two flips, a new top
-            {"A": 0.5, "B": 0.4, "C": 0.5}]   # A = C is a tie (no flip), B < C is one; A still on top
+    runs = [
+        {"A": 0.6, "B": 0.4, "C": 0.1},  # breaks the tie: no flip, top A is one of greedy's
+        {"A": 0.4, "B": 0.6, "C": 0.1},  # breaks it the other way: the same
+        {"A": 0.3, "B": 0.3, "C": 0.9},  # C overtakes both: two flips, a new top
+        {"A": 0.5, "B": 0.4, "C": 0.5},
+    ]  # A = C is a tie (no flip), B < C is one; A still on top
     rows = []
     for m, g in greedy.items():
         rows.append(dict(model=m, item_id="i", greedy=True, config_key="g", temperature=0.0, sample_idx=0, score=g))
@@ -325,9 +368,16 @@ def test_a_tie_is_not_a_rank_flip():
     assert rt[(rt.source == "run") & (rt.run == 3)].set_index("model")["rank"].to_dict() == {"A": 1, "B": 3, "C": 1}
 
 
+def test_answer_stats_missing_answers_are_distinct():
+    """One rule for answer spread everywhere (per_item, the temperature widget): each missing answer is its own."""
+    assert st.answer_stats(["7", "7", "8", "9"]) == (3, pytest.approx(1.5), 0.5)
+    n, h, a = st.answer_stats(["7", None, None, "7"])
+    assert (n, a) == (3, 0.5) and h == pytest.approx(1.5)
+    assert st.answer_stats(["7", "7"]) == (1, 0.0, 1.0)
+
+
 def test_per_item_entropy_agreement():
-    rows = [dict(model="m", item_id="i", greedy=True, config_key="g", temperature=0.0, sample_idx=0, score=1.0,
-                 extracted="4")]
+    rows = [dict(model="m", item_id="i", greedy=True, config_key="g", temperature=0.0, sample_idx=0, score=1.0, extracted="4")]
     for j, (a, s) in enumerate([("4", 1), ("4", 1), ("5", 0), (None, 0)]):
         rows.append(dict(model="m", item_id="i", greedy=False, sample_idx=j, score=float(s), extracted=a))
     r = st.per_item(_toy(rows)).iloc[0]
@@ -337,8 +387,9 @@ def test_per_item_entropy_agreement():
 
 
 def test_ragged_duplicates_and_greedy_conflicts(table):
-    ragged = table.drop(table[(table.model == "a") & (table.sample_idx == 7) & (table.item_id == "gsm8k-00003")
-                              & ~table.greedy].index[:1])
+    ragged = table.drop(
+        table[(table.model == "a") & (table.sample_idx == 7) & (table.item_id == "gsm8k-00003") & ~table.greedy].index[:1]
+    )
     with pytest.warns(UserWarning, match="keeping the first 7"):
         gap = st.gap_table(ragged, n_boot=0)
     assert set(gap.loc[gap.model == "a", "n_runs"]) == {7, 8}
@@ -363,8 +414,7 @@ def test_sweep_length_runs_curves(table):
     assert (ln.loc[ln.decoding == "greedy", "ratio_to_greedy"] == 1).all()
     rs = st.run_scores(table)
     assert len(rs) == 12 * 8
-    cv = st.best_of_k_curves(table, selectors=["reward"], methods=("oracle", "pass", "random", "majority"),
-                             n_boot=100)
+    cv = st.best_of_k_curves(table, selectors=["reward"], methods=("oracle", "pass", "random", "majority"), n_boot=100)
     assert set(cv.method) == {"oracle", "pass", "random", "majority", "reward"} and cv.k.max() == 8
     one = cv[(cv.model == "a") & (cv.benchmark == "gsm8k") & (cv.temperature == 0.3)]
     np.testing.assert_allclose(one[one.method == "oracle"].value, one[one.method == "pass"].value)

@@ -1,4 +1,5 @@
 """The sample store and the resumable runner: nothing lost, nothing twice, nothing torn."""
+
 import os
 import signal
 import subprocess
@@ -9,10 +10,9 @@ import time
 import pytest
 
 from gbg_utils.decoding import DecodingConfig
-from gbg_utils.runner import plan, run_generation
+from gbg_utils.generate.runner import plan, run_generation
 from gbg_utils.store import Sample, SampleStore
 from gbg_utils.tasks import get_task
-
 
 ENGINE = {"backend": "transformers", "dtype": "bfloat16", "weights": {"kind": "embedded", "name": "m"}}
 
@@ -47,7 +47,14 @@ def test_frame_joins_configs_and_latest_scores(tmp_path):
     store.add_scores([{**key, "scorer": "reward:rm", "scorer_version": "1", "score": 0.25}])
     df = store.frame(extra_scorers=["reward:rm"])
     row = df.iloc[0]
-    assert (row.score, row.extracted, row.group, row.temperature, bool(row.greedy), row["reward:rm"]) == (1.0, "b", "g", 0.5, False, 0.25)
+    assert (row.score, row.extracted, row.group, row.temperature, bool(row.greedy), row["reward:rm"]) == (
+        1.0,
+        "b",
+        "g",
+        0.5,
+        False,
+        0.25,
+    )
     assert (row["backend"], row["dtype"]) == ("transformers", "bfloat16")
     assert store.frame(scorer_version="1").iloc[0].score == 0.0  # a pinned version is that version
 
@@ -58,15 +65,24 @@ def test_scorer_versions_compare_as_numbers_not_strings(tmp_path):
     k = store.add_config(DecodingConfig(temperature=1.0), ENGINE)
     store.add_samples([Sample("m", "b", "1", "p", k, 0, "t", 5)], store.new_run({}))
     key = dict(model="m", benchmark="b", item_id="1", prompt_hash="p", config_key=k, sample_idx=0)
-    store.add_scores([{**key, "scorer": "b", "scorer_version": v, "score": s} for v, s in (("10", 1.0), ("9", 0.0), ("1.10", 0.5))])
+    store.add_scores(
+        [{**key, "scorer": "b", "scorer_version": v, "score": s} for v, s in (("10", 1.0), ("9", 0.0), ("1.10", 0.5))]
+    )
     assert store.frame().iloc[0].score == 1.0 and store.frame().iloc[0].scorer_version == "10"
 
 
 def test_a_config_key_names_the_engine_too(tmp_path):
     store = SampleStore(tmp_path / "s.sqlite")
     cfg = DecodingConfig(temperature=1.0)
-    keys = {store.add_config(cfg, {**ENGINE, **change}) for change in ({}, {"dtype": "float32"}, {"backend": "vllm"},
-                                                                       {"weights": {"kind": "hub", "repo": "a/b", "revision": "r2"}})}
+    keys = {
+        store.add_config(cfg, {**ENGINE, **change})
+        for change in (
+            {},
+            {"dtype": "float32"},
+            {"backend": "vllm"},
+            {"weights": {"kind": "hub", "repo": "a/b", "revision": "r2"}},
+        )
+    }
     assert len(keys) == 4
     # each sampled config knows its greedy twin on its own engine
     assert store.configs()["greedy_key"].nunique() == 4
@@ -80,8 +96,10 @@ def test_a_store_of_the_previous_schema_is_refused_with_one_line(tmp_path):
 
     old = tmp_path / "old.sqlite"
     con = sqlite3.connect(old)
-    con.executescript("CREATE TABLE meta (k TEXT PRIMARY KEY, v TEXT NOT NULL); INSERT INTO meta VALUES ('schema_version', '1');"
-                      "CREATE TABLE samples (model TEXT, benchmark TEXT, item_id TEXT, config_key TEXT, sample_idx INTEGER, text TEXT);")
+    con.executescript(
+        "CREATE TABLE meta (k TEXT PRIMARY KEY, v TEXT NOT NULL); INSERT INTO meta VALUES ('schema_version', '1');"
+        "CREATE TABLE samples (model TEXT, benchmark TEXT, item_id TEXT, config_key TEXT, sample_idx INTEGER, text TEXT);"
+    )
     con.commit()
     con.close()
     with pytest.raises(StoreSchemaError, match="schema 1.*start a new store"):
@@ -90,7 +108,7 @@ def test_a_store_of_the_previous_schema_is_refused_with_one_line(tmp_path):
 
 
 def test_a_complete_run_does_not_load_the_model(tmp_path, smol_path):
-    from gbg_utils.generation import LazyBackend
+    from gbg_utils.generate.backends import LazyBackend
     from gbg_utils.identity import Engine
 
     store = SampleStore(tmp_path / "s.sqlite")
@@ -109,8 +127,14 @@ def test_a_complete_run_does_not_load_the_model(tmp_path, smol_path):
     run = store.new_run({})
     for c, n in ((greedy(cfg), 1), (cfg, 3)):
         key = store.add_config(c, be.engine.identity())
-        store.add_samples([Sample("smollm2-135m", "humaneval", it.id, prompt_hash(be.encode(task.prompt(it))), key, j, "t", 1)
-                           for it in items for j in range(n)], run)
+        store.add_samples(
+            [
+                Sample("smollm2-135m", "humaneval", it.id, prompt_hash(be.encode(task.prompt(it))), key, j, "t", 1)
+                for it in items
+                for j in range(n)
+            ],
+            run,
+        )
     s = run_generation(store, "smollm2-135m", task, items, n_samples=3, max_new_tokens=8, backend=be, progress=False)
     assert not s.loaded_model and sum(s.generated.values()) == 0 and sum(s.reused.values()) == 8
 
@@ -131,7 +155,7 @@ def test_plan_finds_contiguous_gaps(tmp_path):
 
 KILLED_RUN = textwrap.dedent("""
     import sys
-    from gbg_utils.runner import run_generation
+    from gbg_utils.generate.runner import run_generation
     from gbg_utils.store import SampleStore
     from gbg_utils.tasks import get_task
     run_generation(SampleStore(sys.argv[1]), "smollm2-135m", get_task("humaneval"), limit=3, n_samples=4,

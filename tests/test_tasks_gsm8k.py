@@ -1,4 +1,5 @@
 """GSM8K: the final-number rule on what real models write, the 8-shot prompt, and where exemplars come from."""
+
 from __future__ import annotations
 
 import json
@@ -23,7 +24,10 @@ def task():
 # (completion, extracted)
 EXTRACT = [
     # open-instruct / lm-eval exemplar styles
-    ("Natalia sold 48/2 = 24 clips in May. Natalia sold 48+24 = 72 clips altogether in April and May. So the answer is 72.", "72"),
+    (
+        "Natalia sold 48/2 = 24 clips in May. Natalia sold 48+24 = 72 clips altogether in April and May. So the answer is 72.",
+        "72",
+    ),
     ("There are 15 trees originally. Then there were 21 trees. So there must have been 21 - 15 = 6. The answer is 6.", "6"),
     ("Janet sells 16 - 3 - 4 = <<16-3-4=9>>9 duck eggs a day.\nShe makes 9 * 2 = $<<9*2=18>>18 every day.\n#### 18", "18"),
     ("#### 72", "72"),
@@ -99,27 +103,33 @@ def test_extract_fractions(completion, expected):
     assert extract_answer(completion) == expected
 
 
-@pytest.mark.parametrize("completion, correct", [
-    ("She makes 36/2 dollars. So the answer is 36/2.", True),
-    ("So the answer is \\frac{36}{2}.", True),
-    ("So the answer is 18/1.", True),
-    ("So the answer is 37/2.", False),
-    ("So the answer is 18 1/2.", False),  # 18.5, not 18
-    ("So the answer is 1/18.", False),
-])
+@pytest.mark.parametrize(
+    "completion, correct",
+    [
+        ("She makes 36/2 dollars. So the answer is 36/2.", True),
+        ("So the answer is \\frac{36}{2}.", True),
+        ("So the answer is 18/1.", True),
+        ("So the answer is 37/2.", False),
+        ("So the answer is 18 1/2.", False),  # 18.5, not 18
+        ("So the answer is 1/18.", False),
+    ],
+)
 def test_fractions_are_compared_by_value(task, completion, correct):
     item = task.items[0]  # gold 18
     assert task.score(completion, item).score == float(correct)
 
 
-@pytest.mark.parametrize("completion, correct", [
-    ("She sells 9 eggs at $2 each. So the answer is 18.", True),
-    ("She sells 9 eggs at $2 each, making $18.00 a day.", True),
-    ("#### 18", True),
-    ("\\boxed{18}", True),
-    ("So the answer is 9.", False),  # wrong
-    ("She makes 18 dollars. So the answer is 1.8.", False),
-])
+@pytest.mark.parametrize(
+    "completion, correct",
+    [
+        ("She sells 9 eggs at $2 each. So the answer is 18.", True),
+        ("She sells 9 eggs at $2 each, making $18.00 a day.", True),
+        ("#### 18", True),
+        ("\\boxed{18}", True),
+        ("So the answer is 9.", False),  # wrong
+        ("She makes 18 dollars. So the answer is 1.8.", False),
+    ],
+)
 def test_score_against_gold(task, completion, correct):
     item = task.items[0]  # Janet's ducks, gold 18
     assert item.data["gold"] == "18"
@@ -133,7 +143,9 @@ def test_unparseable_scores_zero_with_reason(task):
     assert (s.score, s.extracted, s.reason) == (0.0, None, "no number found")
 
 
-@pytest.mark.parametrize("bad", ["\\boxed{", "\\boxed{10^{10^{10}}}", "\\boxed{" * 50 + "1", "9" * 5000, "\x00\udcff", "#### " * 1000])
+@pytest.mark.parametrize(
+    "bad", ["\\boxed{", "\\boxed{10^{10^{10}}}", "\\boxed{" * 50 + "1", "9" * 5000, "\x00\udcff", "#### " * 1000]
+)
 def test_garbage_never_raises(task, bad):
     s = task.safe_score(bad, task.items[0])
     assert s.score in (0.0, 1.0)
@@ -198,6 +210,7 @@ def test_exemplars_from_an_installed_lm_eval(task, tmp_path, monkeypatch):
 
 def test_missing_exemplars_is_a_clear_error(tmp_path, monkeypatch):
     import importlib.util
+
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "lm_eval" else real(name, *a))
     with pytest.raises(TaskDataError) as e:

@@ -1,5 +1,6 @@
 """HumanEval: code extraction from real-looking replies, the 164 canonical solutions passing in the
 sandbox, wrong and hostile completions failing."""
+
 from __future__ import annotations
 
 import os
@@ -60,8 +61,10 @@ def test_extract_code(case, completion, code):
 
 def test_program_drops_top_level_demo_code(items):
     it = items["HumanEval/0"]
-    completion = ("```python\nfrom typing import List\n\ndef has_close_elements(numbers, threshold):\n    return False\n\n"
-                  "print(has_close_elements([1.0], 0.5))\nif __name__ == '__main__':\n    import doctest\n    doctest.testmod()\n```")
+    completion = (
+        "```python\nfrom typing import List\n\ndef has_close_elements(numbers, threshold):\n    return False\n\n"
+        "print(has_close_elements([1.0], 0.5))\nif __name__ == '__main__':\n    import doctest\n    doctest.testmod()\n```"
+    )
     code, test = build_program(completion, it)
     assert "print(" not in code and "__main__" not in code and "return False" in code
     assert test.endswith("check(has_close_elements)\n")
@@ -83,13 +86,15 @@ def _chat_styles(it) -> list[str]:
     return [
         f"Here is the completed function:\n\n```python\n{full}```\n\nThis works because it checks every case.",
         f"```python\n{no_imports}\n```",  # the prompt's imports are left out
-        f"```python\n{full}\n\nif __name__ == \"__main__\":\n    print({it.data['entry_point']}.__name__)\n    assert False\n```",
+        f'```python\n{full}\n\nif __name__ == "__main__":\n    print({it.data["entry_point"]}.__name__)\n    assert False\n```',
         f"Sure.\n```python\n{full}",  # cut by max_new_tokens before the closing fence
         it.data["canonical_solution"] + "\n\nprint('done')\n",  # completion style with trailing demo code
     ]
 
 
-@pytest.mark.parametrize("tid", ["HumanEval/0", "HumanEval/10", "HumanEval/32", "HumanEval/38", "HumanEval/53", "HumanEval/107", "HumanEval/162"])
+@pytest.mark.parametrize(
+    "tid", ["HumanEval/0", "HumanEval/10", "HumanEval/32", "HumanEval/38", "HumanEval/53", "HumanEval/107", "HumanEval/162"]
+)
 def test_canonical_solution_in_chat_formats_passes(task, items, tid):
     it = items[tid]
     scores = task.score_many([(it, c) for c in _chat_styles(it)], workers=2)
@@ -114,9 +119,19 @@ def _wrong_cases(items):
         ("patches_builtins", it1, "    import builtins\n    builtins.abs = lambda x: 0\n    return 0.0\n", "AssertionError"),
         ("prints_fake_success", it0, "    print('passed')\n    import os\n    os._exit(0)\n", "exited early"),
         ("allocates_20gb", it0, "    x = bytearray(20 * 1024 ** 3)\n    return False\n", "MemoryError"),
-        ("fork_bomb", it0, "    import os\n    while True:\n        try:\n            os.fork()\n        except OSError:\n            pass\n", None),
+        (
+            "fork_bomb",
+            it0,
+            "    import os\n    while True:\n        try:\n            os.fork()\n        except OSError:\n            pass\n",
+            None,
+        ),
         ("deletes_files", it0, "    import shutil\n    shutil.rmtree({victim!r})\n    return False\n", None),
-        ("opens_socket", it0, "    import socket\n    socket.create_connection(('127.0.0.1', 9), timeout=1)\n    return False\n", None),
+        (
+            "opens_socket",
+            it0,
+            "    import socket\n    socket.create_connection(('127.0.0.1', 9), timeout=1)\n    return False\n",
+            None,
+        ),
     ]
 
 

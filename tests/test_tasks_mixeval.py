@@ -1,4 +1,5 @@
 """MixEval: both formats and the Hard split, MixEval's chat prompts, and its rule-based parsers."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -42,12 +43,15 @@ def test_prompts_are_mixevals(task):
     assert ff == "Question: Who wrote the book 'LA Confidential'?\nAnswer the question shortly."
     with_context = task.prompt(task.items["free-form/1"])[0]["content"]
     assert with_context.startswith("Question: The services sector made up") and with_context.endswith(
-        "How many years did it take for the services sector to rebound?\nAnswer the question shortly.")
+        "How many years did it take for the services sector to rebound?\nAnswer the question shortly."
+    )
     gsm = task.prompt(task.items["free-form/19"])[0]["content"]
     assert gsm.endswith("\nAnswer the question. \nLet's think step by step.")
     mc = task.prompt(task.items["multiple-choice/14"])[0]["content"]
-    assert mc == ("What is a common use of the mineral graphite?\nA. to make glass\nB. as a source of iron\n"
-                  "C. to make pencil leads\nD. as a household cleaner\nAnswer with the option letter from the given choices directly.")
+    assert mc == (
+        "What is a common use of the mineral graphite?\nA. to make glass\nB. as a source of iron\n"
+        "C. to make pencil leads\nD. as a household cleaner\nAnswer with the option letter from the given choices directly."
+    )
     piqa = task.prompt(task.items["multiple-choice/1"])[0]["content"]
     assert piqa.startswith("Will rising prices correct a recession?\nWhich solution is correct?\nA. ")
 

@@ -1,4 +1,5 @@
 """MMLU-Redux: both CSV delimiters, the error-type labels, the prompt, and letter extraction."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -28,12 +29,20 @@ def test_items(task):
     assert all(len(it.data["choices"]) == 4 and 0 <= it.data["answer"] < 4 for it in items)
     # all error types kept (the paper reports 3000 instances); counts from SOURCES.md
     assert Counter(it.data["error_type"] for it in items) == {
-        "ok": 2724, "bad question clarity": 85, "wrong groundtruth": 84, "multiple correct answers": 35,
-        "no correct answer": 30, "expert": 27, "bad options clarity": 15}
+        "ok": 2724,
+        "bad question clarity": 85,
+        "wrong groundtruth": 84,
+        "multiple correct answers": 35,
+        "no correct answer": 30,
+        "expert": 27,
+        "bad options clarity": 15,
+    }
     assert (task.paper_n_samples, task.name) == (32, "mmlu_redux") and LETTER_RULE.endswith("/v1")
 
 
-@pytest.mark.parametrize("subject, delimiter", [("anatomy", ";"), ("philosophy", ";"), ("virology", ","), ("professional_law", ",")])
+@pytest.mark.parametrize(
+    "subject, delimiter", [("anatomy", ";"), ("philosophy", ";"), ("virology", ","), ("professional_law", ",")]
+)
 def test_both_delimiters_parse(task, subject, delimiter):
     path = DATA / "mmlu_redux" / "v1_30_subjects" / f"mmlu_{subject}.csv"
     assert path.read_text("utf-8").splitlines()[0].count(delimiter) == 6
@@ -72,7 +81,10 @@ EXTRACT = [
     ("B) Epilepsy", "B"),
     ("C. Hydrocephalus is the accumulation of fluid", "C"),
     # several letters: the final statement wins
-    ("Option A is a reading disorder. Option B causes seizures. Option C is fluid in the brain.\n\n### Answer: (D) Narcolepsy", "D"),
+    (
+        "Option A is a reading disorder. Option B causes seizures. Option C is fluid in the brain.\n\n### Answer: (D) Narcolepsy",
+        "D",
+    ),
     ("I first thought the answer is A, but on reflection the answer is D.", "D"),
     ("Let me check each. A is wrong. B is wrong.\n\nSo it must be (D).", "D"),
     ("The answer is D, not A.\n\nFinal answer: D", "D"),

@@ -1,4 +1,5 @@
 """The task registry, the common interface, and where data comes from (data dir, package, hub, or a clear error)."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -23,7 +24,9 @@ def test_registry():
     assert set(TASKS) == set(COUNTS)
     assert list_tasks() == sorted(set(COUNTS) | JUDGED)
     assert get_task("alpaca_eval").judged
-    with pytest.raises(ValueError, match="known tasks: alpaca_eval, arena_hard, gsm8k, humaneval, mixeval, mixeval_hard, mmlu_redux, wildbench"):
+    with pytest.raises(
+        ValueError, match="known tasks: alpaca_eval, arena_hard, gsm8k, humaneval, mixeval, mixeval_hard, mmlu_redux, wildbench"
+    ):
         get_task("alpaca_evl")
 
 
@@ -83,6 +86,7 @@ def _fake_datasets(monkeypatch, load_dataset):
 def test_hub_failure_is_reported_without_datasets_traceback(offline, monkeypatch):
     def load_dataset(path, name=None, split=None):
         raise ConnectionError("Couldn't reach 'openai/gsm8k' on the Hub (LocalEntryNotFoundError)\nTraceback: deep inside")
+
     _fake_datasets(monkeypatch, load_dataset)
     with pytest.raises(TaskDataError) as e:
         get_task("gsm8k").load()
@@ -97,9 +101,20 @@ def test_hub_rows_are_used_when_online(offline, monkeypatch):
     def load_dataset(path, name=None, split=None):
         calls.append((path, name, split))
         if path == "MixEval/MixEval":
-            row = {"problem_type": "free-form", "context": None, "prompt": "2+2?", "target": ["4"], "benchmark_name": "GSM8k", "options": None}
+            row = {
+                "problem_type": "free-form",
+                "context": None,
+                "prompt": "2+2?",
+                "target": ["4"],
+                "benchmark_name": "GSM8k",
+                "options": None,
+            }
             return [row, row]
-        return [{"question": q, "choices": ["a", "b", "c", "d"], "answer": 1, "error_type": "ok", "correct_answer": None} for q in "xyz"]
+        return [
+            {"question": q, "choices": ["a", "b", "c", "d"], "answer": 1, "error_type": "ok", "correct_answer": None}
+            for q in "xyz"
+        ]
+
     _fake_datasets(monkeypatch, load_dataset)
     items = get_task("mmlu_redux").load(limit=4)
     assert [it.id for it in items] == ["anatomy/0", "anatomy/1", "anatomy/2", "astronomy/0"]
@@ -107,3 +122,14 @@ def test_hub_rows_are_used_when_online(offline, monkeypatch):
     mix = get_task("mixeval_hard").load()
     assert len(mix) == 4 and ("MixEval/MixEval", "MixEval_Hard", "multiple_choice") in calls
     assert get_task("mixeval_hard").score("So the answer is 4", mix[0]).score == 1.0
+
+
+def test_rule_labels_carry_the_task_version():
+    """A task's version has one source: each versioned *_RULE label of its module ends in /v<task.version>."""
+    import inspect
+
+    from gbg_utils.tasks import REGISTRY
+
+    for name, cls in REGISTRY.items():
+        rules = [v for k, v in vars(inspect.getmodule(cls)).items() if k.endswith("_RULE") and isinstance(v, str) and "/v" in v]
+        assert all(r.endswith(f"/v{cls.version}") for r in rules), (name, cls.version, rules)

@@ -1,5 +1,6 @@
 """vLLM on a CPU with the library's own defaults (no test-only settings): sized to the job, seeded sampling on
 long few-shot prompts never hits the generator-offset crash, and a killed run resumes."""
+
 import os
 import signal
 import subprocess
@@ -9,8 +10,8 @@ import time
 
 import pytest
 
-from gbg_utils.generation import cpu_engine_settings, kv_bytes_per_token
-from gbg_utils.runner import run_generation
+from gbg_utils.generate.backends import cpu_engine_settings, kv_bytes_per_token
+from gbg_utils.generate.runner import run_generation
 from gbg_utils.store import SampleStore
 from gbg_utils.tasks import get_task
 
@@ -33,7 +34,9 @@ def test_seeded_sampling_on_gsm8k_8shot_prompts_gets_every_completion(vllm_backe
     items = task.load(limit=12)
     store = SampleStore(tmp_path / "s.sqlite")
     for n in (8, 20):
-        s = run_generation(store, "smollm2-135m", task, items, n_samples=n, max_new_tokens=16, backend=vllm_backend, progress=False)
+        s = run_generation(
+            store, "smollm2-135m", task, items, n_samples=n, max_new_tokens=16, backend=vllm_backend, progress=False
+        )
         assert sum(s.generated.values()) + sum(s.reused.values()) == len(items) * (n + 1)
     df = store.samples()
     assert len(df) == 12 * 21 and (df["n_tokens"] > 0).all()
@@ -41,7 +44,7 @@ def test_seeded_sampling_on_gsm8k_8shot_prompts_gets_every_completion(vllm_backe
 
 KILLED = textwrap.dedent("""
     import sys
-    from gbg_utils.runner import run_generation
+    from gbg_utils.generate.runner import run_generation
     from gbg_utils.store import SampleStore
     from gbg_utils.tasks import get_task
     run_generation(SampleStore(sys.argv[1]), "smollm2-135m", get_task("gsm8k"), limit=24, n_samples=4, max_new_tokens=24,
@@ -91,7 +94,7 @@ def test_the_vllm_backend_starts_with_its_defaults_when_half_the_memory_is_taken
     """A machine where half the memory is in use (page cache, a browser): vLLM's own default would ask for
     92% of it and refuse to start."""
     from gbg_utils.decoding import DecodingConfig
-    from gbg_utils.generation import generate, load_backend
+    from gbg_utils.generate.backends import generate, load_backend
 
     hog = subprocess.Popen([sys.executable, "-c", HOG, "0.45"], stdout=subprocess.PIPE, text=True)
     try:

@@ -11,6 +11,7 @@ template), extracts the answer from a completion and scores it:
 `version` names the prompt *and* the scoring rule: bump it when either changes, and the store keeps
 the old scores next to the new ones (scoring.score_store re-scores, it never regenerates).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

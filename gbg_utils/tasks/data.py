@@ -13,6 +13,7 @@ how to provide the data, never a stack trace from inside `datasets`:
     >>> rows = src.hub("openai/gsm8k", "main", "test")   # list of dicts, or None
     >>> raise src.error("gsm8k/test.jsonl")
 """
+
 from __future__ import annotations
 
 import os

@@ -14,6 +14,7 @@ Prompt: open-instruct's `eval/gsm` layout, which the paper's analysis scripts re
 turn starts empty.) Exemplars come from the data dir, else from an installed `lm-eval`.
 Scoring: `ANSWER_RULE` below; gold and extracted numbers are compared by value.
 """
+
 from __future__ import annotations
 
 import json
@@ -32,7 +33,10 @@ HUB = ("openai/gsm8k", "main", "test")
 PREFIX = "Answer the following questions.\n\n"
 QUESTION_CUT = "\nQuestion:"  # a model that goes on to invent the next exemplar: cut there (also the stop string)
 
-ANSWER_RULE = "gsm8k-final-number/v2"
+# The scorer's version (`Task.version`, part of every stored score's identity) and the single source of the
+# version in the rule label below: bump it when ANSWER_RULE changes.
+VERSION = "2"
+ANSWER_RULE = f"gsm8k-final-number/v{VERSION}"
 """Final-number extraction, in this order, on the completion cut at a hallucinated next "\\nQuestion:":
 1. the last `\\boxed{...}`: a plain number inside it, else its LaTeX value via math-verify (`\\frac{3}{2}`);
 2. the last `#### N`;
@@ -53,7 +57,8 @@ _VALUE_RE = re.compile(
     rf"(?<![\w.])(?:(?P<tex>-?)\\[dt]?frac\s*\{{\s*(?P<tn>{_NUM})\s*\}}\s*\{{\s*(?P<td>{_UNUM})\s*\}}"
     rf"|(?<!/)(?P<mixed>-?\d+) (?P<mn>\d+)/(?P<md>\d+)(?![\d/])"
     rf"|(?<!/)(?P<fn>{_NUM})[ \t]*/[ \t]*(?P<fd>{_UNUM})(?![\d/])"
-    rf"|(?P<num>{_NUM})(?!\d))")
+    rf"|(?P<num>{_NUM})(?!\d))"
+)
 _PLAIN_RE = re.compile(rf"\s*(?:{_NUM})\s*")
 _MARKER_RE = re.compile(r"(?i)\banswer\s*(?:is|would be|will be|:|=)")
 _HASH_RE = re.compile(r"####\s*\$?\s*")
@@ -137,7 +142,7 @@ def _last_boxed(text: str) -> str | None:
     for k in range(j, len(text)):
         depth += {"{": 1, "}": -1}.get(text[k], 0)
         if depth == 0:
-            return text[j + 1:k]
+            return text[j + 1 : k]
     return None
 
 
@@ -160,6 +165,7 @@ def _math_verify_number(content: str) -> str | None:
 
         import sympy
         from math_verify import parse
+
         logging.getLogger("math_verify").setLevel(logging.ERROR)
         # parsing_timeout=None: its timeout uses SIGALRM, which breaks outside the main thread; the
         # parse is lazy (10^{10^{10}} stays unevaluated) and we only accept evaluated numbers below.
@@ -192,7 +198,7 @@ def extract_answer(completion: str) -> str | None:
                 return v
     markers = list(_MARKER_RE.finditer(text))
     if markers:
-        after = text[markers[-1].end():]
+        after = text[markers[-1].end() :]
         sentence = re.split(r"\n\s*\n|(?<=[^\d\s])\.(?:\s|$)", after, maxsplit=1)[0]
         nums = _values(sentence, first=True)
         if nums:
@@ -203,7 +209,7 @@ def extract_answer(completion: str) -> str | None:
 
 class GSM8K(Task):
     name = "gsm8k"
-    version = "2"  # the scorer's version: 2 reads fractions (ANSWER_RULE)
+    version = VERSION  # 2 reads fractions (ANSWER_RULE)
     description = "GSM8K test, 8-shot CoT (open-instruct exemplars), exact match on the final number"
     default_max_new_tokens = 512  # open-instruct's eval/gsm default
     paper_n_samples = 128

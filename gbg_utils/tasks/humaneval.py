@@ -15,6 +15,7 @@ messages-only interface can't do that, so this is a deliberate deviation (docs/b
 Scoring: `CODE_RULE` turns a completion into a program, which `gbg_utils.sandbox` runs with the
 benchmark's `check` placed *after* the model's code.
 '''
+
 from __future__ import annotations
 
 import ast
@@ -36,7 +37,10 @@ INSTRUCTION = (
     "needs, in a single ```python code block.\n\n```python\n{prompt}```"
 )
 
-CODE_RULE = "humaneval-code/v1"
+# The scorer's version (`Task.version`, part of every stored score's identity) and the single source of the
+# version in the rule label below: bump it when CODE_RULE changes.
+VERSION = "1"
+CODE_RULE = f"humaneval-code/v{VERSION}"
 """Completion -> program:
 1. Code: the first fenced block (```python / ```py / ```) that defines the entry point, else the first
    fenced block (an unclosed last fence runs to the end: cut by max_new_tokens), else the whole text.
@@ -86,13 +90,13 @@ def sanitize(source: str) -> str:
     for node in tree.body:
         if isinstance(node, _KEEP):
             start = min([node.lineno] + [dec.lineno for dec in getattr(node, "decorator_list", [])])
-            kept.append("".join(lines[start - 1:node.end_lineno]))
+            kept.append("".join(lines[start - 1 : node.end_lineno]))
     return "\n".join(kept)
 
 
 class HumanEval(Task):
     name = "humaneval"
-    version = "1"
+    version = VERSION
     description = "HumanEval, chat prompt asking for the function, pass@1 by unit tests in a sandbox"
     default_max_new_tokens = 512  # open-instruct's codex_humaneval default
     paper_n_samples = 128

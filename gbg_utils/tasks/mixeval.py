@@ -1,4 +1,4 @@
-'''MixEval (release 2024-06-01): 2000 free-form + 2000 multiple-choice questions drawn from 18 benchmarks
+"""MixEval (release 2024-06-01): 2000 free-form + 2000 multiple-choice questions drawn from 18 benchmarks
 (MixEval-Hard: 500 + 500), scored with MixEval's *rule-based* parsers, no judge model.
 
 Two items (free-form TriviaQA; multiple-choice MMLU, gold C):
@@ -14,7 +14,8 @@ module re-implements the alternative rule parsers of `mix_eval/utils/metric_util
 One more difference: where MixEval's rule parser finds no option it picks one *at random*; here the
 sample scores 0 with a reason. Score = mean over all items of both formats (MixEval's overall score
 averages the two formats, which have equal sizes).
-'''
+"""
+
 from __future__ import annotations
 
 import json
@@ -31,13 +32,16 @@ MULTI_CHOICE_PROMPT = "Answer with the option letter from the given choices dire
 FREE_FORM_PROMPT = "Answer the question shortly."
 FREE_FORM_PROMPT_COT = "Answer the question. \nLet's think step by step."  # BBH, GSM8k, MATH items
 
-MULTICHOICE_RULE = "mixeval-rule-multichoice/v1"
+# The scorer's version (`Task.version`, part of every stored score's identity) and the single source of the
+# version in the rule labels below: bump it when either rule changes.
+VERSION = "1"
+MULTICHOICE_RULE = f"mixeval-rule-multichoice/v{VERSION}"
 """MixEval's `parse_multi_choice_response_rule`: strip , . ! ? ; : ' from both ends, pad with spaces,
 find every " X ", " X\\n", "\\nX ", " X. ", "(X)", "**X ", " X**", "**X. ", " X.**" (and the newline
 variants) for each option letter X; the *earliest* occurrence wins. If none and the reply has more than
 5 words: the earliest occurrence of an option's text (case-insensitive). Else unparseable (score 0)."""
 
-FREEFORM_RULE = "mixeval-rule-freeform/v1"
+FREEFORM_RULE = f"mixeval-rule-freeform/v{VERSION}"
 """MixEval's `parse_freeform_response_rule` + `eval_freeform_rule`: lower-case the reply and split it
 into lines; in each line keep the shortest tail after one of "could be ", "so ", "is ", "thus ",
 "therefore ", "final ", "answer ", "result " (and "=" in the last line), else the whole reply; add every
@@ -72,12 +76,29 @@ def parse_multichoice(response: str, options: list[str]) -> str | None:
     for ch in [",", ".", "!", "?", ";", ":", "'"]:
         response = response.strip(ch)
     response = " " + response + " "
-    patterns = (" {} ", " {}\n", "\n{} ", "\n{}\n", " {}. ", " {}.\n", "\n{}. ", "\n{}.\n", "({})", "**{} ", " {}**", "**{}. ", " {}.**")
-    found = [(m.start(), k) for k, c in enumerate(letters) for p in patterns for m in re.finditer(re.escape(p.format(c)), response)]
+    patterns = (
+        " {} ",
+        " {}\n",
+        "\n{} ",
+        "\n{}\n",
+        " {}. ",
+        " {}.\n",
+        "\n{}. ",
+        "\n{}.\n",
+        "({})",
+        "**{} ",
+        " {}**",
+        "**{}. ",
+        " {}.**",
+    )
+    found = [
+        (m.start(), k) for k, c in enumerate(letters) for p in patterns for m in re.finditer(re.escape(p.format(c)), response)
+    ]
     if not found and len(response.split()) > 5:
         low = response.lower()
-        found = [(m.start(), k) for k, o in enumerate(options) if str(o).strip()
-                 for m in re.finditer(re.escape(str(o).lower()), low)]
+        found = [
+            (m.start(), k) for k, o in enumerate(options) if str(o).strip() for m in re.finditer(re.escape(str(o).lower()), low)
+        ]
     if not found:
         return None
     return letters[min(found)[1]]  # earliest; a tie goes to the earlier letter, as with MixEval's argmin
@@ -143,7 +164,7 @@ def eval_freeform(golds: list, preds: list) -> bool:
 # --- the task ----------------------------------------------------------------------------------
 class MixEval(Task):
     name = "mixeval"
-    version = "1"
+    version = VERSION
     description = "MixEval 2024-06-01 (2000 free-form + 2000 multiple-choice), MixEval's rule-based parsers (not the paper's GPT-3.5 parser)"
     default_max_new_tokens = 1024  # room for the step-by-step prompts of its GSM8k/MATH/BBH items
     paper_n_samples = 16

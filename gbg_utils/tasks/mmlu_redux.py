@@ -1,4 +1,4 @@
-'''MMLU-Redux v1 (30 MMLU subjects x 100 re-annotated questions = 3000), multiple choice, accuracy.
+"""MMLU-Redux v1 (30 MMLU subjects x 100 re-annotated questions = 3000), multiple choice, accuracy.
 
 One item (subject "anatomy", gold = the original MMLU label, here D):
 
@@ -13,7 +13,8 @@ restrict itself to the 2724 "ok" questions. The CSVs mix `,` and `;` delimiters:
 Prompt: zero-shot chain of thought, "### Answer: (C) ..." at the end: the template of ZeroEval (the
 harness of the paper's last author) at the time, yuchenlin/ZeroEval src/_TEMPLATES.py; probable, not
 confirmed, paper setting. Scoring: `LETTER_RULE`.
-'''
+"""
+
 from __future__ import annotations
 
 import ast
@@ -43,7 +44,10 @@ Let's think step by step, and then choose the best answer."""
 
 GOLD_RULE = "mmlu-label"  # the original MMLU `answer` index, for every error type
 
-LETTER_RULE = "mc-letter/v1"
+# The scorer's version (`Task.version`, part of every stored score's identity) and the single source of the
+# version in the rule label below: bump it when LETTER_RULE changes.
+VERSION = "1"
+LETTER_RULE = f"mc-letter/v{VERSION}"
 """The chosen letter, from the most explicit statement present:
 1. the last of: "answer" followed by a letter ("### Answer: (C) candles", "The answer is **B**",
    `"answer": "C"`, "answer is option D"), "correct/best/final option|choice is X", `\\boxed{X}`;
@@ -55,7 +59,9 @@ Only letters of existing options count (A-D here); a lower-case letter never doe
 _SEP = r"[\s:*_\"'#=\-]*"
 _CHOICE = r"(?:(?i:option|choice|letter)\s*)?\(?\s*([A-Z])\s*\)?(?![A-Za-z0-9])"
 _P_ANSWER = re.compile(rf"(?i:\banswer)(?:\s+(?i:is|would be|should be|will be))?{_SEP}{_CHOICE}")
-_P_OPTION = re.compile(rf"(?i:\b(?:correct|best|right|final)\s+(?:option|choice))(?:\s+(?i:is|would be))?{_SEP}\(?([A-Z])\)?(?![A-Za-z0-9])")
+_P_OPTION = re.compile(
+    rf"(?i:\b(?:correct|best|right|final)\s+(?:option|choice))(?:\s+(?i:is|would be))?{_SEP}\(?([A-Z])\)?(?![A-Za-z0-9])"
+)
 _P_BOXED = re.compile(r"\\boxed\{\s*(?:\\text(?:bf)?\{)?\s*\(?([A-Z])\)?")
 _P_LEAD = re.compile(r"^[\s*#>_]*\(?([A-Z])(?:\)|\.|:|\*\*|\s*$)")
 _P_PAREN = re.compile(r"\(([A-Z])\)")
@@ -93,7 +99,7 @@ def format_choices(options: list[str]) -> str:
 
 class MMLURedux(Task):
     name = "mmlu_redux"
-    version = "1"
+    version = VERSION
     description = "MMLU-Redux v1, 30 subjects x 100, zero-shot CoT (ZeroEval template), letter accuracy vs the MMLU label"
     default_max_new_tokens = 1024
     paper_n_samples = 32
@@ -152,7 +158,11 @@ def _item(subject: str, i: int, r: dict) -> Item:
     except Exception as e:
         raise TaskDataError(f"mmlu_redux: {subject} row {i} is malformed ({type(e).__name__}: {e})") from None
     data = {
-        "subject": subject, "question": r["question"], "choices": choices, "answer": answer,
-        "error_type": (r.get("error_type") or "").strip().lower(), "correct_answer": r.get("correct_answer") or "",
+        "subject": subject,
+        "question": r["question"],
+        "choices": choices,
+        "answer": answer,
+        "error_type": (r.get("error_type") or "").strip().lower(),
+        "correct_answer": r.get("correct_answer") or "",
     }
     return Item(f"{subject}/{i}", data, group=subject)

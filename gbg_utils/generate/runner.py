@@ -7,19 +7,18 @@ Only what is missing is generated: a run whose samples are all stored never load
 mid-way loses at most the chunk in flight, and asking for more samples later extends the set (sample j's
 seed derives from the sample's identity, not from how many were asked for).
 """
+
 from __future__ import annotations
 
-import datetime as _dt
-import subprocess
 from dataclasses import dataclass, field
 
 from tqdm.auto import tqdm
 
-from .decoding import DecodingConfig, greedy, item_seed
-from .generation import Backend, LazyBackend, Request
-from .identity import Engine, prompt_hash
-from .paths import PROJ_ROOT
-from .store import Sample, SampleStore
+from ..decoding import DecodingConfig, greedy, item_seed
+from ..identity import Engine, prompt_hash
+from ..provenance import generation_run
+from ..store import Sample, SampleStore
+from .backends import Backend, LazyBackend, Request
 
 
 @dataclass
@@ -37,7 +36,8 @@ class GenerationSummary:
     def __str__(self):
         gen, reuse = sum(self.generated.values()), sum(self.reused.values())
         return f"{self.model} on {self.benchmark}: {gen} completions generated, {reuse} reused from the store" + (
-            f" (run {self.run_id})" if self.run_id else " (model not loaded)")
+            f" (run {self.run_id})" if self.run_id else " (model not loaded)"
+        )
 
     def select(self, df):
         """Exactly the rows this run asked for: its items with their current prompts, its configs, and the
@@ -54,17 +54,6 @@ class GenerationSummary:
         if len(out) != expected:
             raise RuntimeError(f"{self.model} on {self.benchmark}: {len(out)} stored samples match this run, {expected} expected")
         return out.reset_index(drop=True)
-
-
-def git_commit() -> str | None:
-    try:
-        out = subprocess.run(["git", "-C", str(PROJ_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
-        if out.returncode != 0:
-            return None
-        dirty = subprocess.run(["git", "-C", str(PROJ_ROOT), "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, timeout=5).stdout.strip()
-        return out.stdout.strip() + ("-dirty" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        return None
 
 
 def plan(store: SampleStore, model: str, benchmark: str, items, config_key: str, n: int, hashes: dict[str, str]) -> list[tuple]:
@@ -96,11 +85,29 @@ def as_backend(backend: Backend | Engine | str, model: str, dtype: str = "bfloat
     return LazyBackend(backend)
 
 
-def run_generation(store: SampleStore, model: str, task, items=None, *, n_samples: int = 8, include_greedy: bool = True,
-                   temperature: float = 1.0, top_p: float = 1.0, top_k: int = -1, repetition_penalty: float = 1.0,
-                   max_new_tokens: int | None = None, seed: int = 0, logprobs: bool = False, limit: int | None = None,
-                   backend: Backend | Engine | str = "vllm", dtype: str = "bfloat16", chunk_size: int = 32,
-                   data_dir: str | None = None, progress: bool = True, backend_options: dict | None = None) -> GenerationSummary:
+def run_generation(
+    store: SampleStore,
+    model: str,
+    task,
+    items=None,
+    *,
+    n_samples: int = 8,
+    include_greedy: bool = True,
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+    top_k: int = -1,
+    repetition_penalty: float = 1.0,
+    max_new_tokens: int | None = None,
+    seed: int = 0,
+    logprobs: bool = False,
+    limit: int | None = None,
+    backend: Backend | Engine | str = "vllm",
+    dtype: str = "bfloat16",
+    chunk_size: int = 32,
+    data_dir: str | None = None,
+    progress: bool = True,
+    backend_options: dict | None = None,
+) -> GenerationSummary:
     """Generate the greedy output (if asked) and samples 0..n_samples-1 for each item that lacks them.
 
     `backend`: a name (loaded only if something is missing, and closed afterwards), an `Engine`, or a Backend
@@ -108,11 +115,20 @@ def run_generation(store: SampleStore, model: str, task, items=None, *, n_sample
     items = items if items is not None else task.load(data_dir=data_dir, limit=limit)
     max_new_tokens = max_new_tokens or task.default_max_new_tokens
     stop = tuple(getattr(task, "stop", ()) or ())
-    sampled = DecodingConfig(temperature=temperature, top_p=top_p, top_k=top_k, repetition_penalty=repetition_penalty,
-                             max_new_tokens=max_new_tokens, seed=seed, stop=stop, logprobs=logprobs)
+    sampled = DecodingConfig(
+        temperature=temperature,
+        top_p=top_p,
+        top_k=top_k,
+        repetition_penalty=repetition_penalty,
+        max_new_tokens=max_new_tokens,
+        seed=seed,
+        stop=stop,
+        logprobs=logprobs,
+    )
     # Temperature 0 is greedy: its one output is the greedy config's, never N copies of it.
     configs = ([(greedy(sampled), 1)] if include_greedy or sampled.greedy else []) + (
-        [(sampled, n_samples)] if n_samples > 0 and not sampled.greedy else [])
+        [(sampled, n_samples)] if n_samples > 0 and not sampled.greedy else []
+    )
     owned = not isinstance(backend, Backend)
     be = as_backend(backend, model, dtype, backend_options)
     engine = be.engine.identity()
@@ -132,24 +148,45 @@ def run_generation(store: SampleStore, model: str, task, items=None, *, n_sample
                 continue
             summary.loaded_model = True
             if summary.run_id is None:
-                summary.run_id = store.new_run(provenance(be, task, model))
+                summary.run_id = store.new_run(generation_run(be, task, model))
             label = "greedy" if config.greedy else f"T={config.temperature:g} x{n}"
             bar = tqdm(total=missing, desc=f"{task.name} {label}", unit="completion", disable=not progress)
             for start in range(0, len(todo), chunk_size):
-                chunk = todo[start:start + chunk_size]
+                chunk = todo[start : start + chunk_size]
                 reqs = []
                 for item, j, count in chunk:
                     s = item_seed(model, task.name, str(item.id), config) + j
                     ids = sent[str(item.id)]
-                    reqs.append(Request(task.prompt(item), count, s, ids if isinstance(ids, list) and ids and isinstance(ids[0], int) else None))
+                    reqs.append(
+                        Request(
+                            task.prompt(item),
+                            count,
+                            s,
+                            ids if isinstance(ids, list) and ids and isinstance(ids[0], int) else None,
+                        )
+                    )
                 outs = be.generate(reqs, config)
                 rows = []
                 for (item, j, count), req, comps in zip(chunk, reqs, outs):
                     if len(comps) != count:
                         raise RuntimeError(f"backend returned {len(comps)} completions for {count} asked (item {item.id})")
                     ph = summary.prompt_hashes[str(item.id)]
-                    rows += [Sample(model, task.name, str(item.id), ph, key, j + k, c.text, c.n_tokens, c.finish_reason,
-                                    c.mean_logprob, req.seed + k) for k, c in enumerate(comps)]
+                    rows += [
+                        Sample(
+                            model,
+                            task.name,
+                            str(item.id),
+                            ph,
+                            key,
+                            j + k,
+                            c.text,
+                            c.n_tokens,
+                            c.finish_reason,
+                            c.mean_logprob,
+                            req.seed + k,
+                        )
+                        for k, c in enumerate(comps)
+                    ]
                 store.add_samples(rows, summary.run_id)  # one transaction per chunk: all of it or none
                 summary.generated[key] += len(rows)
                 bar.update(len(rows))
@@ -158,13 +195,3 @@ def run_generation(store: SampleStore, model: str, task, items=None, *, n_sample
         if owned:
             be.close()
     return summary
-
-
-def provenance(backend: Backend, task, model: str) -> dict:
-    from . import __version__
-
-    return {
-        "gbg_version": __version__, "git_commit": git_commit(), "model": model, "task": task.name,
-        "task_version": getattr(task, "version", None), "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        **backend.provenance(),
-    }

@@ -3,6 +3,7 @@
 Every sentence names its sample size; a difference is called significant only when its 95% CI excludes 0.
 Scores are read on their benchmark's scale (`score_scale`): percent for 0-1 scores, points otherwise.
 """
+
 from __future__ import annotations
 
 import functools
@@ -10,14 +11,14 @@ import math
 
 import pandas as pd
 
+from ..tasks import REGISTRY
 
-@functools.lru_cache(maxsize=None)
+
+@functools.cache
 def score_scale(benchmark) -> tuple[float, str]:
     """(factor, unit) to show a benchmark's per-sample scores in: (100, "%") when its task's `score_range`
     lies in 0..1 (and for benchmarks no task declares), else (1, "points") -- WildBench's WB-Score, -8..10."""
-    from .tasks import _registry  # late: the task registry pulls in the judged benchmarks
-
-    lo, hi = getattr(_registry().get(benchmark), "score_range", (0.0, 1.0))
+    lo, hi = getattr(REGISTRY.get(benchmark), "score_range", (0.0, 1.0))
     return (100.0, "%") if 0 <= lo and hi <= 1 else (1.0, "points")
 
 
@@ -36,7 +37,13 @@ def describe_gap(gap: pd.DataFrame) -> str:
     for r in gap.itertuples():
         lo, hi = getattr(r, "gap_ci_low", math.nan), getattr(r, "gap_ci_high", math.nan)
         sig = not (math.isnan(lo) or math.isnan(hi)) and (lo > 0 or hi < 0)
-        who = "greedy beats the sampling mean" if r.gap > 0 else "sampling beats greedy" if r.gap < 0 else "greedy equals the sampling mean"
+        who = (
+            "greedy beats the sampling mean"
+            if r.gap > 0
+            else "sampling beats greedy"
+            if r.gap < 0
+            else "greedy equals the sampling mean"
+        )
         f = _scale_of(r)  # points: percentage points, or the benchmark's own (WB-Score)
         lines.append(
             f"- {r.model} on {r.benchmark} (T={r.temperature:g}, {r.n_items} items, {r.n_runs} sampled runs): greedy {_pct(r.greedy, f)}, "
@@ -54,13 +61,15 @@ def describe_sweep(sweep: pd.DataFrame, x: str) -> str:
         best = g.loc[g["mean"].idxmax()]
         worst = g.loc[g["mean"].idxmin()]
         f = score_scale(b)[0]
-        lines.append(f"- {m} on {b}: best sampling mean {_pct(best['mean'], f)} at {x}={best[x]:g}, lowest {_pct(worst['mean'], f)} at "
-                     f"{x}={worst[x]:g} ({int(best['n_items'])} items).")
+        lines.append(
+            f"- {m} on {b}: best sampling mean {_pct(best['mean'], f)} at {x}={best[x]:g}, lowest {_pct(worst['mean'], f)} at "
+            f"{x}={worst[x]:g} ({int(best['n_items'])} items)."
+        )
     return "\n".join(lines) or "- no sampled results"
 
 
 def describe_best_of_k(curves: pd.DataFrame) -> str:
-    """For each method: its value at the largest k, against greedy (the `greedy` column of selection.best_of_k_table)."""
+    """For each method: its value at the largest k, against greedy (the `greedy` column of stats.best_of_k_table)."""
     lines = []
     for (m, b), g in curves.groupby(["model", "benchmark"]):
         kmax = g["k"].max()
@@ -77,6 +86,8 @@ def describe_lengths(lengths: pd.DataFrame) -> str:
     for r in lengths.itertuples():
         if r.decoding == "greedy":
             continue
-        lines.append(f"- {r.model} on {r.benchmark} (T={r.temperature:g}): sampled outputs average {r.mean_tokens:.0f} tokens, "
-                     f"{r.ratio_to_greedy:.2f}x the greedy length.")
+        lines.append(
+            f"- {r.model} on {r.benchmark} (T={r.temperature:g}): sampled outputs average {r.mean_tokens:.0f} tokens, "
+            f"{r.ratio_to_greedy:.2f}x the greedy length."
+        )
     return "\n".join(lines) or "- no sampled results"

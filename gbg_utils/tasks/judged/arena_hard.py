@@ -19,6 +19,7 @@ CI is show_result.py's bootstrap (resample the battles with replacement, 100 rou
 with a seeded generator. Per-sample score in the store: the mean over its parsed games of win 1 / tie 0.5 /
 loss 0 (unweighted; the weighted benchmark score comes from `metrics`).
 """
+
 from __future__ import annotations
 
 import json
@@ -27,9 +28,9 @@ import re
 import numpy as np
 import pandas as pd
 
-from ..judge import Judge, JudgedTask, Judgment, Template, data_error
-from ..tasks.base import Item, chat
-from ..tasks.data import DataSearch
+from ..base import Item, chat
+from ..data import DataSearch
+from .base import JudgeClient, JudgedTask, Judgment, Template, data_error
 
 QUESTION_FILE = "arena_hard/question.jsonl"
 BASELINE_FILE = "arena_hard/model_answer/gpt-4-0314.jsonl"
@@ -38,7 +39,10 @@ CONTINUE = "continue your judgment and finish by outputting a final verdict labe
 WEIGHT = 3  # show_result.py: a "significantly better" verdict counts as 3 battles
 BOOTSTRAP_ROUNDS = 100
 
-VERDICT_RULE = "arena-hard-verdict/v1"
+# The scorer's version (`Task.version`, part of every stored score's identity) and the single source of the
+# version in the rule label below: bump it when VERDICT_RULE changes.
+VERSION = "1"
+VERDICT_RULE = f"arena-hard-verdict/v{VERSION}"
 """The judge config's regex `\\[\\[([AB<>=]+)\\]\\]` over the whole judgment: no label -> ask to continue (once),
 one distinct label -> the verdict, several distinct labels -> unparseable (gen_judgment.py's get_score). Only the
 five labels A>>B, A>B, A=B, B>A, B>>A count (show_result.py gives any other label weight 0): anything else is
@@ -80,14 +84,20 @@ def arena_score(outcomes: np.ndarray, rounds: int = BOOTSTRAP_ROUNDS, seed: int 
         return {"score": None, "ci_low": None, "ci_high": None, "n_battles": 0}
     rng = np.random.default_rng(seed)
     boot = outcomes[rng.integers(0, len(outcomes), size=(rounds, len(outcomes)))].mean(axis=1) * 100
-    return {"score": float(outcomes.mean() * 100), "ci_low": float(np.percentile(boot, 2.5)),
-            "ci_high": float(np.percentile(boot, 97.5)), "n_battles": int(len(outcomes))}
+    return {
+        "score": float(outcomes.mean() * 100),
+        "ci_low": float(np.percentile(boot, 2.5)),
+        "ci_high": float(np.percentile(boot, 97.5)),
+        "n_battles": int(len(outcomes)),
+    }
 
 
 class ArenaHard(JudgedTask):
     name = "arena_hard"
-    version = "1"
-    description = "Arena-Hard v0.1: 500 prompts, pairwise vs gpt-4-0314 in both orders, GPT-4-Turbo judge, win rate + bootstrap CI"
+    version = VERSION
+    description = (
+        "Arena-Hard v0.1: 500 prompts, pairwise vs gpt-4-0314 in both orders, GPT-4-Turbo judge, win rate + bootstrap CI"
+    )
     default_max_new_tokens = 4096  # arena-hard-auto's gen_answer default
     paper_n_samples = 16
     paper_judge = "gpt-4-1106-preview"
@@ -109,8 +119,13 @@ class ArenaHard(JudgedTask):
         for line in (d / QUESTION_FILE).read_text(encoding="utf-8").splitlines():
             if line.strip():
                 q = json.loads(line)
-                items.append(Item(q["question_id"], {"question": q["turns"][0]["content"], "baseline": base[q["question_id"]],
-                                                     "cluster": q["cluster"]}, q["cluster"]))
+                items.append(
+                    Item(
+                        q["question_id"],
+                        {"question": q["turns"][0]["content"], "baseline": base[q["question_id"]], "cluster": q["cluster"]},
+                        q["cluster"],
+                    )
+                )
         return items[:limit] if limit is not None else items
 
     def prompt(self, item: Item) -> list[dict]:
@@ -130,14 +145,14 @@ class ArenaHard(JudgedTask):
             cache[template.sha256] = yaml.safe_load(template.text("judge_config.yaml"))
         return cache[template.sha256]
 
-    def judge_body(self, judge: Judge, item: Item, completion: str, game: int, template: Template) -> dict:
+    def judge_body(self, judge: JudgeClient, item: Item, completion: str, game: int, template: Template) -> dict:
         cfg = self.config(template)
         a, b = (item.data["baseline"], completion or "") if game == 0 else (completion or "", item.data["baseline"])
         user = cfg["prompt_template"][0].format(question_1=item.data["question"], answer_1=a, answer_2=b)
         messages = [{"role": "system", "content": cfg["system_prompt"]}, {"role": "user", "content": user}]
         return judge.body(messages, judge.budget(int(cfg.get("max_tokens", self.judge_max_tokens))))
 
-    def judge_one(self, judge: Judge, body: dict, item: Item, game: int) -> Judgment:
+    def judge_one(self, judge: JudgeClient, body: dict, item: Item, game: int) -> Judgment:
         pattern = getattr(self, "_pattern", PATTERN)  # judge_config.yaml's regex_pattern, read with the template
         conv, text, turns = list(body["messages"]), "", []
         label = None
@@ -170,7 +185,9 @@ class ArenaHard(JudgedTask):
         extracted = "|".join(judgments[g]["verdict"] or "?" for g in self.games)
         if not parsed:
             return None, extracted, "unparseable"
-        reason = None if len(parsed) == len(self.games) else f"{len(self.games) - len(parsed)} of {len(self.games)} games unparseable"
+        reason = (
+            None if len(parsed) == len(self.games) else f"{len(self.games) - len(parsed)} of {len(self.games)} games unparseable"
+        )
         return float(np.mean([j["value"] for j in parsed])), extracted, reason
 
     def metrics(self, rows: pd.DataFrame, items: dict[str, Item], data_dir=None) -> dict:

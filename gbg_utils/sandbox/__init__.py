@@ -46,6 +46,7 @@ Containment (files, network, processes, memory) does not rely on the program's c
 closes it. Without it the program never ran: `ExecResult.sandbox_failed` (the scorers raise
 `SandboxError` instead of recording a 0); with it, whatever happened is the program's doing.
 """
+
 from __future__ import annotations
 
 import json
@@ -59,9 +60,9 @@ import tempfile
 import threading
 import time
 import warnings
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 __all__ = ["ExecResult", "SandboxError", "run_program", "run_many", "isolation"]
 
@@ -91,181 +92,8 @@ class ExecResult:
         return self.status == "error" and self.detail.startswith("sandbox: ")
 
 
-# --- the launcher: trusted code run as `python -I -c _LAUNCHER`, before the program ----------------
-_LAUNCHER = r'''
-import ctypes, json, os, resource, signal, sys, traceback
-libc = ctypes.CDLL(None, use_errno=True)
-plan = {}
-
-def fail(what):
-    os.write(2, ("\n%s: %s\n" % (plan["setup_tag"], what)).encode()); os._exit(plan["setup_exit"])
-
-def ok(ret, what):
-    if ret != 0:
-        fail("%s: %s" % (what, os.strerror(ctypes.get_errno())))
-
-def write(path, text):
-    with open(path, "w") as f:
-        f.write(text)
-
-
-def main():  # a function, so that the nonce is a local, not an attribute of `__main__`
-    msg = json.loads(sys.stdin.buffer.read())
-    devnull = os.open(os.devnull, os.O_RDONLY); os.dup2(devnull, 0); os.close(devnull)
-    plan_, nonce, code, test = msg["plan"], msg["nonce"], msg["code"], msg["test"]
-    del msg
-    plan.update(plan_)
-    uid, gid = os.getuid(), os.getgid()
-    flags = plan["unshare"]
-    if flags:
-        ok(libc.unshare(flags), "unshare")
-        if flags & 0x10000000:  # user namespace: keep our own uid/gid, mapped to themselves
-            write("/proc/self/setgroups", "deny"); write("/proc/self/uid_map", "%d %d 1" % (uid, uid)); write("/proc/self/gid_map", "%d %d 1" % (gid, gid))
-    if flags & 0x20000000:  # new PID namespace: its first child is PID 1; we stay outside and only wait
-        child = os.fork()
-        if child:
-            os.close(plan["ready_fd"])
-            _, status = os.waitpid(child, 0)
-            os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: if the supervisor is killed, PID 1 dies, and with it the namespace
-
-    workdir = plan["workdir"]
-    if plan["mount"]:
-        MS_RDONLY, MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 4096, 16384, 1 << 18
-        # Private first: nothing we mount below may propagate to the host's namespace.
-        ok(libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "make / private")
-        # Whole tree read-only (mount_setattr, Linux >= 5.12). Required without a uid drop, where it is
-        # the only thing protecting the user's files; with one, defence in depth.
-        class MountAttr(ctypes.Structure):
-            _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64), ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
-        attr = MountAttr(1, 0, 0, 0)  # MOUNT_ATTR_RDONLY
-        nr = {"x86_64": 442, "aarch64": 442}.get(os.uname().machine)
-        rdonly = nr and libc.syscall(nr, -100, b"/", 0x8000, ctypes.byref(attr), ctypes.sizeof(attr)) == 0  # AT_FDCWD, AT_RECURSIVE
-        if not rdonly and plan["uid"] is None:
-            fail("cannot make the mount tree read-only (mount_setattr)")  # without a uid drop it is the only file protection
-        size = ("size=%dm,mode=1777" % plan["disk_mb"]).encode()
-        ok(libc.mount(b"tmpfs", b"/tmp", b"tmpfs", MS_NOSUID | MS_NODEV, size), "mount tmpfs on /tmp")
-        for extra in (b"/var/tmp", b"/dev/shm", b"/run"):  # also hides host daemons' sockets under /run
-            if os.path.isdir(extra):
-                libc.mount(b"tmpfs", extra, b"tmpfs", MS_NOSUID | MS_NODEV, size)  # best effort
-        # The interpreter may live where the sandbox uid cannot read (e.g. /root/.pyenv): bind those
-        # sys.path entries under /tmp/.gbg-sys (root-owned, read-only) so later imports still work.
-        if plan["uid"] is not None:
-            def world_ok(p):  # readable by others, and every ancestor searchable by others
-                d = os.path.realpath(p)
-                try:
-                    if os.stat(d).st_mode & 0o005 != 0o005:
-                        return False
-                    while d != "/":
-                        d = os.path.dirname(d)
-                        if not os.stat(d).st_mode & 0o001:
-                            return False
-                except OSError:
-                    pass
-                return True
-            os.makedirs("/tmp/.gbg-sys", 0o755)
-            new_path, moved = [], []
-            for i, p in enumerate(sys.path):
-                if p and os.path.isdir(p) and not world_ok(p):
-                    dst = "/tmp/.gbg-sys/%d" % i
-                    os.mkdir(dst, 0o755)
-                    ok(libc.mount(p.encode(), dst.encode(), None, MS_BIND | MS_REC, None), "bind " + p)
-                    moved.append((p, dst))
-                    p = dst
-                new_path.append(p)
-            sys.path[:] = new_path
-            sys.path_importer_cache.clear()
-            # Packages already imported (encodings, collections, ...) find submodules through __path__.
-            moved = [(os.path.realpath(a), b) for a, b in moved]
-            for mod in list(sys.modules.values()):
-                mp = getattr(mod, "__path__", None)
-                if isinstance(mp, list):
-                    for j, entry in enumerate(mp):
-                        for a, b in moved:
-                            if entry == a or entry.startswith(a + os.sep):
-                                mp[j] = b + entry[len(a):]
-        workdir = "/tmp/work"
-        os.mkdir(workdir, 0o700)
-        if plan["uid"] is not None:
-            os.chown(workdir, plan["uid"], plan["uid"])
-
-    if flags & 0x20000000:
-        # PID 1 stays trusted and only reaps: the kernel drops default-action signals sent to a namespace's
-        # init (RLIMIT_CPU's SIGXCPU, for one), so the program runs as PID 2. When PID 2 ends, PID 1 exits
-        # and the kernel kills whatever the program left behind.
-        prog = os.fork()
-        if prog:
-            os.close(plan["ready_fd"])
-            while True:
-                pid, status = os.wait()
-                if pid == prog:
-                    os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))
-        libc.prctl(1, signal.SIGKILL)
-
-    for name, (soft, hard) in plan["rlimits"].items():
-        which = getattr(resource, name)
-        cur_hard = resource.getrlimit(which)[1]
-        if cur_hard != resource.RLIM_INFINITY:  # a non-root process can't raise its hard limits
-            hard, soft = min(hard, cur_hard), min(soft, cur_hard)
-        resource.setrlimit(which, (soft, hard))
-    os.chdir(workdir)
-    os.environ["HOME"] = workdir
-    if plan["uid"] is not None:  # root: become a uid nobody else uses (drops every capability)
-        os.setgroups([]); os.setgid(plan["uid"]); os.setuid(plan["uid"])
-        if os.getuid() == 0 or os.geteuid() == 0:
-            fail("could not drop root")
-        if flags & 0x20000000:
-            libc.prctl(1, signal.SIGKILL)  # PDEATHSIG is cleared by the uid change: set it again
-    elif flags & 0x10000000:  # user namespace: drop the namespace capabilities we were given
-        class CapHeader(ctypes.Structure):
-            _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
-        class CapData(ctypes.Structure):
-            _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
-        ok(libc.capset(ctypes.byref(CapHeader(0x20080522, 0)), (CapData * 2)()), "capset")
-    if sys.platform.startswith("linux"):
-        ok(libc.prctl(38, 1, 0, 0, 0), "no_new_privs")  # PR_SET_NO_NEW_PRIVS: setuid binaries can't raise privileges
-    sys.argv = ["<program>"]
-    sys.stdout.flush()
-    import builtins
-    pristine = dict(builtins.__dict__)  # taken before the program runs: what the test's names will mean
-    # Tell the parent the jail is up; closed before the program runs, so it can't un-say it (and any
-    # failure from here on is the program's, however it dresses its output).
-    os.write(plan["ready_fd"], b"ready"); os.close(plan["ready_fd"])
-    try:
-        ns = {"__name__": "__main__", "__builtins__": builtins}
-        exec(compile(code, "<program>", "exec"), ns)
-        if test is not None:
-            # The test runs in its own namespace with the builtins as they were, so the program can't
-            # redefine what `abs`, `len`, `isinstance`... mean to the test (its functions keep their own).
-            tns = {k: v for k, v in ns.items() if k != "__builtins__"}
-            tns.update(__name__="__test__", __builtins__=pristine)
-            exec(compile(test, "<test>", "exec"), tns)
-    except BaseException as e:
-        try:
-            traceback.print_exc(limit=-3)
-        except BaseException:
-            pass
-        try:
-            first = str(e).strip().splitlines()
-            text = ("%s: %s" % (type(e).__name__, first[0] if first else "")).rstrip(": ")[:300]
-        except BaseException:
-            text = type(e).__name__
-        sys.stderr.flush()
-        os.write(2, ("\n%s %s\n" % (plan["exc_tag"], text)).encode())
-        if isinstance(e, SystemExit):
-            c = e.code
-            os._exit(c if isinstance(c, int) and 0 <= c < 128 else (0 if c is None else 1))
-        os._exit(1)
-    try:
-        sys.stdout.flush(); sys.stderr.flush()
-    except BaseException:
-        pass
-    os.write(1, ("\n" + nonce + "\n").encode())
-    os._exit(0)
-
-
-main()
-'''
+# --- the launcher: trusted code in launcher.py, run as `python -I launcher.py`, before the program ---------
+LAUNCHER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "launcher.py")
 
 
 # --- choosing the strongest jail this host allows ------------------------------------------------
@@ -317,11 +145,20 @@ def isolation() -> dict:
             else:  # not even the basic launcher runs: report it on every call rather than guess
                 raise SandboxError(f"sandbox: cannot run a probe program here ({r.status}: {r.detail})")
             if _PLAN["name"] == "basic":
-                warnings.warn("gbg sandbox: no namespaces or uid separation available here; untrusted code runs with "
-                              "resource limits only and could touch this user's files and the network", RuntimeWarning, stacklevel=2)
+                warnings.warn(
+                    "gbg sandbox: no namespaces or uid separation available here; untrusted code runs with "
+                    "resource limits only and could touch this user's files and the network",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
         p = _PLAN
-    return dict(name=p["name"], net=bool(p["unshare"] & CLONE_NEWNET), pid=bool(p["unshare"] & CLONE_NEWPID),
-                files=bool(p["mount"] or p["uid"]), uid=p["uid"])
+    return dict(
+        name=p["name"],
+        net=bool(p["unshare"] & CLONE_NEWNET),
+        pid=bool(p["unshare"] & CLONE_NEWPID),
+        files=bool(p["mount"] or p["uid"]),
+        uid=p["uid"],
+    )
 
 
 def _take_uid() -> int:
@@ -337,8 +174,15 @@ def _give_uid(uid: int) -> None:
 
 
 # --- running one program --------------------------------------------------------------------------
-def run_program(code: str, timeout: float = 10, memory_mb: int = 1024, fsize_mb: int = 16, disk_mb: int = 64,
-                nproc: int = 32, test: str | None = None) -> ExecResult:
+def run_program(
+    code: str,
+    timeout: float = 10,
+    memory_mb: int = 1024,
+    fsize_mb: int = 16,
+    disk_mb: int = 64,
+    nproc: int = 32,
+    test: str | None = None,
+) -> ExecResult:
     """Run `code` in a fresh jailed process; passed iff it runs to its last line (see the module doc).
 
     test: code run after `code` in a namespace of its own that sees `code`'s names but the builtins
@@ -352,7 +196,9 @@ def run_program(code: str, timeout: float = 10, memory_mb: int = 1024, fsize_mb:
     return _run(code, _PLAN, timeout=timeout, memory_mb=memory_mb, fsize_mb=fsize_mb, disk_mb=disk_mb, nproc=nproc, test=test)
 
 
-def run_many(programs: Sequence[str | tuple[str, str]] | Iterable[str | tuple[str, str]], workers: int = 2, **kw) -> list[ExecResult]:
+def run_many(
+    programs: Sequence[str | tuple[str, str]] | Iterable[str | tuple[str, str]], workers: int = 2, **kw
+) -> list[ExecResult]:
     """`run_program` over many programs (code, or (code, test) pairs), `workers` at a time; results in input order."""
     programs = list(programs)
     isolation()  # probe once, before the threads start
@@ -369,8 +215,9 @@ def run_many(programs: Sequence[str | tuple[str, str]] | Iterable[str | tuple[st
         ex.shutdown(wait=True, cancel_futures=True)
 
 
-def _run(code: str, plan: dict, *, timeout: float, memory_mb: int, fsize_mb: int, disk_mb: int, nproc: int,
-         test: str | None = None) -> ExecResult:
+def _run(
+    code: str, plan: dict, *, timeout: float, memory_mb: int, fsize_mb: int, disk_mb: int, nproc: int, test: str | None = None
+) -> ExecResult:
     uid = _take_uid() if plan["uid"] else None
     workdir = tempfile.mkdtemp(prefix="gbg-sandbox-")
     proc, ready_r = None, None
@@ -392,20 +239,52 @@ def _run(code: str, plan: dict, *, timeout: float, memory_mb: int, fsize_mb: int
             n = _tasks_of_uid(os.getuid()) + nproc  # shared uid: leave room for what the user already runs
             limits["RLIMIT_NPROC"] = [n, n]
         nonce = secrets.token_hex(16)
-        msg = dict(code=code, test=test, nonce=nonce, plan=dict(unshare=plan["unshare"], mount=plan["mount"], uid=uid, workdir=workdir,
-                                                      disk_mb=disk_mb, rlimits=limits, setup_tag=SETUP_FAILED,
-                                                      setup_exit=SETUP_EXIT, exc_tag=EXC_TAG))
-        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "HOME": workdir, "TMPDIR": "/tmp",
-               # one BLAS/OpenMP thread: thread pools count against RLIMIT_NPROC and reserve address space
-               "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+        msg = dict(
+            code=code,
+            test=test,
+            nonce=nonce,
+            plan=dict(
+                unshare=plan["unshare"],
+                mount=plan["mount"],
+                uid=uid,
+                workdir=workdir,
+                disk_mb=disk_mb,
+                rlimits=limits,
+                setup_tag=SETUP_FAILED,
+                setup_exit=SETUP_EXIT,
+                exc_tag=EXC_TAG,
+            ),
+        )
+        env = {
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "LANG": "C.UTF-8",
+            "LC_ALL": "C.UTF-8",
+            "HOME": workdir,
+            "TMPDIR": "/tmp",
+            # one BLAS/OpenMP thread: thread pools count against RLIMIT_NPROC and reserve address space
+            "OMP_NUM_THREADS": "1",
+            "OPENBLAS_NUM_THREADS": "1",
+            "MKL_NUM_THREADS": "1",
+        }
         ready_r, ready_w = os.pipe()
         msg["plan"]["ready_fd"] = ready_w
         with tempfile.TemporaryFile() as fin, tempfile.TemporaryFile() as fout, tempfile.TemporaryFile() as ferr:
-            fin.write(json.dumps(msg).encode()); fin.flush(); fin.seek(0)
+            fin.write(json.dumps(msg).encode())
+            fin.flush()
+            fin.seek(0)
             t0 = time.monotonic()
             try:
-                proc = subprocess.Popen([sys.executable, "-I", "-c", _LAUNCHER], stdin=fin, stdout=fout, stderr=ferr,
-                                        cwd=workdir, env=env, close_fds=True, pass_fds=(ready_w,), start_new_session=True)
+                proc = subprocess.Popen(
+                    [sys.executable, "-I", LAUNCHER],
+                    stdin=fin,
+                    stdout=fout,
+                    stderr=ferr,
+                    cwd=workdir,
+                    env=env,
+                    close_fds=True,
+                    pass_fds=(ready_w,),
+                    start_new_session=True,
+                )
             finally:
                 os.close(ready_w)
             timed_out = False
@@ -435,16 +314,25 @@ def _run(code: str, plan: dict, *, timeout: float, memory_mb: int, fsize_mb: int
             _give_uid(uid)
 
 
-def _verdict(ready: bool, rc: int, timed_out: bool, out: bytes, err: bytes, nonce: str, timeout: float, elapsed: float) -> ExecResult:
+def _verdict(
+    ready: bool, rc: int, timed_out: bool, out: bytes, err: bytes, nonce: str, timeout: float, elapsed: float
+) -> ExecResult:
     err_s = err.decode("utf-8", "replace")
     if not ready:  # the program never started: the sandbox's failure, not the program's
-        why = err_s.split(SETUP_FAILED + ":", 1)[1].strip().splitlines()[0] if SETUP_FAILED + ":" in err_s else (
-            "setup timed out" if timed_out else f"launcher ended (code {rc}) before the program started: {err_s.strip()[-200:]}")
+        why = (
+            err_s.split(SETUP_FAILED + ":", 1)[1].strip().splitlines()[0]
+            if SETUP_FAILED + ":" in err_s
+            else (
+                "setup timed out"
+                if timed_out
+                else f"launcher ended (code {rc}) before the program started: {err_s.strip()[-200:]}"
+            )
+        )
         return ExecResult(False, "error", "sandbox: " + why)
     exc = None
     for line in reversed(err_s.splitlines()):
         if line.startswith(EXC_TAG + " "):
-            exc = line[len(EXC_TAG) + 1:].strip()
+            exc = line[len(EXC_TAG) + 1 :].strip()
             break
     if timed_out:
         return ExecResult(False, "timeout", f"timeout after {timeout:g} s")
@@ -453,7 +341,9 @@ def _verdict(ready: bool, rc: int, timed_out: bool, out: bytes, err: bytes, nonc
         if sig in (signal.SIGXCPU, signal.SIGKILL) and elapsed >= 0.9 * timeout:
             return ExecResult(False, "timeout", f"timeout (CPU time limit {timeout:g} s)")
         name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
-        why = {"SIGXFSZ": "file size limit exceeded", "SIGXCPU": "CPU time limit", "SIGSEGV": "segmentation fault"}.get(name, "killed")
+        why = {"SIGXFSZ": "file size limit exceeded", "SIGXCPU": "CPU time limit", "SIGSEGV": "segmentation fault"}.get(
+            name, "killed"
+        )
         return ExecResult(False, "error", f"{why} ({name})")
     if rc == 0 and out.rstrip(b"\n").endswith(nonce.encode()):
         return ExecResult(True, "passed", "")

@@ -7,13 +7,13 @@
 The model is loaded on the first re-sample, not when the widget is built, so a headless papermill run
 that never moves the slider never pays for it.
 """
+
 from __future__ import annotations
 
-import math
-from collections import Counter
 from dataclasses import dataclass
 
-from .decoding import DecodingConfig
+from ..decoding import DecodingConfig
+from ..stats import answer_stats
 
 
 @dataclass
@@ -22,8 +22,8 @@ class Resample:
     texts: list[str]
     extracted: list[str | None]
     correct: list[bool]
-    n_distinct: int  # distinct extracted answers
-    entropy: float  # of the extracted answers, in bits
+    n_distinct: int  # distinct extracted answers (stats.answer_stats: each missing answer is its own)
+    entropy: float  # of the extracted answers, in bits (stats.answer_stats)
 
     @property
     def n_correct(self) -> int:
@@ -32,30 +32,49 @@ class Resample:
 
 def resample(backend, task, item, temperature: float, n: int = 8, seed: int = 0, max_new_tokens: int | None = None) -> Resample:
     """n completions of one item at `temperature` (greedy when 0), scored by the task."""
-    cfg = DecodingConfig(temperature=temperature, n=1 if temperature == 0 else n, seed=seed,
-                         max_new_tokens=max_new_tokens or task.default_max_new_tokens, stop=tuple(task.stop or ()))
-    from .generation import generate
+    cfg = DecodingConfig(
+        temperature=temperature,
+        n=1 if temperature == 0 else n,
+        seed=seed,
+        max_new_tokens=max_new_tokens or task.default_max_new_tokens,
+        stop=tuple(task.stop or ()),
+    )
+    from ..generate.backends import generate
 
     comps = generate(backend, [task.prompt(item)], cfg)[0]
     texts = [c.text for c in comps]
     scores = task.score_many([(item, t) for t in texts])
     extracted = [s.extracted for s in scores]
-    counts = Counter(e if e is not None else "<unparsed>" for e in extracted)
-    total = sum(counts.values())
-    entropy = 0.0 - sum(c / total * math.log2(c / total) for c in counts.values())  # 0.0 - ...: never "-0.00"
-    return Resample(temperature, texts, extracted, [s.score >= 1.0 for s in scores], len(counts), entropy)
+    n_distinct, entropy, _ = answer_stats(extracted)
+    return Resample(temperature, texts, extracted, [s.score >= 1.0 for s in scores], n_distinct, entropy)
 
 
 class TemperatureExplorer:
-    def __init__(self, backend_factory, task, item, n: int = 8, seed: int = 0, max_new_tokens: int | None = None,
-                 value: float = 1.0, max_temperature: float = 2.0):
+    def __init__(
+        self,
+        backend_factory,
+        task,
+        item,
+        n: int = 8,
+        seed: int = 0,
+        max_new_tokens: int | None = None,
+        value: float = 1.0,
+        max_temperature: float = 2.0,
+    ):
         import ipywidgets as W
 
         self._factory, self._backend = backend_factory, None
         self.task, self.item, self.n, self.seed, self.max_new_tokens = task, item, n, seed, max_new_tokens
         self.last: Resample | None = None
-        self.slider = W.FloatSlider(value=value, min=0.0, max=max_temperature, step=0.05, description="temperature",
-                                    continuous_update=False, style={"description_width": "initial"})
+        self.slider = W.FloatSlider(
+            value=value,
+            min=0.0,
+            max=max_temperature,
+            step=0.05,
+            description="temperature",
+            continuous_update=False,
+            style={"description_width": "initial"},
+        )
         self.out = W.HTML(f"<i>Move the slider to sample {n} answers to item {item.id} of {task.name}.</i>")
         self.slider.observe(self._changed, names="value")
         self.widget = W.VBox([self.slider, self.out])
@@ -75,5 +94,7 @@ class TemperatureExplorer:
             f"{html.escape(t[:400])}</pre></td></tr>"
             for t, e, ok in zip(r.texts, r.extracted, r.correct)
         )
-        return (f"<b>T = {r.temperature:.2f}</b>: {r.n_correct}/{len(r.texts)} correct, {r.n_distinct} distinct answers, "
-                f"answer entropy {r.entropy:.2f} bits<table><tr><th></th><th>answer</th><th>completion</th></tr>{rows}</table>")
+        return (
+            f"<b>T = {r.temperature:.2f}</b>: {r.n_correct}/{len(r.texts)} correct, {r.n_distinct} distinct answers, "
+            f"answer entropy {r.entropy:.2f} bits<table><tr><th></th><th>answer</th><th>completion</th></tr>{rows}</table>"
+        )

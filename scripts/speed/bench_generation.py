@@ -1,6 +1,6 @@
 """Throughput of greedy + N samples, side by side on the same prompts and model, in one run.
 
-    .venv/bin/python benchmarks/bench_generation.py --model qwen2.5-coder-0.5b --prompts 4 --n 8 --max-new-tokens 64
+    .venv/bin/python scripts/speed/bench_generation.py --model qwen2.5-coder-0.5b --prompts 4 --n 8 --max-new-tokens 64
 
 1. naive: one HF `generate` call per sample (what lm-eval's `repeats` does), batch size 1;
 2. HF batched: one `generate` per prompt with `num_return_sequences=N` (plus one greedy call);
@@ -8,6 +8,7 @@
 4. gbg vLLM backend: one `SamplingParams(n=N, seed=s)` per prompt (prefix shared), greedy as its own request.
 Tokens/s counts generated tokens only (up to EOS); model load time is reported apart, not counted.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,7 +31,7 @@ def main() -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from gbg_utils.decoding import DecodingConfig, greedy
-    from gbg_utils.generation import generate, load_backend, render
+    from gbg_utils.generate.backends import generate, load_backend, render
     from gbg_utils.models import resolve_model
     from gbg_utils.tasks import get_task
 
@@ -39,8 +40,10 @@ def main() -> None:
     prompts = [task.prompt(it) for it in task.load(limit=args.prompts)]
     sampled = DecodingConfig(temperature=1.0, n=args.n, seed=0, max_new_tokens=args.max_new_tokens)
     results: dict[str, tuple[float, int]] = {}
-    print(f"model {args.model}, {args.prompts} HumanEval prompts, greedy + {args.n} samples each, max_new_tokens {args.max_new_tokens}, "
-          f"torch threads {torch.get_num_threads()}")
+    print(
+        f"model {args.model}, {args.prompts} HumanEval prompts, greedy + {args.n} samples each, max_new_tokens {args.max_new_tokens}, "
+        f"torch threads {torch.get_num_threads()}"
+    )
 
     def count(out_ids, prompt_len, eos):
         n = 0
@@ -52,7 +55,11 @@ def main() -> None:
     if {"naive", "hf_batched"} - set(args.skip):
         tok = AutoTokenizer.from_pretrained(path, padding_side="left")
         hf = AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16).eval()
-        eos = {hf.generation_config.eos_token_id} if isinstance(hf.generation_config.eos_token_id, int) else set(hf.generation_config.eos_token_id)
+        eos = (
+            {hf.generation_config.eos_token_id}
+            if isinstance(hf.generation_config.eos_token_id, int)
+            else set(hf.generation_config.eos_token_id)
+        )
         texts = [render(tok, p) for p in prompts]
         gen_kw = dict(max_new_tokens=args.max_new_tokens, pad_token_id=tok.pad_token_id or tok.eos_token_id)
         sample_kw = dict(do_sample=True, temperature=1.0, top_p=1.0, top_k=0, **gen_kw)
@@ -80,7 +87,10 @@ def main() -> None:
             _report(name, *results[name])
         del hf
 
-    for name, backend, opts in (("gbg_transformers", "transformers", {"batch_size": 36}), ("gbg_vllm", "vllm", {"max_model_len": 2048})):
+    for name, backend, opts in (
+        ("gbg_transformers", "transformers", {"batch_size": 36}),
+        ("gbg_vllm", "vllm", {"max_model_len": 2048}),
+    ):
         if name in args.skip:
             continue
         t0 = time.perf_counter()

@@ -7,8 +7,9 @@ maj@k DP, Python resampling). The naive loop is timed on evenly spaced item subs
 linearly to all items (its cost is linear in items; the output says so), and checked against the
 vectorised numbers on those items.
 
-    python benchmarks/bench_stats.py [--repeat 5] [--naive-items 40] [--naive-maj-items 10]
+    python scripts/speed/bench_stats.py [--repeat 5] [--naive-items 40] [--naive-maj-items 10]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from gbg_utils import stats as st  # noqa: E402
 
 N_ITEMS, N_SAMPLES, N_BOOT = 1319, 128, 1000
@@ -94,13 +95,18 @@ def naive_main(S, A, R, G):
     pbar = [sum(row) / n for row in S]
     runs = [sum(S[i][j] for i in range(n_items)) / n_items for j in range(n)]
     d = [g - p for g, p in zip(G, pbar)]
-    gap = {"greedy": sum(G) / n_items, "mean": sum(pbar) / n_items, "std": statistics.stdev(runs),
-           "best": max(runs), "worst": min(runs), "gap": sum(d) / n_items}
+    gap = {
+        "greedy": sum(G) / n_items,
+        "mean": sum(pbar) / n_items,
+        "std": statistics.stdev(runs),
+        "best": max(runs),
+        "worst": min(runs),
+        "gap": sum(d) / n_items,
+    }
     boots = []
     for _ in range(N_BOOT):
         idx = [rng.randrange(n_items) for _ in range(n_items)]
-        boots.append((sum(G[i] for i in idx) / n_items, sum(pbar[i] for i in idx) / n_items,
-                      sum(d[i] for i in idx) / n_items))
+        boots.append((sum(G[i] for i in idx) / n_items, sum(pbar[i] for i in idx) / n_items, sum(d[i] for i in idx) / n_items))
     per_item = []
     for row, ans in zip(S, A):
         cnt = Counter(a if isinstance(a, str) else ("missing", q) for q, a in enumerate(ans))
@@ -128,8 +134,10 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
 
     df = st.synthetic_table(n_items=N_ITEMS, n_samples=N_SAMPLES, seed=0)
-    print(f"table: {len(df):,} rows ({N_ITEMS} items x {N_SAMPLES} samples + greedy, one model); "
-          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"table: {len(df):,} rows ({N_ITEMS} items x {N_SAMPLES} samples + greedy, one model); "
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
+    )
     full_stats(df)  # warm-up (imports, caches)
     times = []
     for _ in range(args.repeat):
@@ -140,9 +148,11 @@ def main(argv=None) -> None:
     full_stats(df)
     cpu = time.process_time() - t0
     parts = {}
-    for name, fn in [("gap_table", lambda: st.gap_table(df, n_boot=N_BOOT)), ("per_item", lambda: st.per_item(df)),
-                     ("best_of_k_curves", lambda: st.best_of_k_curves(df, selectors=["reward"], methods=METHODS,
-                                                                       n_boot=N_BOOT))]:
+    for name, fn in [
+        ("gap_table", lambda: st.gap_table(df, n_boot=N_BOOT)),
+        ("per_item", lambda: st.per_item(df)),
+        ("best_of_k_curves", lambda: st.best_of_k_curves(df, selectors=["reward"], methods=METHODS, n_boot=N_BOOT)),
+    ]:
         t0 = time.perf_counter()
         fn()
         parts[name] = time.perf_counter() - t0
@@ -164,28 +174,38 @@ def main(argv=None) -> None:
     nmaj = [naive_maj(S[i].tolist(), A[i].tolist(), N_SAMPLES) for i in msub]
     t_maj = (time.perf_counter() - t0) * N_ITEMS / len(msub)
 
-    err = max(np.abs(np.array(nmaj) - maj[msub]).max(),
-              np.abs(np.array(ncurves["reward"]) - st.best_of_k(S[sub], R[sub])).max(),
-              np.abs(np.array(ncurves["oracle"]) - st.best_of_k(S[sub], S[sub])).max(),
-              np.abs(np.array(ncurves["pass"]) - st.pass_at_k(S[sub])).max(),
-              np.abs(np.array(nitems)[:, 1] - items.entropy.to_numpy()[sub]).max())
+    err = max(
+        np.abs(np.array(nmaj) - maj[msub]).max(),
+        np.abs(np.array(ncurves["reward"]) - st.best_of_k(S[sub], R[sub])).max(),
+        np.abs(np.array(ncurves["oracle"]) - st.best_of_k(S[sub], S[sub])).max(),
+        np.abs(np.array(ncurves["pass"]) - st.pass_at_k(S[sub])).max(),
+        np.abs(np.array(nitems)[:, 1] - items.entropy.to_numpy()[sub]).max(),
+    )
 
     best, med = min(times), statistics.median(times)
     naive = t_main + t_maj
-    print(f"vectorised full statistics: best {best:.3f} s, median {med:.3f} s over {args.repeat} runs "
-          f"(target < 2 s); CPU time of one run {cpu:.3f} s")
+    print(
+        f"vectorised full statistics: best {best:.3f} s, median {med:.3f} s over {args.repeat} runs "
+        f"(target < 2 s); CPU time of one run {cpu:.3f} s"
+    )
     for k, v in parts.items():
         print(f"  {k:<20s} {v:.3f} s")
-    print(f"naive per-item Python loop: {naive:.1f} s, extrapolated to {N_ITEMS} items "
-          f"(everything but maj@k timed on {len(sub)} items: {t_main:.1f} s; maj@k on {len(msub)} items: "
-          f"{t_maj:.1f} s)")
+    print(
+        f"naive per-item Python loop: {naive:.1f} s, extrapolated to {N_ITEMS} items "
+        f"(everything but maj@k timed on {len(sub)} items: {t_main:.1f} s; maj@k on {len(msub)} items: "
+        f"{t_maj:.1f} s)"
+    )
     print(f"speed-up (naive / vectorised median): {naive / med:,.0f}x")
     print(f"max |naive - vectorised| on the timed items: {err:.1e}")
-    print(f"gap table: greedy {gap.greedy[0]:.3f}, sampling mean {gap['mean'][0]:.3f} ± {gap['std'][0]:.3f} "
-          f"over {gap.n_runs[0]} runs, gap {gap.gap[0]:+.3f} [{gap.gap_ci_low[0]:+.3f}, {gap.gap_ci_high[0]:+.3f}]")
+    print(
+        f"gap table: greedy {gap.greedy[0]:.3f}, sampling mean {gap['mean'][0]:.3f} ± {gap['std'][0]:.3f} "
+        f"over {gap.n_runs[0]} runs, gap {gap.gap[0]:+.3f} [{gap.gap_ci_low[0]:+.3f}, {gap.gap_ci_high[0]:+.3f}]"
+    )
     at = curves.set_index(["method", "k"]).value
-    print("k=1/8/128: " + ", ".join(f"{m} {at[m, 1]:.3f}/{at[m, 8]:.3f}/{at[m, 128]:.3f}"
-                                     for m in ("oracle", "majority", "reward", "random")))
+    print(
+        "k=1/8/128: "
+        + ", ".join(f"{m} {at[m, 1]:.3f}/{at[m, 8]:.3f}/{at[m, 128]:.3f}" for m in ("oracle", "majority", "reward", "random"))
+    )
 
 
 if __name__ == "__main__":

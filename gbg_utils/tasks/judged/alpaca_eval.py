@@ -18,6 +18,7 @@ make no effect": log-probs are the raw distribution's; only the fallback token d
 Per-sample score: the model's win probability in [0, 1] (1 win, 0.5 tie, 0 loss). Metrics per sample set:
 alpaca_eval's `get_winrate` (win_rate, standard_error, ...) and the LC win rate (see `length_controlled`).
 """
+
 from __future__ import annotations
 
 import json
@@ -29,13 +30,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..judge import Judge, JudgedTask, Judgment, Template, data_error
-from ..tasks.base import Item, chat
-from ..tasks.data import DataSearch
+from ..base import Item, chat
+from ..data import DataSearch
+from .base import JudgeClient, JudgedTask, Judgment, Template, data_error
 
 OUTPUTS_FILE = "alpaca_eval/gpt4_1106_preview.model_outputs.json"
-PROMPT_FILES = {"alpaca_eval_clf.txt": "alpaca_eval_clf.txt",
-                "weighted_alpaca_eval_gpt4_turbo.configs.yaml": "weighted_alpaca_eval_gpt4_turbo.configs.yaml"}
+PROMPT_FILES = {
+    "alpaca_eval_clf.txt": "alpaca_eval_clf.txt",
+    "weighted_alpaca_eval_gpt4_turbo.configs.yaml": "weighted_alpaca_eval_gpt4_turbo.configs.yaml",
+}
 GAMED_FILE = "alpaca_eval/df_gamed.csv"  # only on the HF dataset tatsu-lab/alpaca_eval; put it here for exact LC
 BASELINE = "gpt4_1106_preview"
 SWITCH_SEED = 123  # alpaca_eval's SingleAnnotator default, handed to RandomSwitchTwoColumnsProcessor
@@ -51,8 +54,10 @@ def _package_prompt_files() -> dict:
     except ImportError:
         return {}
     root = Path(alpaca_eval.__file__).parent / "evaluators_configs"
-    return {"alpaca_eval_clf.txt": root / "alpaca_eval_clf_gpt4_turbo" / "alpaca_eval_clf.txt",
-            "weighted_alpaca_eval_gpt4_turbo.configs.yaml": root / "weighted_alpaca_eval_gpt4_turbo" / "configs.yaml"}
+    return {
+        "alpaca_eval_clf.txt": root / "alpaca_eval_clf_gpt4_turbo" / "alpaca_eval_clf.txt",
+        "weighted_alpaca_eval_gpt4_turbo.configs.yaml": root / "weighted_alpaca_eval_gpt4_turbo" / "configs.yaml",
+    }
 
 
 def _ae():
@@ -84,8 +89,10 @@ class AlpacaEval(JudgedTask):
             raise data_error(src, OUTPUTS_FILE + " (alpaca_eval's results/gpt4_1106_preview/model_outputs.json)")
         rows = json.loads((d / OUTPUTS_FILE).read_text(encoding="utf-8"))
         # The id is the row's position in the eval set: alpaca_eval's `index` (instruction_difficulty is keyed by it).
-        items = [Item(str(i), {"instruction": r["instruction"], "baseline": r["output"], "dataset": r["dataset"]}, r["dataset"])
-                 for i, r in enumerate(rows)]
+        items = [
+            Item(str(i), {"instruction": r["instruction"], "baseline": r["output"], "dataset": r["dataset"]}, r["dataset"])
+            for i, r in enumerate(rows)
+        ]
         return items[:limit] if limit is not None else items
 
     def prompt(self, item: Item) -> list[dict]:
@@ -98,9 +105,11 @@ class AlpacaEval(JudgedTask):
     def is_switched(self, item: Item) -> bool:
         """Whether the model's output is shown first (as `m`): alpaca_eval's RandomSwitchTwoColumnsProcessor rule."""
         _, utils, _ = _ae()
-        return utils.random_seeded_choice(seed="is_switched_outputs" + item.data["instruction"] + str(SWITCH_SEED), choices=[False, True])
+        return utils.random_seeded_choice(
+            seed="is_switched_outputs" + item.data["instruction"] + str(SWITCH_SEED), choices=[False, True]
+        )
 
-    def judge_body(self, judge: Judge, item: Item, completion: str, game: int, template: Template) -> dict:
+    def judge_body(self, judge: JudgeClient, item: Item, completion: str, game: int, template: Template) -> dict:
         _, utils, _ = _ae()
         out_1, out_2 = item.data["baseline"], completion or ""
         if self.is_switched(item):
@@ -112,7 +121,7 @@ class AlpacaEval(JudgedTask):
 
     def parse(self, choice: dict, item: Item, game: int) -> Judgment:
         completion_parsers, _, _ = _ae()
-        content = ((choice.get("message") or {}).get("content") or "")
+        content = (choice.get("message") or {}).get("content") or ""
         switched = self.is_switched(item)
         detail: dict = {"switched": switched}
         first = ((choice.get("logprobs") or {}).get("content") or [None])[0] or {}
@@ -121,8 +130,12 @@ class AlpacaEval(JudgedTask):
         if top:
             detail["top_logprobs"] = [{"token": t.get("token"), "logprob": t.get("logprob")} for t in top]
         if any(t.get("token") in ("m", "M") for t in top):
-            p_first = completion_parsers.logprob_parser({"logprobs": {"content": [{"top_logprobs": top}]}},
-                                                        numerator_token="m", denominator_tokens=["m", "M"], is_binarize=False)[0]
+            p_first = completion_parsers.logprob_parser(
+                {"logprobs": {"content": [{"top_logprobs": top}]}},
+                numerator_token="m",
+                denominator_tokens=["m", "M"],
+                is_binarize=False,
+            )[0]
             detail["method"] = "logprobs"
         elif content.strip() in ("m", "M"):
             p_first = 1.0 if content.strip() == "m" else 2.0
@@ -143,10 +156,16 @@ class AlpacaEval(JudgedTask):
         _, _, get_winrate = _ae()
         ann = annotations(rows, items)
         wr = get_winrate(ann)  # rows with a NaN preference are dropped there (and counted by us as unparseable)
-        out = {"win_rate": _f(wr["win_rate"]), "standard_error": _f(wr["standard_error"]), "n_wins": int(wr["n_wins"]),
-               "n_wins_base": int(wr["n_wins_base"]), "n_draws": int(wr["n_draws"]), "n_total": int(wr["n_total"]),
-               "discrete_win_rate": _f(wr["discrete_win_rate"]),
-               "avg_length": float(ann["output_2"].str.len().mean()) if len(ann) else None}
+        out = {
+            "win_rate": _f(wr["win_rate"]),
+            "standard_error": _f(wr["standard_error"]),
+            "n_wins": int(wr["n_wins"]),
+            "n_wins_base": int(wr["n_wins_base"]),
+            "n_draws": int(wr["n_draws"]),
+            "n_total": int(wr["n_total"]),
+            "discrete_win_rate": _f(wr["discrete_win_rate"]),
+            "avg_length": float(ann["output_2"].str.len().mean()) if len(ann) else None,
+        }
         out.update(length_controlled(ann, data_dir=data_dir, source=lc_source))
         return out
 
@@ -167,11 +186,21 @@ def annotations(rows: pd.DataFrame, items: dict[str, Item]) -> pd.DataFrame:
         j = r.games.get(0, {})
         v = j.get("value") if j.get("parsed_ok") else None
         it = items[str(r.item_id)]
-        recs.append({"index": int(r.item_id), "instruction": it.data["instruction"], "output_1": it.data["baseline"],
-                     "output_2": r.text or "", "generator_1": BASELINE, "generator_2": f"{r.model}",
-                     "annotator": j.get("judge_model", "?"), "preference": math.nan if v is None or pd.isna(v) else 1.0 + float(v)})
-    return pd.DataFrame(recs, columns=["index", "instruction", "output_1", "output_2", "generator_1", "generator_2", "annotator",
-                                       "preference"]).set_index("index")
+        recs.append(
+            {
+                "index": int(r.item_id),
+                "instruction": it.data["instruction"],
+                "output_1": it.data["baseline"],
+                "output_2": r.text or "",
+                "generator_1": BASELINE,
+                "generator_2": f"{r.model}",
+                "annotator": j.get("judge_model", "?"),
+                "preference": math.nan if v is None or pd.isna(v) else 1.0 + float(v),
+            }
+        )
+    return pd.DataFrame(
+        recs, columns=["index", "instruction", "output_1", "output_2", "generator_1", "generator_2", "annotator", "preference"]
+    ).set_index("index")
 
 
 def length_controlled(ann: pd.DataFrame, data_dir=None, source: str = "auto") -> dict:
@@ -217,17 +246,28 @@ def _length_controlled(glm_winrate, ann, data_dir, source) -> dict:
             if gamed is not None or (source in ("auto", "hub") and _hub_allowed()):
                 try:
                     m = _exact(glm_winrate, ann, gamed)
-                    return {"lc_win_rate": _f(m["length_controlled_winrate"]), "lc_standard_error": _f(m["lc_standard_error"]),
-                            "lc_kind": "exact", "lc_note": f"length_controlled_v1 with {gamed or 'df_gamed.csv from the HF hub'}"}
+                    return {
+                        "lc_win_rate": _f(m["length_controlled_winrate"]),
+                        "lc_standard_error": _f(m["lc_standard_error"]),
+                        "lc_kind": "exact",
+                        "lc_note": f"length_controlled_v1 with {gamed or 'df_gamed.csv from the HF hub'}",
+                    }
                 except Exception as e:  # offline, or a file that isn't alpaca_eval's
                     err = f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
                     if gamed is None:
                         HUB_FAILED["error"] = err  # don't wait for the network again in this process
                     notes.append(f"exact LC failed ({err})")
             else:
-                notes.append("df_gamed.csv (instruction_difficulty) not available" + (f": {HUB_FAILED['error']}" if HUB_FAILED else " offline"))
-            return {**_approximate(glm_winrate, ann), "lc_kind": "approximate",
-                    "lc_note": "approximate LC (alpaca_eval GLM length_controlled_minimal: no instruction_difficulty term); " + "; ".join(notes)}
+                notes.append(
+                    "df_gamed.csv (instruction_difficulty) not available"
+                    + (f": {HUB_FAILED['error']}" if HUB_FAILED else " offline")
+                )
+            return {
+                **_approximate(glm_winrate, ann),
+                "lc_kind": "approximate",
+                "lc_note": "approximate LC (alpaca_eval GLM length_controlled_minimal: no instruction_difficulty term); "
+                + "; ".join(notes),
+            }
         finally:
             logging.getLogger().setLevel(level)
 
@@ -260,8 +300,13 @@ def _approximate(glm_winrate, ann: pd.DataFrame) -> dict:
     df = ann.reset_index(drop=True)
     delta = df["output_1"].str.len() - df["output_2"].str.len()
     sd = delta.std()
-    X = pd.DataFrame({"preference": df["preference"].astype(float).replace({0.0: 1.5}) - 1,
-                      "std_delta_len": delta / sd if sd and not math.isnan(sd) else delta * 0.0, "not_gamed_baseline": True})
+    X = pd.DataFrame(
+        {
+            "preference": df["preference"].astype(float).replace({0.0: 1.5}) - 1,
+            "std_delta_len": delta / sd if sd and not math.isnan(sd) else delta * 0.0,
+            "not_gamed_baseline": True,
+        }
+    )
     test = X[["not_gamed_baseline"]].copy()
     test["std_delta_len"] = 0
     Xy, Xt = glm_winrate.make_dmatrix_for_model(X, test, formula=info["formula"])

