@@ -79,8 +79,25 @@ def test_gbg_demo_on_the_store_the_notebooks_filled(smoke_run, capsys):
 
     run_dir, _ = smoke_run
     store = str(run_dir / "store.sqlite")
-    rc = main(["demo", "--model", "smollm2-135m", "--backend", "transformers", "--benchmark", "gsm8k", "--limit", "2",
-               "--n-samples", "3", "--max-new-tokens", "16", "--store", store])
+    rc = main(
+        [
+            "demo",
+            "--model",
+            "smollm2-135m",
+            "--backend",
+            "transformers",
+            "--benchmark",
+            "gsm8k",
+            "--limit",
+            "2",
+            "--n-samples",
+            "3",
+            "--max-new-tokens",
+            "16",
+            "--store",
+            store,
+        ]
+    )
     out = capsys.readouterr().out
     assert rc == 0, out
     lines = [x for x in out.splitlines() if x.startswith("gsm8k: greedy")]
