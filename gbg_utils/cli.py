@@ -35,7 +35,9 @@ def _add_generation_args(p: argparse.ArgumentParser, limit: int | None = None, n
     p.add_argument("--repetition-penalty", type=float, default=1.0)
     p.add_argument("--max-new-tokens", type=int, default=None, help="default: the benchmark's")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--dtype", default="bfloat16")
+    p.add_argument(
+        "--dtype", default="auto", help="auto (bfloat16 where the hardware has it, else float32) | bfloat16 | float32 | float16"
+    )
     p.add_argument("--no-greedy", action="store_true", help="samples only")
     p.add_argument("--base-url", default=None, help="openai backend: server URL, e.g. http://127.0.0.1:8000/v1")
     p.add_argument("--store", default=str(DEFAULT_STORE))

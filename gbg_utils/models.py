@@ -97,6 +97,28 @@ EMBEDDED: dict[str, EmbeddedModel] = {
 }
 DEFAULT_MODEL = "qwen2.5-coder-0.5b"
 DTYPES = ("bfloat16", "float32", "float16")
+DTYPE_CHOICES = ("auto", *DTYPES)  # what a user may ask for; "auto" resolves to one of DTYPES
+
+
+def resolve_dtype(dtype: str) -> str:
+    """'auto': bfloat16 where the hardware computes it natively (a CUDA GPU; a CPU with AVX512-BF16 or AMX),
+    else float32 -- a CPU without them runs bf16 matmuls at about a third of fp32's speed (measured on the
+    2-core box: 45 vs 124 GFLOPS, vLLM 31 vs 84 tokens/s). Other names pass through. The resolved dtype is
+    what a sample's identity records."""
+    if dtype != "auto":
+        return dtype
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            return "bfloat16"
+        cpu = getattr(torch, "cpu", None)
+        for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
+            if cpu is not None and getattr(cpu, probe, lambda: False)():
+                return "bfloat16"
+    except ImportError:
+        pass
+    return "float32"
 
 
 def cache_dir() -> Path:
@@ -189,8 +211,9 @@ def resolve_model(name: str, dtype: str = "bfloat16") -> str:
     if name not in EMBEDDED:
         p = Path(name).expanduser()
         return str(p.resolve()) if p.is_dir() else name
+    dtype = resolve_dtype(dtype)
     if dtype not in DTYPES:
-        raise ModelError(f"unknown dtype {dtype!r}: choose one of {', '.join(DTYPES)}")
+        raise ModelError(f"unknown dtype {dtype!r}: choose one of {', '.join(DTYPE_CHOICES)}")
     final = cache_dir() / "models" / f"{name}-{dtype}"
     if _is_complete(final, name):
         return str(final)

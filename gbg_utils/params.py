@@ -24,7 +24,7 @@ from pathlib import Path
 import yaml
 
 from .generate.backends import BACKENDS
-from .models import DTYPES, ModelError, check_model_name
+from .models import DTYPE_CHOICES, ModelError, check_model_name
 from .paths import PROJ_ROOT, from_root
 
 NOTEBOOKS = ("gap", "scaling", "alignment", "temperature", "repetition", "length", "best_of_n")
@@ -54,7 +54,7 @@ class Common:
     max_new_tokens: int | None = 256  # None = the benchmark's default
     seed: int = 0
     backend: str = "vllm"
-    dtype: str = "bfloat16"
+    dtype: str = "auto"
     base_url: str | None = None  # openai backend only; the key comes from the environment, never from here
     store: str = "outputs/store.sqlite"  # relative to the project root
     data_dir: str | None = None  # None = $GBG_DATA_DIR, packaged data, then the hub
@@ -76,7 +76,7 @@ class Common:
             if b not in known:
                 raise ParamError(f"unknown benchmark {b!r}{_suggest(b, known)}; known: {', '.join(known)}")
         _require(self.backend in BACKENDS, f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
-        _require(self.dtype in DTYPES, f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+        _require(self.dtype in DTYPE_CHOICES, f"dtype must be one of {', '.join(DTYPE_CHOICES)}, got {self.dtype!r}")
         _require(self.n_samples >= 1, f"n_samples must be >= 1, got {self.n_samples}")
         _require(self.temperature > 0, f"temperature must be > 0 for sampling (greedy is always run too), got {self.temperature}")
         _require(self.limit is None or self.limit >= 1, f"limit must be >= 1 or None, got {self.limit}")

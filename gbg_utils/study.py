@@ -17,6 +17,7 @@ import pandas as pd
 from .generate.backends import LazyBackend
 from .generate.runner import run_generation
 from .identity import Engine
+from .models import resolve_dtype
 from .provenance import notebook_run
 from .store import KEY, SampleStore
 from .tasks import get_task
@@ -41,7 +42,7 @@ def collect(
     frames, runs = [], []
     for model in P.models:
         opts = {"base_url": P.base_url} if P.backend == "openai" else {}
-        be = LazyBackend(Engine(P.backend, model, P.dtype, opts))
+        be = LazyBackend(Engine(P.backend, model, resolve_dtype(P.dtype), opts))
         try:
             for bench in P.benchmarks:
                 task = get_task(bench)

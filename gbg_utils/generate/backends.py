@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from ..decoding import DecodingConfig
 from ..identity import Engine
 from ..logs import engine_log_path, engine_output
-from ..models import model_info, resolve_model
+from ..models import model_info, resolve_dtype, resolve_model
 from ..provenance import package_versions
 
 BACKENDS = ("vllm", "transformers", "openai")
@@ -161,12 +161,13 @@ def _ids(backend: Backend, requests: list[Request]) -> list[list[int]]:
     return [r.ids if r.ids is not None else backend.encode(r.prompt) for r in requests]
 
 
-def load_backend(backend: str, model: str, dtype: str = "bfloat16", **options) -> Backend:
-    """Load a backend by name. Options go to its constructor (e.g. tensor_parallel_size, base_url)."""
+def load_backend(backend: str, model: str, dtype: str = "auto", **options) -> Backend:
+    """Load a backend by name. Options go to its constructor (e.g. tensor_parallel_size, base_url).
+    dtype "auto": bfloat16 where the hardware has it natively, else float32 (models.resolve_dtype)."""
     if backend not in BACKENDS:
         raise BackendError(f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS)}")
     cls = {"vllm": VLLMBackend, "transformers": TransformersBackend, "openai": OpenAIBackend}[backend]
-    return cls(model, dtype=dtype, **options)
+    return cls(model, dtype=resolve_dtype(dtype), **options)
 
 
 def _truncate_at_stop(text: str, stop: tuple[str, ...]) -> tuple[str, bool]:

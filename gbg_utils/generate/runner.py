@@ -16,9 +16,10 @@ from tqdm.auto import tqdm
 
 from ..decoding import DecodingConfig, greedy, item_seed
 from ..identity import Engine, prompt_hash
+from ..models import resolve_dtype
 from ..provenance import generation_run
 from ..store import Sample, SampleStore
-from .backends import Backend, LazyBackend, Request
+from .backends import BACKENDS, Backend, BackendError, LazyBackend, Request
 
 
 @dataclass
@@ -76,12 +77,14 @@ def plan(store: SampleStore, model: str, benchmark: str, items, config_key: str,
     return todo
 
 
-def as_backend(backend: Backend | Engine | str, model: str, dtype: str = "bfloat16", options: dict | None = None) -> Backend:
+def as_backend(backend: Backend | Engine | str, model: str, dtype: str = "auto", options: dict | None = None) -> Backend:
     """A Backend for the run: a loaded one as it is; a name or an Engine as a LazyBackend (loads on first use)."""
     if isinstance(backend, Backend):
         return backend
     if isinstance(backend, str):
-        backend = Engine(backend, model, dtype, options or {})
+        if backend not in BACKENDS:  # before any tokenizer or model is touched
+            raise BackendError(f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS)}")
+        backend = Engine(backend, model, resolve_dtype(dtype), options or {})
     return LazyBackend(backend)
 
 
@@ -102,7 +105,7 @@ def run_generation(
     logprobs: bool = False,
     limit: int | None = None,
     backend: Backend | Engine | str = "vllm",
-    dtype: str = "bfloat16",
+    dtype: str = "auto",
     chunk_size: int = 32,
     data_dir: str | None = None,
     progress: bool = True,
