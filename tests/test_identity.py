@@ -105,8 +105,10 @@ def test_vllm_and_transformers_receive_identical_prompt_ids_with_one_bos(tiny_ll
     assert as_text[:2] == [bos_id, bos_id]
 
 
-def _run(store, model, backend, items, task, **kw):
-    s = run_generation(store, model, task, items, n_samples=2, max_new_tokens=4, backend=backend, progress=False, **kw)
+def _run(store, model, backend, items, task, dtype="bfloat16", **kw):
+    s = run_generation(
+        store, model, task, items, n_samples=2, max_new_tokens=4, backend=backend, progress=False, dtype=dtype, **kw
+    )
     return sum(s.generated.values()), s
 
 
@@ -143,6 +145,7 @@ def test_what_changes_a_completion_regenerates_it_and_nothing_else_does(tiny_lla
 @pytest.mark.slow
 def test_each_notebook_sees_its_own_n_whatever_the_store_holds(tiny_llama, tmp_path):
     base = dict(
+        dtype="bfloat16",  # explicit: the default "auto" is float32 on a CPU without AVX512-BF16
         models=[tiny_llama],
         benchmarks=["gsm8k"],
         limit=2,

@@ -357,6 +357,25 @@ def cpu_engine_settings(
     }
 
 
+def cpu_server_args(path: str, dtype: str = "auto", max_model_len: int = 4096) -> list[str]:
+    """`vllm.entrypoints.openai.api_server` flags for a CPU server sized like gbg's in-process engine
+    (`cpu_engine_settings`): without them the server, too, reserves 92% of the machine's memory."""
+    s = cpu_engine_settings(path, resolve_dtype(dtype), max_model_len)
+    return [
+        "--dtype",
+        resolve_dtype(dtype),
+        "--max-model-len",
+        str(max_model_len),
+        "--kv-cache-memory-bytes",
+        str(s["kv_cache_memory_bytes"]),
+        "--max-num-seqs",
+        str(s["max_num_seqs"]),
+        "--no-enable-chunked-prefill",
+        "--max-num-batched-tokens",
+        str(s["max_num_batched_tokens"]),
+    ]
+
+
 def _available_memory() -> int:
     try:
         import psutil
