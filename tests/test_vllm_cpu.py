@@ -27,17 +27,22 @@ def test_cpu_kv_cache_follows_the_model_not_the_machine(smol_path):
 
 
 @pytest.mark.slow
-def test_seeded_sampling_on_gsm8k_8shot_prompts_gets_every_completion(vllm_backend, tmp_path):
+def test_seeded_sampling_on_gsm8k_8shot_prompts_gets_every_completion(smol_path, tmp_path):
     """8-shot GSM8K prompts (~900 tokens) x N seeded samples: with chunked prefill on, vLLM V1 split these
-    prefills and crashed rewinding the CPU generator ('CPU Generator does not use offset')."""
+    prefills and crashed rewinding the CPU generator ('CPU Generator does not use offset'). Its own engine,
+    built with the library's defaults (closing another in-process engine tears down vLLM's process groups)."""
+    from gbg_utils.generate.backends import load_backend
+
     task = get_task("gsm8k")
     items = task.load(limit=12)
     store = SampleStore(tmp_path / "s.sqlite")
-    for n in (8, 20):
-        s = run_generation(
-            store, "smollm2-135m", task, items, n_samples=n, max_new_tokens=16, backend=vllm_backend, progress=False
-        )
-        assert sum(s.generated.values()) + sum(s.reused.values()) == len(items) * (n + 1)
+    be = load_backend("vllm", "smollm2-135m", max_model_len=2048)
+    try:
+        for n in (8, 20):
+            s = run_generation(store, "smollm2-135m", task, items, n_samples=n, max_new_tokens=16, backend=be, progress=False)
+            assert sum(s.generated.values()) + sum(s.reused.values()) == len(items) * (n + 1)
+    finally:
+        be.close()
     df = store.samples()
     assert len(df) == 12 * 21 and (df["n_tokens"] > 0).all()
 
