@@ -537,12 +537,17 @@ def _stale_prompts(store, task, df, by_id) -> set[str]:
     from ..identity import Engine, prompt_hash
 
     cfg = store.configs().set_index("config_key")
+    expected: dict[tuple, str] = {}  # (engine, item) -> hash: a greedy and a sampled config share one engine
+    encoders: dict[Engine, LazyBackend] = {}  # one tokenizer per engine, not per config
     bad = set()
     for (model, ck), grp in df.groupby(["model", "config_key"]):
         eng = json.loads(cfg.at[ck, "engine"]) if ck in cfg.index and isinstance(cfg.at[ck, "engine"], str) else {}
-        be = LazyBackend(Engine(eng.get("backend", "vllm"), model, eng.get("dtype") or "bfloat16"))
+        engine = Engine(eng.get("backend", "vllm"), model, eng.get("dtype") or "bfloat16")
+        be = encoders.setdefault(engine, LazyBackend(engine))
         for item_id, ph in set(zip(grp["item_id"], grp["prompt_hash"])):
-            if prompt_hash(be.encode(task.prompt(by_id[item_id]))) != ph:
+            if (engine, item_id) not in expected:
+                expected[engine, item_id] = prompt_hash(be.encode(task.prompt(by_id[item_id])))
+            if expected[engine, item_id] != ph:
                 bad.add(item_id)
     return bad
 
