@@ -37,6 +37,14 @@ from __future__ import annotations
 
 from .cells import BY, CONFIG_COLS, PARAM_COLS, Cell, cells, score_matrix
 from .estimators import answer_stats, best_of_k, maj_at_k, pass_at_k, rank_weights
+from .power import (
+    independence_check,
+    independence_check_summary,
+    items_needed,
+    min_detectable_gap,
+    sample_size_table,
+    variance_components,
+)
 from .rankings import TIE_TOL, rank_flips, rank_table
 from .synthetic import synthetic_table
 from .tables import (
@@ -90,4 +98,10 @@ __all__ = [
     "rank_flips",
     "rank_table",
     "synthetic_table",
+    "independence_check",
+    "independence_check_summary",
+    "items_needed",
+    "min_detectable_gap",
+    "sample_size_table",
+    "variance_components",
 ]
