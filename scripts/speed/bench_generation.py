@@ -31,7 +31,7 @@ def main() -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from gbg_utils.decoding import DecodingConfig, greedy
-    from gbg_utils.generate.backends import generate, load_backend, render
+    from gbg_utils.generate.backends import encode_prompt, generate, load_backend
     from gbg_utils.models import resolve_model
     from gbg_utils.tasks import get_task
 
@@ -60,7 +60,7 @@ def main() -> None:
             if isinstance(hf.generation_config.eos_token_id, int)
             else set(hf.generation_config.eos_token_id)
         )
-        texts = [render(tok, p) for p in prompts]
+        texts = [encode_prompt(tok, p) for p in prompts]  # the token ids vLLM gets
         gen_kw = dict(max_new_tokens=args.max_new_tokens, pad_token_id=tok.pad_token_id or tok.eos_token_id)
         sample_kw = dict(do_sample=True, temperature=1.0, top_p=1.0, top_k=0, **gen_kw)
 
@@ -79,10 +79,11 @@ def main() -> None:
                 continue
             t, toks = time.perf_counter(), 0
             with torch.no_grad():
-                for text in texts:
-                    enc = tok(text, return_tensors="pt", add_special_tokens=False)
+                for ids in texts:
+                    ids = torch.tensor([ids])
+                    enc = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
                     for out in [hf.generate(**enc, do_sample=False, **gen_kw)] + sample(enc):
-                        toks += count(out, enc.input_ids.shape[1], eos)
+                        toks += count(out, ids.shape[1], eos)
             results[name] = (time.perf_counter() - t, toks)
             _report(name, *results[name])
         del hf
