@@ -25,6 +25,7 @@ from pathlib import Path
 
 from ..params import NOTEBOOK_DIR, NOTEBOOKS, ParamError, _type_ok, load_params, schema, validate
 from ..paths import OUTPUTS, PROJ_ROOT
+from .scorecard import scorecard_html
 
 ENGINE_LOG = "engine.log"  # in the run folder; the generation code writes engine output to $GBG_ENGINE_LOG
 
@@ -181,7 +182,8 @@ def run_notebooks(
 
 
 def build_report(run_dir: Path, results: list[NotebookResult], params_name: str) -> Path:
-    """index.html linking one HTML page per executed notebook, with parameters, provenance and status."""
+    """index.html: the scorecard of the paper's claims (report.scorecard, from each notebook's verdicts.json), then
+    one HTML page per executed notebook, with parameters, provenance and status."""
     from nbconvert import HTMLExporter
 
     exporter = HTMLExporter()
@@ -224,11 +226,12 @@ def build_report(run_dir: Path, results: list[NotebookResult], params_name: str)
         if log.is_file()
         else "no engine log written"
     )
+    scorecard = scorecard_html([(r.name, r.out_dir) for r in results])  # the paper's claims first: what the run says of them
     index = run_dir / "index.html"
     index.write_text(
         "<!doctype html><html><head><meta charset='utf-8'><title>gbg report</title>"
         "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}section{border-top:1px solid #ccc;padding:.5em 0}</style></head>"
         f"<body><h1>gbg report: {html.escape(run_dir.name)}</h1><p>params: <code>{html.escape(params_name)}</code> · "
-        f"{ok}/{len(results)} notebooks ok · {log_link} · built {_dt.datetime.now():%Y-%m-%d %H:%M}</p>{''.join(rows)}</body></html>"
+        f"{ok}/{len(results)} notebooks ok · {log_link} · built {_dt.datetime.now():%Y-%m-%d %H:%M}</p>{scorecard}{''.join(rows)}</body></html>"
     )
     return index

@@ -328,3 +328,62 @@ def plot_item_pass_rates(items: pd.DataFrame, col=("model", "benchmark"), bins: 
         )
         ax.set(title=name, xlabel="p_i: fraction of samples correct", ylabel="items", xlim=(edges[0], edges[-1]))
     return fig
+
+
+@_styled
+def plot_paper_comparison(compare: pd.DataFrame, col: str = "benchmark") -> Figure:
+    """The user's greedy and sampling mean beside the paper's (findings.paper.side_by_side, already on the paper's
+    scale): one panel per benchmark, one row per model and source. Yours: filled marks with the best-worst run
+    range; the paper's: hollow grey marks, its rows labelled "paper: <model>". Greedy is a diamond, the sampling
+    mean a circle, joined by the gap. Marks carry gids yours_greedy / yours_mean / paper_greedy / paper_mean."""
+    for c in ("source", "model", "greedy", "mean"):
+        if c not in compare.columns:
+            raise KeyError(f"plot_paper_comparison needs findings.paper.side_by_side's table; column {c!r} is missing")
+    mine = compare["source"] == "yours"
+    d = compare.assign(_row=np.where(mine, compare["model"].astype(str), "paper: " + compare["model"].astype(str)), _mine=mine)
+    panels = _panels(d, col)
+    n_rows = max(g._row.nunique() for _, g in panels)
+    fig, axes = _figure(len(panels), panel=(5.0, 1.2 + 0.32 * n_rows))
+    blue, grey = sns.color_palette(PALETTE)[0], "0.45"
+    for ax, (name, g) in zip(axes, panels):
+        order = list(dict.fromkeys(g.sort_values("_mine", ascending=False, kind="stable")._row))
+        y = g._row.map({r: i for i, r in enumerate(order)}).to_numpy(float)
+        for who, sel, color, face in (("yours", g._mine.to_numpy(), blue, blue), ("paper", ~g._mine.to_numpy(), grey, "none")):
+            if not sel.any():
+                continue
+            s, ys = g[sel], y[sel]
+            ax.hlines(ys, np.minimum(s.greedy, s["mean"]), np.maximum(s.greedy, s["mean"]), color=color, lw=1)
+            if who == "yours" and {"best", "worst"} <= set(s.columns):
+                ax.hlines(ys, s.worst, s.best, color=color, lw=4, alpha=0.25, label="yours: worst-best run")
+            ax.scatter(
+                s.greedy,
+                ys,
+                marker="D",
+                s=40,
+                facecolors=face,
+                edgecolors=color,
+                gid=f"{who}_greedy",
+                label=f"{who}: greedy",
+                zorder=3,
+            )
+            ax.scatter(
+                s["mean"],
+                ys,
+                marker="o",
+                s=40,
+                facecolors=face,
+                edgecolors=color,
+                gid=f"{who}_mean",
+                label=f"{who}: sampling mean",
+                zorder=3,
+            )
+        ax.set_yticks(range(len(order)), order)
+        ax.invert_yaxis()
+        ax.set(title=name, xlabel="score (as the paper prints it: % or points)", ylabel="")
+    handles = {}
+    for ax in axes:  # one legend under the panels: a panel may lack the paper's rows
+        handles.update(zip(*reversed(ax.get_legend_handles_labels())))
+    fig.legend(
+        handles.values(), handles.keys(), loc="outside lower center", ncols=min(len(handles), 3), fontsize=7, frameon=False
+    )
+    return fig
