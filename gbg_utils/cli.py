@@ -9,6 +9,8 @@ gbg list                           # the research notebooks and their params fil
 gbg params gap                     # a notebook's parameters: types, defaults, help (papermill --help-notebook)
 gbg run all --params offline       # run them with papermill into outputs/<run>/, with an HTML report
 gbg run gap --params offline -f my.yaml -p n_samples 16 -p limit 30   # layered like papermill's -f and -p
+gbg generate --benchmark gsm8k --items 0:660 --store a.sqlite          # one machine's share of the items ...
+gbg store merge all.sqlite a.sqlite b.sqlite                           # ... and the shares into one store
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ def _add_generation_args(p: argparse.ArgumentParser, limit: int | None = None, n
     p.add_argument("--benchmark", default="humaneval")
     p.add_argument("--backend", default="vllm", help="vllm | transformers | openai")
     p.add_argument("--limit", type=int, default=limit, help="first N items only")
+    p.add_argument(
+        "--items", default=None, metavar="START:END", help="items START..END-1 only (in the benchmark's order), e.g. 0:660"
+    )
     p.add_argument("--n-samples", type=int, default=n)
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--top-p", type=float, default=1.0)
@@ -69,12 +74,17 @@ def cmd_generate(args, *, score: bool = False) -> int:
     from .tasks import get_task
 
     task = get_task(args.benchmark)
+    items = None
+    if args.items is not None:  # one machine's share of a run split by item range (then `gbg store merge`)
+        start, end = _item_range(args.items)
+        items = task.load(data_dir=args.data_dir, limit=args.limit)[start:end]
     store = SampleStore(args.store)
     opts = {"base_url": args.base_url} if args.backend == "openai" else {}
     summary = run_generation(
         store,
         args.model,
         task,
+        items,
         n_samples=args.n_samples,
         include_greedy=not args.no_greedy,
         temperature=args.temperature,
@@ -94,6 +104,20 @@ def cmd_generate(args, *, score: bool = False) -> int:
         _score_and_report(store, task, args, summary)
     print(f"stored in {store.path}")
     return 0
+
+
+def _item_range(text: str) -> tuple[int | None, int | None]:
+    """'START:END' (either may be left out) -> slice bounds; a one-line error for anything else."""
+    start, sep, end = text.partition(":")
+    try:
+        if not sep:
+            raise ValueError
+        bounds = tuple(int(x) if x.strip() else None for x in (start, end))
+    except ValueError:
+        raise ValueError(f"--items takes START:END (item positions, e.g. 0:660), got {text!r}") from None
+    if any(b is not None and b < 0 for b in bounds):
+        raise ValueError(f"--items takes non-negative positions, got {text!r}")
+    return bounds
 
 
 def _score_and_report(store, task, args, summary=None) -> None:
@@ -132,6 +156,19 @@ def cmd_score(args) -> int:
     store = SampleStore(args.store)
     _score_and_report(store, get_task(args.benchmark), args)
     return 0
+
+
+def cmd_store_merge(args) -> int:
+    from .store import merge_stores
+
+    report = merge_stores(args.out, args.inputs)
+    print(report)
+    if not report.ok:
+        print(
+            f"gbg: {len(report.refused)} store(s) not merged: conflicting rows (listed above); nothing of them written",
+            file=sys.stderr,
+        )
+    return 0 if report.ok else 1
 
 
 def _overrides(pairs) -> dict:
@@ -221,6 +258,14 @@ def main(argv: list[str] | None = None) -> int:
     pa.add_argument("notebook")
     pa.set_defaults(fn=cmd_params)
     sub.add_parser("list", help="the notebooks and their params files").set_defaults(fn=cmd_list)
+    st = sub.add_parser("store", help="work on sample stores").add_subparsers(dest="store_cmd", required=True)
+    m = st.add_parser(
+        "merge",
+        help="copy stores (e.g. filled on separate machines) into one: nothing doubled, conflicts reported (exit 1)",
+    )
+    m.add_argument("out", help="the store to merge into (created if missing)")
+    m.add_argument("inputs", nargs="+", help="stores to merge from (read, never changed)")
+    m.set_defaults(fn=cmd_store_merge)
     args = ap.parse_args(argv)
     try:
         return args.fn(args)

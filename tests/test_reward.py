@@ -358,7 +358,7 @@ def test_score_rewards_writes_next_to_samples_and_skips_on_rerun(rm, tmp_path):
     n = _fill(store, task)
     s = score_rewards(store, task, rm, batch_size=4, progress=False)
     assert (s.scored, s.reused, s.too_long) == (n, 0, 0)
-    df = store.frame(extra_scorers=[rm.scorer])
+    df = store.frame(extra_scorers=[rm.scorer], text=True)
     assert len(df) == n and df[rm.scorer].notna().all()
     # each stored reward is the reward of task prompt + stored completion
     row = df.iloc[7]
@@ -438,7 +438,7 @@ def test_vllm_pooling_backend_matches_transformers(rm, rm_dir, tmp_path):
         np.testing.assert_allclose(vrm.score(convs), rm.score(convs), rtol=0, atol=1e-4)  # the raw logit, no sigmoid
         s = score_rewards(store, task, vrm, progress=False)
         assert s.scored == n
-        df = store.frame(extra_scorers=[rm.scorer])
+        df = store.frame(extra_scorers=[rm.scorer], text=True)
         direct = rm.score([conversation(task, task.items[int(i)], t) for i, t in zip(df["item_id"], df["text"])])
         np.testing.assert_allclose(df[rm.scorer], direct, rtol=0, atol=1e-4)
     finally:

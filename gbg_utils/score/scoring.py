@@ -39,14 +39,11 @@ def score_store(
     """
     if getattr(task, "judged", False):
         raise ValueError(f"{task.name} is scored by an LLM judge: use gbg_utils.score.judge.judge_store(store, task, Judge(...))")
-    df = store.samples(model=model, benchmark=task.name)
+    # Only what is left to score, found in SQL: at paper scale reading every text first costs seconds and GBs.
+    df = store.unscored(task.name, task.version, model=model, benchmark=task.name)
     if df.empty:
         return 0
-    done = store.scored_keys(task.name, task.version, benchmark=task.name)
-    keys = list(zip(*(df[k].astype(int) if k == "sample_idx" else df[k].astype(str) for k in KEY)))
-    todo = [i for i, k in enumerate(keys) if k not in done]
-    if not todo:
-        return 0
+    todo = list(range(len(df)))
     by_id = {str(it.id): it for it in (items if items is not None else task.load(data_dir=data_dir))}
     unknown = [i for i in todo if str(df.at[i, "item_id"]) not in by_id]
     if unknown and items is not None:  # the caller chose a subset (e.g. a run with limit=): score just those
