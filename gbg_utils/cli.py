@@ -11,6 +11,7 @@ gbg run all --params offline       # run them with papermill into outputs/<run>/
 gbg run gap --params offline -f my.yaml -p n_samples 16 -p limit 30   # layered like papermill's -f and -p
 gbg generate --benchmark gsm8k --items 0:660 --store a.sqlite          # one machine's share of the items ...
 gbg store merge all.sqlite a.sqlite b.sqlite                           # ... and the shares into one store
+gbg plan --benchmark humaneval     # items and samples needed to detect a gap, from the stored pilot
 """
 
 from __future__ import annotations
@@ -158,6 +159,48 @@ def cmd_score(args) -> int:
     return 0
 
 
+def cmd_plan(args) -> int:
+    """From the stored pilot data: items needed per (gap, samples per item), the run's minimum detectable gap,
+    and each run-to-run std beside the std independent sampling predicts."""
+    import pandas as pd
+
+    from .stats import independence_check, sample_size_table
+    from .store import SampleStore
+    from .tasks import get_task
+
+    task = get_task(args.benchmark)
+    if not os.path.exists(args.store):
+        raise FileNotFoundError(f"no store at {args.store}")
+    df = SampleStore(args.store).frame(benchmark=task.name, model=args.model, scorer_version=task.version)
+    if df.empty or not df["greedy"].any() or df["greedy"].all():
+        raise ValueError(
+            f"no scored greedy + sampled pilot of {args.model} on {task.name} in {args.store}: run `gbg generate --score` first"
+        )
+    df = df.sort_values("created").drop_duplicates(["item_id", "config_key", "sample_idx"], keep="last")
+    ks = tuple(None if k == 0 else k for k in args.k)
+    for ck in sorted(set(df.loc[~df["greedy"], "config_key"])):  # each sampled config with its own greedy twin
+        sampled = df[df["config_key"] == ck]
+        twin = df[(df["config_key"] == sampled["greedy_key"].iloc[0]) & df["item_id"].isin(sampled["item_id"])]
+        part = pd.concat([twin, sampled])
+        if not part["greedy"].any():
+            continue
+        sizes = sample_size_table(part, deltas=tuple(args.delta), ks=ks, alpha=args.alpha, power=args.power, points=True)
+        r, c = sizes.iloc[0], part[~part["greedy"]].iloc[0]
+        print(
+            f"{r.model} on {r.benchmark} at T={c.temperature:g}, top-p {c.top_p:g}, rp {c.repetition_penalty:g}: pilot of "
+            f"{int(r.n_items)} items x {int(r.n_runs)} samples, gap {r.gap:+.1f} points, omega2 {r.omega2:.4f}, sigma2 "
+            f"{r.sigma2:.4f}; this run detects gaps of {r.current_min_detectable_gap:.1f} points (alpha {args.alpha}, power {args.power})"
+        )
+        table = sizes.pivot_table(index="delta", columns="k", values="items_needed").rename(columns=lambda k: f"K={k:g}")
+        print("items needed to detect a gap of delta points:\n" + table.to_string())
+        for i in independence_check(part, alpha=args.alpha).itertuples():
+            print(
+                f"run-to-run std {100 * i.observed_std:.2f} points, independent sampling predicts {100 * i.predicted_std:.2f} "
+                f"(p = {i.p_value:.2g})" + ("  FLAGGED: larger than independent draws allow" if i.flagged else "") + "\n"
+            )
+    return 0
+
+
 def cmd_store_merge(args) -> int:
     from .store import merge_stores
 
@@ -258,6 +301,15 @@ def main(argv: list[str] | None = None) -> int:
     pa.add_argument("notebook")
     pa.set_defaults(fn=cmd_params)
     sub.add_parser("list", help="the notebooks and their params files").set_defaults(fn=cmd_list)
+    pl = sub.add_parser("plan", help="how many items and samples are enough, from a stored pilot (Miller 2024)")
+    pl.add_argument("--benchmark", default="humaneval")
+    pl.add_argument("--model", default=DEFAULT_MODEL)
+    pl.add_argument("--store", default=str(DEFAULT_STORE))
+    pl.add_argument("--delta", type=float, nargs="+", default=[1, 2, 3, 5], help="gaps to detect, in points")
+    pl.add_argument("--k", type=int, nargs="+", default=[1, 8, 16, 0], help="samples per item (0: unlimited)")
+    pl.add_argument("--alpha", type=float, default=0.05)
+    pl.add_argument("--power", type=float, default=0.8)
+    pl.set_defaults(fn=cmd_plan)
     st = sub.add_parser("store", help="work on sample stores").add_subparsers(dest="store_cmd", required=True)
     m = st.add_parser(
         "merge",
