@@ -247,11 +247,12 @@ def cmd_params(args) -> int:
 
 
 def cmd_list(args) -> int:
-    from .params import NOTEBOOKS, PARAMS_DIR
+    from .params import NOTEBOOKS, PARAMS_DIR, STANDALONE_NOTEBOOKS
 
-    for n in NOTEBOOKS:
+    for n in (*NOTEBOOKS, *STANDALONE_NOTEBOOKS):
         variants = sorted(p.stem for p in (PARAMS_DIR / n).glob("*.yaml"))
-        print(f"  {n:12s} params: {', '.join(variants)}")
+        alone = "  (not in `all`: gbg run stability)" if n in STANDALONE_NOTEBOOKS else ""
+        print(f"  {n:12s} params: {', '.join(variants)}{alone}")
     return 0
 
 

@@ -7,13 +7,18 @@ A stored sample is keyed by (model, benchmark, item_id, prompt_hash, config_key,
 * ``config_key`` hashes the decoding config (temperature, top-p, top-k, repetition penalty, length limit,
   stops, seed) together with the engine: backend, dtype and the weights' identity (embedded: the GGUF's
   sha256; hub id: repo + resolved revision; local folder: a hash of its config, tokenizer and weight files;
-  ``openai``: served model name + the base URL's host).
+  ``openai``: served model name + the base URL's host), and for the local backends the batch size (the most
+  sequences decoded together: vLLM's ``max_num_seqs``, the transformers backend's ``batch_size``; resolved,
+  never None) and, for vLLM, its batch-invariant mode -- greedy output moves with both (batched kernels
+  reduce in another order), so a greedy run at batch size 1 and one at 64 are two samples, not one.
 
 Reuse happens only on an exact match of all six; anything else is generated anew, never mixed.
 
     >>> eng = Engine("vllm", "smollm2-135m", "bfloat16")
     >>> eng.identity()["weights"]["gguf_sha256"][:8]
     'b179c952'
+    >>> eng.identity()["batch_size"], Engine("vllm", "smollm2-135m", "bfloat16", {"max_num_seqs": 1}).identity()["batch_size"]
+    (64, 1)                                 # on a CPU; 1024 on a GPU
 """
 
 from __future__ import annotations
@@ -27,6 +32,15 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from .models import EMBEDDED, MATERIALISE_VERSION, ModelError, cache_dir, check_model_name
+
+# Batch sizes a backend uses when none is asked for: the single source of the defaults (generate/backends.py uses
+# them), so that an identity computed before any model is loaded names the batch size the engine will run at.
+TRANSFORMERS_BATCH_SIZE = 16
+CPU_MAX_NUM_SEQS = 64  # sequences vLLM decodes together on a CPU: past this, 2-16 cores gain little and the cache grows
+# vLLM's own default on >= 70 GiB GPUs (256 on smaller ones): sampling runs want the engine full, and vLLM's scheduler
+# admits fewer when the KV cache runs out. Passed to vLLM explicitly, so that the identity does not depend on which
+# GPU vLLM's heuristic saw.
+GPU_MAX_NUM_SEQS = 1024
 
 # Files whose content makes a local folder's model what it is (weights, config, tokenizer, chat template).
 _FOLDER_FILES = (
@@ -122,9 +136,43 @@ def hub_revision(repo: str) -> str:
         ) from None
 
 
+def _cuda() -> bool:
+    try:
+        import torch
+
+        return torch.cuda.is_available()
+    except ImportError:
+        return False
+
+
+def batch_size(backend: str, options: dict | None = None) -> int | None:
+    """The most sequences the backend decodes together: the option asked for, else the backend's default
+    (vLLM: GPU_MAX_NUM_SEQS on a GPU, CPU_MAX_NUM_SEQS on a CPU). None for a remote server (its own business)."""
+    options = options or {}
+    if backend == "transformers":
+        return int(options.get("batch_size") or TRANSFORMERS_BATCH_SIZE)
+    if backend == "vllm":
+        return int(options.get("max_num_seqs") or (GPU_MAX_NUM_SEQS if _cuda() else CPU_MAX_NUM_SEQS))
+    return None
+
+
+def batch_invariant(options: dict | None = None) -> bool:
+    """vLLM's batch-invariant mode: asked for (`batch_invariant` option), or already on in this process's
+    environment (VLLM_BATCH_INVARIANT, read as vLLM reads it), which every vLLM engine of the process then obeys."""
+    if (options or {}).get("batch_invariant"):
+        return True
+    try:
+        return bool(int(os.environ.get("VLLM_BATCH_INVARIANT", "0") or 0))
+    except ValueError:
+        return False
+
+
 @dataclass(frozen=True)
 class Engine:
-    """What generates: a backend running a model's weights at a dtype (plus, for openai, where)."""
+    """What generates: a backend running a model's weights at a dtype and batch size (plus, for openai, where).
+
+    `options` are the backend's constructor options; they do not take part in == or hash (two Engines that
+    differ only in batch size compare equal), but the ones that change outputs are in `identity()`."""
 
     backend: str
     model: str
@@ -139,7 +187,13 @@ class Engine:
                 "served_model": self.options.get("served_model") or self.model,
                 "host": urlparse(url).netloc,
             }
-        return {"backend": self.backend, "dtype": self.dtype, "weights": weights_identity(self.model)}
+        ident = {"backend": self.backend, "dtype": self.dtype, "weights": weights_identity(self.model)}
+        bs = batch_size(self.backend, self.options)
+        if bs is not None:
+            ident["batch_size"] = bs
+        if self.backend == "vllm":
+            ident["batch_invariant"] = batch_invariant(self.options)
+        return ident
 
 
 def config_key(decoding: dict, engine: dict) -> str:

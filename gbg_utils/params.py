@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -24,10 +25,13 @@ from pathlib import Path
 import yaml
 
 from .generate.backends import BACKENDS
-from .models import DTYPE_CHOICES, ModelError, check_model_name
+from .models import DTYPE_CHOICES, DTYPES, ModelError, check_model_name
 from .paths import PROJ_ROOT, from_root
 
-NOTEBOOKS = ("gap", "scaling", "alignment", "temperature", "repetition", "length", "best_of_n")
+NOTEBOOKS = ("gap", "scaling", "alignment", "temperature", "repetition", "length", "best_of_n")  # what `gbg run all` runs
+# Notebooks run by name only (`gbg run stability --params offline`), kept out of `all` to hold the main job to its
+# time budget: the stability grid starts one engine per grid point (vLLM at batch size 1 is slow on a CPU).
+STANDALONE_NOTEBOOKS = ("stability",)
 PARAMS_DIR = PROJ_ROOT / "params"
 NOTEBOOK_DIR = PROJ_ROOT / "notebooks"
 
@@ -188,6 +192,64 @@ class BestOfN(Common):
         )
 
 
+def grid_label(backend: str, dtype: str, batch_size: int, batch_invariant: bool = False) -> str:
+    """A stability grid point's name: "vllm/bfloat16/bs8", "vllm/bfloat16/bs8/invariant"."""
+    return f"{backend}/{dtype}/bs{batch_size}" + ("/invariant" if batch_invariant else "")
+
+
+@dataclass(frozen=True)
+class Stability(Common):
+    """Greedy under a grid of engines (backend x dtype x batch size, plus vLLM's batch-invariant mode) against a
+    reference engine. Greedy only: n_samples, temperature, top_p, top_k, backend and dtype of Common are unused."""
+
+    models: list[str] = field(default_factory=lambda: ["smollm2-135m"])
+    benchmarks: list[str] = field(default_factory=lambda: ["gsm8k"])
+    limit: int | None = 5
+    max_new_tokens: int | None = 32
+    backends: list[str] = field(default_factory=lambda: ["vllm", "transformers"])
+    dtypes: list[str] = field(default_factory=lambda: ["float32", "bfloat16"])
+    batch_sizes: list[int] = field(default_factory=lambda: [1, 5])
+    batch_invariant: bool = False  # also vLLM's batch-invariant mode at each dtype x batch size (NVIDIA GPUs only)
+    # grid points left out, by label: bfloat16 at batch size 1 (this CPU has no native bf16: its 8-shot prefill is ~3x slower)
+    exclude: list[str] = field(default_factory=lambda: ["vllm/bfloat16/bs1", "transformers/bfloat16/bs1"])
+    reference_backend: str = "transformers"
+    reference_dtype: str = "float32"
+    reference_batch_size: int = 1
+
+    def check(self):
+        super().check()
+        from .tasks import get_task
+
+        local = tuple(b for b in BACKENDS if b != "openai")
+        bad = [b for b in self.backends if b not in local]
+        _require(
+            bool(self.backends) and not bad,
+            f"backends must be some of {', '.join(local)} (a server's batching is its own), got {self.backends}",
+        )
+        bad = [d for d in self.dtypes if d not in DTYPES]
+        _require(
+            bool(self.dtypes) and not bad, f"dtypes must be some of {', '.join(DTYPES)} (named, not auto), got {self.dtypes}"
+        )
+        _require(
+            bool(self.batch_sizes) and all(b >= 1 for b in self.batch_sizes), f"batch_sizes must be >= 1, got {self.batch_sizes}"
+        )
+        for name, grid in (("backend", self.backends), ("dtype", self.dtypes), ("batch_size", self.batch_sizes)):
+            _require(
+                getattr(self, f"reference_{name}") in grid,
+                f"reference_{name} {getattr(self, f'reference_{name}')!r} must be one of the grid's {name}s {grid}",
+            )
+        _require(not self.batch_invariant or "vllm" in self.backends, "batch_invariant needs the vllm backend in backends")
+        # A label of a point outside this grid is harmless (the offline defaults name vLLM points; a grid may drop vLLM),
+        # one that names no possible point is a typo.
+        form = re.compile(rf"({'|'.join(local)})/({'|'.join(DTYPES)})/bs[1-9][0-9]*(/invariant)?")
+        bad = [x for x in self.exclude if not form.fullmatch(x)]
+        _require(not bad, f"exclude names {bad}: a grid point is backend/dtype/bsN[/invariant], e.g. vllm/bfloat16/bs1")
+        ref = grid_label(self.reference_backend, self.reference_dtype, self.reference_batch_size)
+        _require(ref not in self.exclude, f"exclude must not name the reference {ref}")
+        judged = [b for b in self.benchmarks if getattr(get_task(b), "judged", False)]
+        _require(not judged, f"stability scores rule-based benchmarks only, not the LLM-judged {judged}")
+
+
 SCHEMAS: dict[str, type[Common]] = {
     "gap": Gap,
     "scaling": Scaling,
@@ -196,6 +258,7 @@ SCHEMAS: dict[str, type[Common]] = {
     "repetition": Repetition,
     "length": Length,
     "best_of_n": BestOfN,
+    "stability": Stability,
 }
 
 

@@ -26,7 +26,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ..decoding import DecodingConfig
-from ..identity import Engine
+from ..identity import CPU_MAX_NUM_SEQS, TRANSFORMERS_BATCH_SIZE, Engine
+from ..identity import batch_size as resolved_batch_size
 from ..logs import engine_log_path, engine_output
 from ..models import model_info, resolve_dtype, resolve_model
 from ..provenance import package_versions
@@ -182,7 +183,14 @@ class VLLMBackend(Backend):
 
     On a CPU the engine is sized to the job, not to the machine (`cpu_engine_settings`): vLLM would otherwise
     reserve `gpu_memory_utilization` (0.92) of the node's RAM for its KV cache and refuse to start when less
-    is free."""
+    is free.
+
+    `max_num_seqs` (the batch size: sequences decoded together) is resolved here, never left to vLLM
+    (identity.batch_size: CPU_MAX_NUM_SEQS on a CPU, GPU_MAX_NUM_SEQS on a GPU), and is part of the sample's
+    identity. `batch_invariant=True` runs vLLM's batch-invariant mode (VLLM_BATCH_INVARIANT=1: greedy output
+    independent of what else is in the batch; NVIDIA GPUs only). vLLM reads that variable when it is first
+    imported and caches its environment once an engine has started, so the mode must be chosen before the
+    process's first vLLM engine, and it then holds for every later engine of the process."""
 
     name = "vllm"
 
@@ -197,18 +205,24 @@ class VLLMBackend(Backend):
         gpu_memory_utilization: float = 0.9,
         max_num_seqs: int | None = None,
         kv_cache_memory_bytes: int | None = None,
+        batch_invariant: bool = False,
         **engine_kwargs,
     ):
         self.model, self.dtype = model, dtype
+        max_num_seqs = resolved_batch_size("vllm", {"max_num_seqs": max_num_seqs})
         self.options = {
             k: v
             for k, v in dict(
                 max_model_len=max_model_len,
                 tensor_parallel_size=tensor_parallel_size,
                 data_parallel_size=data_parallel_size,
+                max_num_seqs=max_num_seqs,
                 **engine_kwargs,
             ).items()
         }
+        if batch_invariant:
+            _enable_batch_invariance()
+            self.options["batch_invariant"] = True
         path = resolve_model(model, dtype)
         if tensor_parallel_size == 1 and data_parallel_size == 1:
             # In-process engine core: no spawned child that re-imports a notebook or script's __main__.
@@ -239,8 +253,7 @@ class VLLMBackend(Backend):
                 kw = {**cpu_engine_settings(path, dtype, max_model_len or 4096, max_num_seqs, kv_cache_memory_bytes), **kw}
             else:
                 kw["gpu_memory_utilization"] = gpu_memory_utilization
-                if max_num_seqs:
-                    kw["max_num_seqs"] = max_num_seqs
+                kw["max_num_seqs"] = max_num_seqs
                 if kv_cache_memory_bytes:
                     kw["kv_cache_memory_bytes"] = kv_cache_memory_bytes
             self.engine_settings = {k: v for k, v in kw.items() if k != "model"}
@@ -317,8 +330,32 @@ class VLLMBackend(Backend):
             gc.collect()
 
 
-CPU_MAX_NUM_SEQS = 64  # sequences decoded together on a CPU: past this, 2-16 cores gain little and the cache grows
-CPU_KV_CACHE_CAP = 4 * GiB
+CPU_KV_CACHE_CAP = 4 * GiB  # (CPU_MAX_NUM_SEQS, the CPU batch size, lives in identity.py: it is part of a sample's identity)
+
+
+def batch_invariance_unavailable() -> str | None:
+    """Why vLLM's batch-invariant mode cannot run here (None: it can, as far as gbg can tell without starting vLLM)."""
+    if _no_cuda():
+        return "not available on a CPU: vLLM's batch-invariant mode needs an NVIDIA GPU (vLLM documents Hopper and Blackwell)"
+    return None
+
+
+def _enable_batch_invariance() -> None:
+    """Set VLLM_BATCH_INVARIANT=1 for the process's vLLM, or say in one line why it cannot be."""
+    import sys
+
+    why = batch_invariance_unavailable()
+    if why:
+        raise BackendError(f"batch_invariant=True: {why}")
+    if os.environ.get("VLLM_BATCH_INVARIANT") == "1":
+        return
+    if "vllm" in sys.modules:
+        # Modules read the variable at import, and the engine core caches vLLM's environment: too late to switch.
+        raise BackendError(
+            "batch_invariant=True must come before vLLM is imported in this process (VLLM_BATCH_INVARIANT is read at "
+            "import and cached by the first engine): start it in a fresh process, or set VLLM_BATCH_INVARIANT=1 beforehand"
+        )
+    os.environ["VLLM_BATCH_INVARIANT"] = "1"
 
 
 def kv_bytes_per_token(path: str, dtype: str) -> int:
@@ -401,7 +438,7 @@ class TransformersBackend(Backend):
 
     name = "transformers"
 
-    def __init__(self, model: str, dtype: str = "bfloat16", batch_size: int = 16, device: str | None = None):
+    def __init__(self, model: str, dtype: str = "bfloat16", batch_size: int = TRANSFORMERS_BATCH_SIZE, device: str | None = None):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
