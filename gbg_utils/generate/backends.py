@@ -22,6 +22,7 @@ import platform
 import random
 import threading
 import time
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -73,6 +74,27 @@ class Backend:
 
     def generate(self, requests: list[Request], config: DecodingConfig) -> list[list[Completion]]:
         raise NotImplementedError
+
+    def stream(
+        self, pairs: Iterable[tuple[Request, DecodingConfig]], chunk_size: int = 32
+    ) -> Iterator[tuple[int, Request, list[Completion]]]:
+        """(index, request, completions) for each (request, config) pair, as they finish. This default calls
+        `generate` on runs of up to `chunk_size` consecutive requests that share a config; vLLM overrides it
+        to keep its engine full."""
+        batch: list[tuple[int, Request]] = []
+        config = None
+        for i, (req, cfg) in enumerate(pairs):
+            if batch and (len(batch) == chunk_size or cfg != config):
+                yield from self._run_batch(batch, config)
+                batch = []
+            batch.append((i, req))
+            config = cfg
+        if batch:
+            yield from self._run_batch(batch, config)
+
+    def _run_batch(self, batch, config):
+        outs = self.generate([r for _, r in batch], config)
+        return [(i, r, c) for (i, r), c in zip(batch, outs)]
 
     def provenance(self) -> dict:
         return {
@@ -140,6 +162,9 @@ class LazyBackend(Backend):
 
     def generate(self, requests, config):
         return self.backend().generate(requests, config)
+
+    def stream(self, pairs, chunk_size=32):
+        return self.backend().stream(pairs, chunk_size=chunk_size)
 
     def provenance(self):
         return self.backend().provenance()
@@ -276,43 +301,77 @@ class VLLMBackend(Backend):
             **model_info(path),
         }
 
-    def generate(self, requests, config):
-        SP = self._vllm.SamplingParams
-        prompts = [{"prompt_token_ids": ids} for ids in _ids(self, requests)]  # the same ids transformers gets
-        params = [
-            SP(
-                n=r.n,
-                seed=None if config.greedy else r.seed,
-                temperature=config.temperature,
-                top_p=config.top_p,
-                top_k=max(config.top_k, 0),  # vLLM: 0 = off
-                repetition_penalty=config.repetition_penalty,
-                max_tokens=config.max_new_tokens,
-                stop=list(config.stop) or None,
-                logprobs=0 if config.logprobs else None,
+    def _params(self, r: Request, config: DecodingConfig):
+        return self._vllm.SamplingParams(
+            n=r.n,
+            seed=None if config.greedy else r.seed,
+            temperature=config.temperature,
+            top_p=config.top_p,
+            top_k=max(config.top_k, 0),  # vLLM: 0 = off
+            repetition_penalty=config.repetition_penalty,
+            max_tokens=config.max_new_tokens,
+            stop=list(config.stop) or None,
+            logprobs=0 if config.logprobs else None,
+        )
+
+    @staticmethod
+    def _completions(out, config: DecodingConfig) -> list[Completion]:
+        return [
+            Completion(
+                c.text,
+                len(c.token_ids),
+                "stop" if c.finish_reason == "stop" else c.finish_reason,
+                (c.cumulative_logprob / max(len(c.token_ids), 1))
+                if config.logprobs and c.cumulative_logprob is not None
+                else None,
             )
-            for r in requests
+            for c in sorted(out.outputs, key=lambda c: c.index)
         ]
+
+    def generate(self, requests, config):
+        prompts = [{"prompt_token_ids": ids} for ids in _ids(self, requests)]  # the same ids transformers gets
         with engine_output():
-            outs = self.llm.generate(prompts, params, use_tqdm=False)
+            outs = self.llm.generate(prompts, [self._params(r, config) for r in requests], use_tqdm=False)
         self.last_prompt_ids = [list(o.prompt_token_ids) for o in outs]  # as vLLM reports having received them
-        result = []
-        for out in outs:
-            comps = sorted(out.outputs, key=lambda c: c.index)
-            result.append(
-                [
-                    Completion(
-                        c.text,
-                        len(c.token_ids),
-                        "stop" if c.finish_reason == "stop" else c.finish_reason,
-                        (c.cumulative_logprob / max(len(c.token_ids), 1))
-                        if config.logprobs and c.cumulative_logprob is not None
-                        else None,
-                    )
-                    for c in comps
-                ]
-            )
-        return result
+        return [self._completions(o, config) for o in outs]
+
+    def stream(self, pairs, chunk_size=32):
+        """Requests enter the engine as room frees up -- about twice `max_num_seqs` sequences waiting or running,
+        so the scheduler always has the next ones -- and come back one by one as each finishes (all N samples
+        of a request together): no batch waits for its slowest sequence, and the caller commits as they come."""
+        engine = self.llm.llm_engine
+        want = 2 * int(self.options.get("max_num_seqs") or 64)
+        todo = enumerate(pairs)
+        live: dict[str, tuple[int, Request, DecodingConfig]] = {}
+        internal: dict[str, str] = {}
+        queued = 0
+        try:
+            while True:
+                while queued < want and (nxt := next(todo, None)) is not None:
+                    i, (req, config) = nxt
+                    (ids,) = _ids(self, [req])
+                    with engine_output():
+                        (rid,) = self.llm.enqueue([{"prompt_token_ids": ids}], [self._params(req, config)], use_tqdm=False)
+                    internal[_external_id(rid)] = rid  # outputs carry the id the request was given; aborts take vLLM's
+                    live[_external_id(rid)] = (i, req, config)
+                    queued += req.n
+                if not live:
+                    return
+                finished = []
+                with engine_output():  # step until something finishes; the caller's output stays outside
+                    while not finished and engine.has_unfinished_requests():
+                        finished = [o for o in engine.step() if o.finished and o.request_id in live]
+                if not finished and not engine.has_unfinished_requests():
+                    raise RuntimeError(f"vLLM finished without returning {len(live)} request(s)")
+                for out in finished:
+                    i, req, config = live.pop(out.request_id)
+                    internal.pop(out.request_id)
+                    queued -= req.n
+                    yield i, req, self._completions(out, config)
+        finally:
+            if live:  # the caller stopped early (an error, a KeyboardInterrupt): free the engine for the next run
+                with engine_output():
+                    engine.abort_request([internal[k] for k in live], internal=True)
 
     def provenance(self):
         return {
@@ -328,6 +387,13 @@ class VLLMBackend(Backend):
         with engine_output():
             del self.llm
             gc.collect()
+
+
+def _external_id(request_id: str) -> str:
+    """The id vLLM's outputs carry for a request `LLM.enqueue` returned as `request_id`: vLLM appends "-" and 8
+    random hex characters to the id it was given (unless VLLM_DISABLE_REQUEST_ID_RANDOMIZATION)."""
+    head, sep, tail = request_id.rpartition("-")
+    return head if sep and len(tail) == 8 and all(c in "0123456789abcdef" for c in tail) else request_id
 
 
 CPU_KV_CACHE_CAP = 4 * GiB  # (CPU_MAX_NUM_SEQS, the CPU batch size, lives in identity.py: it is part of a sample's identity)

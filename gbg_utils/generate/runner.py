@@ -4,8 +4,10 @@
     >>> summary = run_generation(store, "smollm2-135m", get_task("humaneval"), limit=5, n_samples=8, temperature=1.0)
 
 Only what is missing is generated: a run whose samples are all stored never loads the model, a run killed
-mid-way loses at most the chunk in flight, and asking for more samples later extends the set (sample j's
-seed derives from the sample's identity, not from how many were asked for).
+mid-way loses at most the `chunk_size` requests finished since the last commit (and those in flight), and
+asking for more samples later extends the set (sample j's seed derives from the sample's identity, not from
+how many were asked for). All missing requests of all configs stream through the backend together
+(`Backend.stream`: vLLM keeps its engine full and hands each request back as it finishes).
 """
 
 from __future__ import annotations
@@ -140,6 +142,9 @@ def run_generation(
     sent = {str(it.id): be.encode(task.prompt(it)) for it in items}
     summary.prompt_hashes = {i: prompt_hash(p) for i, p in sent.items()}
     try:
+        # Everything missing, over all configs, goes to the backend as one stream (greedy and sampled together):
+        # the engine stays full and no config waits for another's slowest sequence.
+        jobs = []  # (config_key, config, item, first sample index, count)
         for config, n in configs:
             key = store.add_config(config, engine)
             summary.wanted[key] = n
@@ -147,52 +152,61 @@ def run_generation(
             missing = sum(c for _, _, c in todo)
             summary.reused[key] = len(items) * n - missing
             summary.generated[key] = 0
-            if not todo:
-                continue
-            summary.loaded_model = True
-            if summary.run_id is None:
-                summary.run_id = store.new_run(generation_run(be, task, model))
-            label = "greedy" if config.greedy else f"T={config.temperature:g} x{n}"
-            bar = tqdm(total=missing, desc=f"{task.name} {label}", unit="completion", disable=not progress)
-            for start in range(0, len(todo), chunk_size):
-                chunk = todo[start : start + chunk_size]
-                reqs = []
-                for item, j, count in chunk:
-                    s = item_seed(model, task.name, str(item.id), config) + j
-                    ids = sent[str(item.id)]
-                    reqs.append(
-                        Request(
-                            task.prompt(item),
-                            count,
-                            s,
-                            ids if isinstance(ids, list) and ids and isinstance(ids[0], int) else None,
-                        )
-                    )
-                outs = be.generate(reqs, config)
-                rows = []
-                for (item, j, count), req, comps in zip(chunk, reqs, outs):
-                    if len(comps) != count:
-                        raise RuntimeError(f"backend returned {len(comps)} completions for {count} asked (item {item.id})")
-                    ph = summary.prompt_hashes[str(item.id)]
-                    rows += [
-                        Sample(
-                            model,
-                            task.name,
-                            str(item.id),
-                            ph,
-                            key,
-                            j + k,
-                            c.text,
-                            c.n_tokens,
-                            c.finish_reason,
-                            c.mean_logprob,
-                            req.seed + k,
-                        )
-                        for k, c in enumerate(comps)
-                    ]
-                store.add_samples(rows, summary.run_id)  # one transaction per chunk: all of it or none
-                summary.generated[key] += len(rows)
+            jobs += [(key, config, item, j, count) for item, j, count in todo]
+        if not jobs:
+            return summary
+        summary.loaded_model = True
+        summary.run_id = store.new_run(generation_run(be, task, model))
+        labels = ["greedy" if c.greedy else f"T={c.temperature:g} x{n}" for c, n in configs]
+        bar = tqdm(
+            total=sum(j[4] for j in jobs), desc=f"{task.name} {' + '.join(labels)}", unit="completion", disable=not progress
+        )
+
+        def requests():
+            for _key, config, item, j, count in jobs:
+                ids = sent[str(item.id)]
+                seed = item_seed(model, task.name, str(item.id), config) + j
+                ids = ids if isinstance(ids, list) and ids and isinstance(ids[0], int) else None
+                yield Request(task.prompt(item), count, seed, ids), config
+
+        rows, done = [], 0
+
+        def commit():
+            nonlocal rows
+            if rows:
+                store.add_samples(rows, summary.run_id)  # one transaction: all of these or none
+                for r in rows:
+                    summary.generated[r.config_key] += 1
                 bar.update(len(rows))
+                rows = []
+
+        try:
+            for idx, req, comps in be.stream(requests(), chunk_size=chunk_size):
+                key, config, item, j, count = jobs[idx]
+                if len(comps) != count:
+                    raise RuntimeError(f"backend returned {len(comps)} completions for {count} asked (item {item.id})")
+                ph = summary.prompt_hashes[str(item.id)]
+                rows += [
+                    Sample(
+                        model,
+                        task.name,
+                        str(item.id),
+                        ph,
+                        key,
+                        j + k,
+                        c.text,
+                        c.n_tokens,
+                        c.finish_reason,
+                        c.mean_logprob,
+                        req.seed + k,
+                    )
+                    for k, c in enumerate(comps)
+                ]
+                done += 1
+                if done % chunk_size == 0:
+                    commit()
+        finally:
+            commit()  # what finished is kept, even when the run stops on an error
             bar.close()
     finally:
         if owned:
