@@ -151,7 +151,10 @@ def test_batch_invariance_is_refused_once_vllm_is_imported(monkeypatch):
     import gbg_utils.generate.backends as be
 
     monkeypatch.setattr(be, "_no_cuda", lambda: False)
-    monkeypatch.delenv("VLLM_BATCH_INVARIANT", raising=False)
+    # setenv first so that teardown restores the variable's absence (delenv of an absent variable records nothing):
+    # a VLLM_BATCH_INVARIANT=1 left behind would put every later vLLM engine of this process in batch-invariant mode
+    monkeypatch.setenv("VLLM_BATCH_INVARIANT", "0")
+    monkeypatch.delenv("VLLM_BATCH_INVARIANT")
     monkeypatch.setitem(sys.modules, "vllm", types.ModuleType("vllm"))
     with pytest.raises(be.BackendError, match="must come before vLLM is imported"):
         be._enable_batch_invariance()
@@ -159,8 +162,7 @@ def test_batch_invariance_is_refused_once_vllm_is_imported(monkeypatch):
     be._enable_batch_invariance()
     import os
 
-    assert os.environ["VLLM_BATCH_INVARIANT"] == "1"
-    monkeypatch.delenv("VLLM_BATCH_INVARIANT")  # (monkeypatch restores the variable's absence)
+    assert os.environ.pop("VLLM_BATCH_INVARIANT") == "1"
 
 
 # --- the grid and its parameters ---------------------------------------------------------------------------------
