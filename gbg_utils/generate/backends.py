@@ -337,24 +337,25 @@ class VLLMBackend(Backend):
 
     def stream(self, pairs, chunk_size=32):
         """Requests enter the engine as room frees up -- about twice `max_num_seqs` sequences waiting or running,
-        so the scheduler always has the next ones -- and come back one by one as each finishes (all N samples
-        of a request together): no batch waits for its slowest sequence, and the caller commits as they come."""
+        counted by the engine (each of a request's N samples is a sequence of its own, and leaves when it ends), so
+        the scheduler always has the next ones -- and come back one by one as each finishes (all N samples of a
+        request together): no batch waits for its slowest sequence, and the caller commits as they come."""
         engine = self.llm.llm_engine
         want = 2 * int(self.options.get("max_num_seqs") or 64)
         todo = enumerate(pairs)
         live: dict[str, tuple[int, Request, DecodingConfig]] = {}
         internal: dict[str, str] = {}
-        queued = 0
         try:
             while True:
-                while queued < want and (nxt := next(todo, None)) is not None:
+                # Not our own count of what was sent: a request's finished samples leave the engine before the request
+                # is returned, and counting them would let the batch run far below max_num_seqs.
+                while engine.get_num_unfinished_requests() < want and (nxt := next(todo, None)) is not None:
                     i, (req, config) = nxt
                     (ids,) = _ids(self, [req])
                     with engine_output():
                         (rid,) = self.llm.enqueue([{"prompt_token_ids": ids}], [self._params(req, config)], use_tqdm=False)
                     internal[_external_id(rid)] = rid  # outputs carry the id the request was given; aborts take vLLM's
                     live[_external_id(rid)] = (i, req, config)
-                    queued += req.n
                 if not live:
                     return
                 finished = []
@@ -366,7 +367,6 @@ class VLLMBackend(Backend):
                 for out in finished:
                     i, req, config = live.pop(out.request_id)
                     internal.pop(out.request_id)
-                    queued -= req.n
                     yield i, req, self._completions(out, config)
         finally:
             if live:  # the caller stopped early (an error, a KeyboardInterrupt): free the engine for the next run
