@@ -52,6 +52,17 @@ def test_sampling_semantics(backend):
 
 
 @pytest.mark.slow
+def test_the_in_process_engine_leaves_the_environment_as_it_found_it(vllm_backend):
+    """gbg runs vLLM's engine core in-process (VLLM_ENABLE_V1_MULTIPROCESSING=0) for its own engine only: left in
+    os.environ, it reached every vLLM server started afterwards from the same process, whose greedy outputs then
+    changed from one call to the next (test_sampling_semantics[openai] failed whenever it ran after [vllm])."""
+    import os
+
+    assert vllm_backend.llm is not None
+    assert "VLLM_ENABLE_V1_MULTIPROCESSING" not in os.environ
+
+
+@pytest.mark.slow
 def test_vllm_and_transformers_agree_on_greedy(vllm_backend, hf_backend):
     cfg = DecodingConfig(max_new_tokens=12)
     assert texts(generate(vllm_backend, PROMPTS[:1], cfg)) == texts(generate(hf_backend, PROMPTS[:1], cfg))

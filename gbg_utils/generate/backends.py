@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from ..decoding import DecodingConfig
@@ -249,10 +250,8 @@ class VLLMBackend(Backend):
             _enable_batch_invariance()
             self.options["batch_invariant"] = True
         path = resolve_model(model, dtype)
-        if tensor_parallel_size == 1 and data_parallel_size == 1:
-            # In-process engine core: no spawned child that re-imports a notebook or script's __main__.
-            os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
-        with engine_output():
+        in_process = tensor_parallel_size == 1 and data_parallel_size == 1
+        with engine_output(), in_process_engine(in_process):
             try:
                 import vllm
             except ImportError as e:
@@ -422,6 +421,23 @@ def _enable_batch_invariance() -> None:
             "import and cached by the first engine): start it in a fresh process, or set VLLM_BATCH_INVARIANT=1 beforehand"
         )
     os.environ["VLLM_BATCH_INVARIANT"] = "1"
+
+
+@contextmanager
+def in_process_engine(enabled: bool = True):
+    """Build a vLLM engine whose core runs in this process (VLLM_ENABLE_V1_MULTIPROCESSING=0): no spawned child
+    re-importing a notebook's or script's __main__. Set for the construction only, where vLLM reads it (the engine
+    then caches vLLM's environment): left in os.environ it reaches every process started from here, and a vLLM
+    server started so runs its engine inside the API server, whose greedy outputs change from call to call."""
+    key = "VLLM_ENABLE_V1_MULTIPROCESSING"
+    if not enabled or key in os.environ:  # the user's own choice stands
+        yield
+        return
+    os.environ[key] = "0"
+    try:
+        yield
+    finally:
+        os.environ.pop(key, None)
 
 
 def kv_bytes_per_token(path: str, dtype: str) -> int:

