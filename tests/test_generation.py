@@ -156,3 +156,47 @@ def test_openai_does_not_retry_a_client_error(flaky_server):
     with pytest.raises(BackendError, match="answered 400"):
         generate(be, PROMPTS[:1], GREEDY)
     assert be.requests_sent == 1
+
+
+class _Slow(BaseHTTPRequestHandler):
+    """Answers after the delay the prompt names, and counts the requests in flight at once."""
+
+    lock = threading.Lock()
+    in_flight = peak = 0
+
+    def do_POST(self):
+        import time
+
+        body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+        cls = type(self)
+        with cls.lock:
+            cls.in_flight += 1
+            cls.peak = max(cls.peak, cls.in_flight)
+        time.sleep(float(body["messages"][0]["content"]))
+        with cls.lock:
+            cls.in_flight -= 1
+        choice = {"index": 0, "message": {"content": body["messages"][0]["content"]}, "finish_reason": "stop"}
+        send_json(self, 200, {"choices": [choice], "usage": {"completion_tokens": 1}})
+
+    def log_message(self, *a):
+        pass
+
+
+def test_the_openai_stream_keeps_concurrency_requests_in_flight_and_returns_each_as_it_finishes():
+    """A server is kept full: a slow request does not hold back the ones after it (as a batch waiting for its
+    slowest would), and exactly `concurrency` requests are in flight while any remain."""
+    from gbg_utils.generate.backends import Request
+
+    _Slow.in_flight = _Slow.peak = 0
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Slow)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        be = OpenAIBackend("m", base_url=f"http://127.0.0.1:{srv.server_address[1]}/v1", concurrency=4)
+        delays = ["1.5"] + ["0.1"] * 20
+        pairs = [(Request([{"role": "user", "content": d}], 1, 0), GREEDY) for d in delays]
+        order = [i for i, _, _ in be.stream(pairs, chunk_size=32)]
+    finally:
+        srv.shutdown()
+    assert sorted(order) == list(range(len(delays)))  # every request once
+    assert order[-1] == 0  # the slow one came back last, after all 20 quick ones had passed it
+    assert _Slow.peak == 4  # never more than `concurrency` at once, and the pool was used in full

@@ -23,7 +23,7 @@ import random
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -688,6 +688,31 @@ class OpenAIBackend(Backend):
     def generate(self, requests, config):
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
             return list(pool.map(lambda r: self._one(r, config), requests))
+
+    def stream(self, pairs, chunk_size=32):
+        """Keep `concurrency` requests in flight while any remain, and return each as it finishes: the server
+        stays full, and a slow request holds back nothing (chunks would each wait for their slowest)."""
+        todo = enumerate(pairs)
+        pool = ThreadPoolExecutor(max_workers=self.concurrency)
+        running: dict = {}
+
+        def top_up():
+            for i, (req, cfg) in todo:
+                running[pool.submit(self._one, req, cfg)] = (i, req)
+                if len(running) >= self.concurrency:
+                    return
+
+        try:
+            top_up()
+            while running:
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for f in done:
+                    i, req = running.pop(f)
+                    comps = f.result()  # a request that failed all its retries ends the stream
+                    top_up()
+                    yield i, req, comps
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def _one(self, r: Request, config: DecodingConfig) -> list[Completion]:
         chat = not isinstance(r.prompt, str)
