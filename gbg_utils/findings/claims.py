@@ -200,6 +200,17 @@ def _count(states: list[str], good: str, bad: str, n: int) -> tuple[str, str]:
     return "inconclusive", f"{g} of {n} cells agree and {b} disagree at 95%; unresolved: {_why_unresolved(states)}"
 
 
+def _every_cell(states: list[str], against: str, every: str, some: str) -> tuple[str, str]:
+    """Contradicted when any cell is against the claim at 95%, supported when every cell is for it, else
+    inconclusive. The reasons are templates: {bad} / {good} cells against / for, {n} cells, {rest} the unresolved."""
+    f = dict(bad=states.count("disagree"), good=states.count("agree"), n=len(states), rest=_why_unresolved(states))
+    if f["bad"]:
+        return "contradicted", against.format(**f)
+    if f["good"] == f["n"]:
+        return "supported", every.format(**f)
+    return "inconclusive", some.format(**f)
+
+
 def _why_unresolved(states: list[str]) -> str:
     other = [s for s in states if s not in ("agree", "disagree")]
     kinds = sorted(set(other))
@@ -385,21 +396,12 @@ def constrained_answers_are_stable(gap: pd.DataFrame) -> Verdict:
             "not testable",
             "needs one model on both a constrained and an open benchmark",
         )
-    if "disagree" in states:
-        verdict, why = (
-            "contradicted",
-            f"{states.count('disagree')} of {len(states)} pairs: the constrained benchmark's run std is larger at 95%",
-        )
-    elif all(s == "agree" for s in states):
-        verdict, why = (
-            "supported",
-            f"all {len(states)} pairs: the constrained benchmark's run std is smaller at 95% (F interval on the std ratio)",
-        )
-    else:
-        verdict, why = (
-            "inconclusive",
-            f"{states.count('agree')} of {len(states)} pairs resolved below 1; the rest: {_why_unresolved(states)}",
-        )
+    verdict, why = _every_cell(
+        states,
+        "{bad} of {n} pairs: the constrained benchmark's run std is larger at 95%",
+        "all {n} pairs: the constrained benchmark's run std is smaller at 95% (F interval on the std ratio)",
+        "{good} of {n} pairs resolved below 1; the rest: {rest}",
+    )
     why += "; a run's spread also shrinks with more items, so compare item counts"
     one = len(vals) == 1
     return _verdict(
@@ -603,15 +605,12 @@ def high_temperature_hurts_reasoning(sweep: pd.DataFrame, hot: float = 1.5) -> V
         parts.append(
             f"{m}: drop on {paper.benchmark_label(r)} {dr:+.1f} vs {paper.benchmark_label(o)} {do:+.1f}, difference {d:+.1f} [{lo:+.1f}, {hi:+.1f}] points"
         )
-    if "disagree" in states:
-        verdict, why = "contradicted", f"{states.count('disagree')} of {len(states)} pairs: the open-ended task drops more at 95%"
-    elif all(s == "agree" for s in states):
-        verdict, why = "supported", f"all {len(states)} pairs: the reasoning task drops more at 95%"
-    else:
-        verdict, why = (
-            "inconclusive",
-            f"{states.count('agree')} of {len(states)} pairs resolved; the rest: {_why_unresolved(states)}",
-        )
+    verdict, why = _every_cell(
+        states,
+        "{bad} of {n} pairs: the open-ended task drops more at 95%",
+        "all {n} pairs: the reasoning task drops more at 95%",
+        "{good} of {n} pairs resolved; the rest: {rest}",
+    )
     one = len(vals) == 1
     return _verdict(
         "C5",
@@ -680,21 +679,12 @@ def default_repetition_penalty_is_near_best(sweep: pd.DataFrame, margin: float =
             "not testable",
             f"needs the default {default:.1f} and another penalty (besides GSM8K's 0.9) on one benchmark",
         )
-    if "disagree" in states:
-        verdict, why = (
-            "contradicted",
-            f"in {states.count('disagree')} of {len(states)} cells another penalty beats {default:.1f} at 95%",
-        )
-    elif all(s == "agree" for s in states):
-        verdict, why = (
-            "supported",
-            f"in all {len(states)} cells {default:.1f} is within {margin:g} points of the best penalty at 95%",
-        )
-    else:
-        verdict, why = (
-            "inconclusive",
-            f"{states.count('agree')} of {len(states)} cells resolved within {margin:g} points of the best; the rest: {_why_unresolved(states)}",
-        )
+    verdict, why = _every_cell(
+        states,
+        f"in {{bad}} of {{n}} cells another penalty beats {default:.1f} at 95%",
+        f"in all {{n}} cells {default:.1f} is within {margin:g} points of the best penalty at 95%",
+        f"{{good}} of {{n}} cells resolved within {margin:g} points of the best; the rest: {{rest}}",
+    )
     one = len(vals) == 1
     return _verdict(
         "C6",
@@ -806,16 +796,12 @@ def best_of_n_beats_greedy(curves: pd.DataFrame, reference: float | None = None,
             stronger += 1
     if not stronger:
         untested.append("(c) no stronger model in the store and no reference_score")
-    n = len(states)
-    if "disagree" in states:
-        verdict, why = "contradicted", f"{states.count('disagree')} of {n} comparisons fall below their bar at 95%"
-    elif all(s == "agree" for s in states):
-        verdict, why = "supported", f"all {n} comparisons lie above their bar at 95%"
-    else:
-        verdict, why = (
-            "inconclusive",
-            f"{states.count('agree')} of {n} comparisons resolved above their bar; the rest: {_why_unresolved(states)}",
-        )
+    verdict, why = _every_cell(
+        states,
+        "{bad} of {n} comparisons fall below their bar at 95%",
+        "all {n} comparisons lie above their bar at 95%",
+        "{good} of {n} comparisons resolved above their bar; the rest: {rest}",
+    )
     if not stronger and verdict == "supported":  # the claim's second half is a conjunct, not a footnote
         verdict, why = (
             "not testable",
