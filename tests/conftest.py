@@ -53,6 +53,20 @@ def send_json(handler, status: int, payload) -> None:
     handler.wfile.write(data)
 
 
+def schema_1_store(path: Path) -> Path:
+    """A store as gbg's first schema left it (no prompt hash, no engine in a sample's identity)."""
+    import sqlite3
+
+    con = sqlite3.connect(path)
+    con.executescript(
+        "CREATE TABLE meta (k TEXT PRIMARY KEY, v TEXT NOT NULL); INSERT INTO meta VALUES ('schema_version', '1');"
+        "CREATE TABLE samples (model TEXT, benchmark TEXT, item_id TEXT, config_key TEXT, sample_idx INTEGER, text TEXT);"
+    )
+    con.commit()
+    con.close()
+    return path
+
+
 def start_vllm_server(model_dir: str, served_name: str = TEST_MODEL, port: int | None = None, log: Path | None = None):
     """The library's CPU server (`generate.server`), in bf16 and at 2,048 tokens, as the tests' engine."""
     return _start(model_dir, served_name, port=port, log=log, dtype="bfloat16", max_model_len=2048)

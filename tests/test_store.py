@@ -8,6 +8,7 @@ import textwrap
 import time
 
 import pytest
+from conftest import schema_1_store
 
 from gbg_utils.decoding import DecodingConfig
 from gbg_utils.generate.runner import plan, run_generation
@@ -89,19 +90,10 @@ def test_a_config_key_names_the_engine_too(tmp_path):
 
 
 def test_a_store_of_the_previous_schema_is_refused_with_one_line(tmp_path):
-    import sqlite3
-
     from gbg_utils.cli import main
     from gbg_utils.store import StoreSchemaError
 
-    old = tmp_path / "old.sqlite"
-    con = sqlite3.connect(old)
-    con.executescript(
-        "CREATE TABLE meta (k TEXT PRIMARY KEY, v TEXT NOT NULL); INSERT INTO meta VALUES ('schema_version', '1');"
-        "CREATE TABLE samples (model TEXT, benchmark TEXT, item_id TEXT, config_key TEXT, sample_idx INTEGER, text TEXT);"
-    )
-    con.commit()
-    con.close()
+    old = schema_1_store(tmp_path / "old.sqlite")
     with pytest.raises(StoreSchemaError, match="schema 1.*start a new store"):
         SampleStore(old)
     assert main(["score", "--benchmark", "humaneval", "--store", str(old)]) == 2

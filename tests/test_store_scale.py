@@ -9,6 +9,7 @@ import sqlite3
 
 import pandas as pd
 import pytest
+from conftest import schema_1_store
 
 from gbg_utils.cli import main
 from gbg_utils.decoding import DecodingConfig
@@ -209,14 +210,7 @@ def test_gbg_store_merge(tmp_path, gsm, capsys):
 def test_merge_refuses_bad_inputs_with_one_line(tmp_path, gsm, capsys):
     task, items = gsm
     a = fill(tmp_path / "a.sqlite", task, items[:1])
-    old = tmp_path / "old.sqlite"
-    con = sqlite3.connect(old)
-    con.executescript(
-        "CREATE TABLE meta (k TEXT PRIMARY KEY, v TEXT NOT NULL); INSERT INTO meta VALUES ('schema_version', '1');"
-        "CREATE TABLE samples (model TEXT, benchmark TEXT, item_id TEXT, config_key TEXT, sample_idx INTEGER, text TEXT);"
-    )
-    con.commit()
-    con.close()
+    old = schema_1_store(tmp_path / "old.sqlite")
     (tmp_path / "junk.sqlite").write_text("not a database" * 100)
     out = tmp_path / "out.sqlite"
     with pytest.raises(StoreSchemaError, match="schema 1; this gbg merges schema 2 only -- nothing merged"):
