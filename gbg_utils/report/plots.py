@@ -355,28 +355,18 @@ def plot_paper_comparison(compare: pd.DataFrame, col: str = "benchmark") -> Figu
             ax.hlines(ys, np.minimum(s.greedy, s["mean"]), np.maximum(s.greedy, s["mean"]), color=color, lw=1)
             if who == "yours" and {"best", "worst"} <= set(s.columns):
                 ax.hlines(ys, s.worst, s.best, color=color, lw=4, alpha=0.25, label="yours: worst-best run")
-            ax.scatter(
-                s.greedy,
-                ys,
-                marker="D",
-                s=40,
-                facecolors=face,
-                edgecolors=color,
-                gid=f"{who}_greedy",
-                label=f"{who}: greedy",
-                zorder=3,
-            )
-            ax.scatter(
-                s["mean"],
-                ys,
-                marker="o",
-                s=40,
-                facecolors=face,
-                edgecolors=color,
-                gid=f"{who}_mean",
-                label=f"{who}: sampling mean",
-                zorder=3,
-            )
+            for col, marker, what in (("greedy", "D", "greedy"), ("mean", "o", "sampling mean")):
+                ax.scatter(
+                    s[col],
+                    ys,
+                    marker=marker,
+                    s=40,
+                    facecolors=face,
+                    edgecolors=color,
+                    zorder=3,
+                    gid=f"{who}_{col}",
+                    label=f"{who}: {what}",
+                )
         ax.set_yticks(range(len(order)), order)
         ax.invert_yaxis()
         ax.set(title=name, xlabel="score (as the paper prints it: % or points)", ylabel="")
