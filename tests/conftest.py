@@ -14,9 +14,6 @@ from gbg_utils.generate.server import start_vllm_server as _start
 REPO = Path(__file__).resolve().parents[1]
 DATA_DIR = REPO.parent / "shared" / "data"
 os.environ.setdefault("GBG_DATA_DIR", str(DATA_DIR))
-# No network here: fail fast instead of letting huggingface_hub retry for ~25 s.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 TEST_MODEL = "smollm2-135m"
 
 
