@@ -79,9 +79,9 @@ class Backend:
     def stream(
         self, pairs: Iterable[tuple[Request, DecodingConfig]], chunk_size: int = 32
     ) -> Iterator[tuple[int, Request, list[Completion]]]:
-        """(index, request, completions) for each (request, config) pair, as they finish. This default calls
-        `generate` on runs of up to `chunk_size` consecutive requests that share a config; vLLM overrides it
-        to keep its engine full."""
+        """(index, request, completions) for each (request, config) pair, as they finish. `chunk_size` is the
+        runner's commit size: this default calls `generate` on runs of up to that many consecutive requests that
+        share a config (one commit each); vLLM and openai override it to keep their engine or server full."""
         batch: list[tuple[int, Request]] = []
         config = None
         for i, (req, cfg) in enumerate(pairs):
