@@ -663,7 +663,7 @@ class OpenAIBackend(Backend):
         dtype: str = "bfloat16",
         base_url: str | None = None,
         api_key_env: str = "OPENAI_API_KEY",
-        concurrency: int = 8,
+        concurrency: int = 32,  # requests in flight: 32 kept a 64-sequence CPU server full (bench_openai.py)
         max_retries: int = 5,
         timeout: float = 120.0,
         backoff: float = 1.0,

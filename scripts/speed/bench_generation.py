@@ -12,10 +12,7 @@ Tokens/s counts generated tokens only (up to EOS); model load time is reported a
 from __future__ import annotations
 
 import argparse
-import os
 import time
-
-os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
 
 
 def main() -> None:
@@ -32,17 +29,18 @@ def main() -> None:
 
     from gbg_utils.decoding import DecodingConfig, greedy
     from gbg_utils.generate.backends import encode_prompt, generate, load_backend
-    from gbg_utils.models import resolve_model
+    from gbg_utils.models import resolve_dtype, resolve_model
     from gbg_utils.tasks import get_task
 
-    path = resolve_model(args.model)
+    dtype = resolve_dtype("auto")  # every path in the same dtype: gbg's default on this machine
+    path = resolve_model(args.model, dtype)
     task = get_task("humaneval")
     prompts = [task.prompt(it) for it in task.load(limit=args.prompts)]
     sampled = DecodingConfig(temperature=1.0, n=args.n, seed=0, max_new_tokens=args.max_new_tokens)
     results: dict[str, tuple[float, int]] = {}
     print(
         f"model {args.model}, {args.prompts} HumanEval prompts, greedy + {args.n} samples each, max_new_tokens {args.max_new_tokens}, "
-        f"torch threads {torch.get_num_threads()}"
+        f"{dtype}, torch threads {torch.get_num_threads()}"
     )
 
     def count(out_ids, prompt_len, eos):
@@ -54,7 +52,7 @@ def main() -> None:
 
     if {"naive", "hf_batched"} - set(args.skip):
         tok = AutoTokenizer.from_pretrained(path, padding_side="left")
-        hf = AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16).eval()
+        hf = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype)).eval()
         eos = (
             {hf.generation_config.eos_token_id}
             if isinstance(hf.generation_config.eos_token_id, int)
