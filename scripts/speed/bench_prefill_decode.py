@@ -23,11 +23,11 @@ def main() -> None:
 
     from vllm import SamplingParams
 
-    from gbg_utils.generate.backends import VLLMBackend, encode_prompt
+    from gbg_utils.generate.backends import encode_prompt, load_backend
     from gbg_utils.tasks import get_task
 
     task = get_task("humaneval")
-    be = VLLMBackend(args.model, max_model_len=2048)
+    be = load_backend("vllm", args.model, max_model_len=2048)  # dtype "auto", as gbg runs it
     ids = [{"prompt_token_ids": encode_prompt(be.tokenizer, task.prompt(it))} for it in task.load(limit=args.prompts)]
     prompt_tokens = sum(len(p["prompt_token_ids"]) for p in ids)
 
