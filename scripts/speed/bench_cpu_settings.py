@@ -53,7 +53,6 @@ def prompts(n: int):
 
 def child(spec: dict) -> None:
     """One vLLM setting: start the engine, generate greedy + N for every prompt in one call, print JSON."""
-    os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
     t0 = time.perf_counter()
     from gbg_utils.generate.backends import VLLMBackend, encode_prompt
     from gbg_utils.models import resolve_model
