@@ -80,7 +80,12 @@ def main() -> None:
     prompts = [
         [{"role": "user", "content": "Write a function that adds two numbers."}],
         [{"role": "user", "content": "Say hi."}],
-        [{"role": "user", "content": "Explain, in three long paragraphs with examples, why greedy decoding can differ from sampling."}],
+        [
+            {
+                "role": "user",
+                "content": "Explain, in three long paragraphs with examples, why greedy decoding can differ from sampling.",
+            }
+        ],
         [{"role": "user", "content": "def fib(n):"}],
     ]
     greedy = DecodingConfig(temperature=0.0, max_new_tokens=48)
