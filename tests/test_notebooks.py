@@ -366,3 +366,19 @@ def test_best_of_n_adds_a_reward_model_curve(smoke_run, tmp_path):
 def test_unknown_selector_is_refused():
     with pytest.raises(ParamError, match=r"unknown selector\(s\) \['orcale'\]"):
         validate("best_of_n", {"selectors": ["orcale", "random"]})
+
+
+def test_a_notebook_run_prints_no_kernel_transport_warning(tmp_path, capfd):
+    """gbg's papermill call starts kernels that do not warn about plain-TCP transport on the terminal
+    (ipykernel 7.4 prints one per kernel start unless the manager provisions CurveZMQ keys)."""
+    from gbg_utils.report.papermill import execute
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["parameters"]}), nbformat.v4.new_code_cell("print(x + 1)")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    src, out = tmp_path / "tiny.ipynb", tmp_path / "tiny.out.ipynb"
+    nbformat.write(nb, src)
+    execute(src, out, {"x": 41}, progress=False)
+    assert nbformat.read(out, as_version=4).cells[-1].outputs[0].text == "42\n"
+    err = capfd.readouterr().err
+    assert "without encryption" not in err, err

@@ -41,6 +41,38 @@ class NotebookResult:
     params: dict | None = None
 
 
+def kernel_config():
+    """Config for the kernels papermill starts: CurveZMQ transport encryption where this jupyter_client and pyzmq
+    support it. ipykernel 7.4 warns on every kernel start over plain TCP ("Kernel is running over TCP without
+    encryption"), a line in the terminal per notebook; 'auto' encrypts only when the kernelspec declares support."""
+    from traitlets.config import Config
+
+    cfg = Config()
+    try:
+        import zmq
+        from jupyter_client import KernelManager
+    except ImportError:
+        return cfg
+    if zmq.has("curve") and "transport_encryption" in KernelManager.class_trait_names():
+        cfg.KernelManager.transport_encryption = "auto"
+    return cfg
+
+
+def execute(notebook: Path, out: Path, params: dict, progress: bool = True) -> None:
+    """Run one notebook headless with papermill, from the project root, on the `python3` kernel."""
+    import papermill as pm
+
+    pm.execute_notebook(
+        str(notebook),
+        str(out),
+        parameters=params,
+        cwd=str(PROJ_ROOT),
+        progress_bar=progress,
+        kernel_name="python3",
+        config=kernel_config(),
+    )
+
+
 def notebook_path(name: str) -> Path:
     schema(name)  # a clear error for an unknown name
     return NOTEBOOK_DIR / f"{name}.ipynb"
@@ -125,8 +157,6 @@ def run_notebooks(
     """Execute notebooks into `run_dir` with their parameters layered as papermill's -f and -p do: the notebook's
     defaults, then `params/<notebook>/<params_name>.yaml`, then each of `files` in order (later wins), then
     `overrides`. Everything is checked strictly against each notebook before the first one runs."""
-    import papermill as pm
-
     names = list(NOTEBOOKS) if names == "all" else ([names] if isinstance(names, str) else list(names))
     for n in names:
         schema(n)
@@ -155,14 +185,7 @@ def run_notebooks(
             print(f"[gbg] ({i}/{len(names)}) {name} with {layers} -> {out_nb}", flush=True)
             t0 = time.time()
             try:
-                pm.execute_notebook(
-                    str(notebook_path(name)),
-                    str(out_nb),
-                    parameters=params,
-                    cwd=str(PROJ_ROOT),
-                    progress_bar=progress,
-                    kernel_name="python3",
-                )
+                execute(notebook_path(name), out_nb, params, progress)
                 results.append(NotebookResult(name, "ok", out_nb, out_dir, time.time() - t0, params=params))
             except Exception as e:  # a failed notebook must not stop the others
                 msg = str(e).strip().splitlines()
