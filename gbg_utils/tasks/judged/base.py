@@ -14,6 +14,7 @@ from typing import Protocol
 import pandas as pd
 
 from ..base import Item, Task
+from ..base import Protocol as TaskProtocol
 from ..data import DataSearch, TaskDataError
 
 
@@ -73,6 +74,18 @@ class JudgedTask(Task):
     paper_judge: str = "gpt-4-1106-preview"
     judge_max_tokens: int = 4096
     games: tuple[int, ...] = (0,)  # one judgment per sample, or (0, 1) for both orders
+    # The paper generated these as each benchmark's own harness does (the instruction, or WildBench's conversation,
+    # as chat turns with the model's template), and so does gbg: one protocol under two names, one identity.
+    protocols = {
+        "paper": TaskProtocol(
+            "paper",
+            None,
+            "the benchmark's own generation (alpaca_eval / arena-hard-auto / WildBench): the instruction as chat turns",
+            "the instruction (WildBench: the conversation) as chat turns, the model's own template",
+            "the benchmark's judge prompt and metric (score/judge.py); the judge is the one configured",
+            "a judge other than the paper's (gpt-4-1106-preview / gpt-4-turbo) is an approximation, labelled as such",
+        )
+    }
 
     def score(self, completion: str, item: Item):
         raise NotImplementedError(f"{self.name} is judged by an LLM: use gbg_utils.score.judge.judge_store(store, task, judge)")
