@@ -29,6 +29,7 @@ DEFAULT_STORE = OUTPUTS / "store.sqlite"
 def _add_generation_args(p: argparse.ArgumentParser, limit: int | None = None, n: int = 8) -> None:
     p.add_argument("--model", default=DEFAULT_MODEL, help=f"embedded name ({', '.join(EMBEDDED)}), hub id or local HF folder")
     p.add_argument("--benchmark", default="humaneval")
+    _add_protocol_arg(p)
     p.add_argument("--backend", default="vllm", help="vllm | transformers | openai")
     p.add_argument("--limit", type=int, default=limit, help="first N items only")
     p.add_argument(
@@ -50,6 +51,15 @@ def _add_generation_args(p: argparse.ArgumentParser, limit: int | None = None, n
     p.add_argument("--data-dir", default=None, help="benchmark data folder (default: $GBG_DATA_DIR, packages, then the hub)")
 
 
+def _add_protocol_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--protocol",
+        default="paper",
+        choices=("paper", "gbg"),
+        help="paper: the harness Song et al. ran (prompts, stops, answer rules); gbg: gbg's own (docs/benchmarks.md)",
+    )
+
+
 def cmd_models(args) -> int:
     print(f"cache: {cache_dir()}")
     for name, m in EMBEDDED.items():
@@ -66,6 +76,8 @@ def cmd_tasks(args) -> int:
         t = get_task(name)
         judged = " [LLM judge]" if getattr(t, "judged", False) else ""
         print(f"  {name:14s} v{t.version}  {t.description}{judged}")
+        for proto, spec in t.protocols.items():
+            print(f"      {proto:6s} {spec.harness}; rule {spec.rule}")
     return 0
 
 
@@ -74,7 +86,7 @@ def cmd_generate(args, *, score: bool = False) -> int:
     from .store import SampleStore
     from .tasks import get_task
 
-    task = get_task(args.benchmark)
+    task = get_task(args.benchmark, args.protocol)
     items = None
     if args.items is not None:  # one machine's share of a run split by item range (then `gbg store merge`)
         start, end = _item_range(args.items)
@@ -155,7 +167,7 @@ def cmd_score(args) -> int:
     from .tasks import get_task
 
     store = SampleStore(args.store)
-    _score_and_report(store, get_task(args.benchmark), args)
+    _score_and_report(store, get_task(args.benchmark, args.protocol), args)
     return 0
 
 
@@ -168,7 +180,7 @@ def cmd_plan(args) -> int:
     from .store import SampleStore
     from .tasks import get_task
 
-    task = get_task(args.benchmark)
+    task = get_task(args.benchmark, args.protocol)
     if not os.path.exists(args.store):
         raise FileNotFoundError(f"no store at {args.store}")
     df = SampleStore(args.store).frame(benchmark=task.name, model=args.model, scorer_version=task.version)
@@ -267,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     g.set_defaults(fn=lambda a: cmd_generate(a, score=a.score))
     s = sub.add_parser("score", help="score the stored samples of a benchmark")
     s.add_argument("--benchmark", required=True)
+    _add_protocol_arg(s)
     s.add_argument("--model", default=DEFAULT_MODEL)
     s.add_argument("--store", default=str(DEFAULT_STORE))
     s.add_argument("--data-dir", default=None)
@@ -304,6 +317,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("list", help="the notebooks and their params files").set_defaults(fn=cmd_list)
     pl = sub.add_parser("plan", help="how many items and samples are enough, from a stored pilot (Miller 2024)")
     pl.add_argument("--benchmark", default="humaneval")
+    _add_protocol_arg(pl)
     pl.add_argument("--model", default=DEFAULT_MODEL)
     pl.add_argument("--store", default=str(DEFAULT_STORE))
     pl.add_argument("--delta", type=float, nargs="+", default=[1, 2, 3, 5], help="gaps to detect, in points")

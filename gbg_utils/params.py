@@ -57,6 +57,7 @@ class Common:
     repetition_penalty: float = 1.0
     max_new_tokens: int | None = 256  # None = the benchmark's default
     seed: int = 0
+    protocol: str = "paper"  # "paper": the paper's harness (prompts, stops, answer rules); "gbg": gbg's own (docs/benchmarks.md)
     backend: str = "vllm"
     dtype: str = "auto"
     base_url: str | None = None  # openai backend only; the key comes from the environment, never from here
@@ -79,6 +80,14 @@ class Common:
         for b in self.benchmarks:
             if b not in known:
                 raise ParamError(f"unknown benchmark {b!r}{_suggest(b, known)}; known: {', '.join(known)}")
+        from .tasks.base import PROTOCOLS
+
+        _require(self.protocol in PROTOCOLS, f"protocol must be one of {', '.join(PROTOCOLS)}, got {self.protocol!r}")
+        for b in self.benchmarks:
+            try:
+                get_task(b, self.protocol)
+            except ValueError as e:
+                raise ParamError(str(e)) from None
         _require(self.backend in BACKENDS, f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
         _require(self.dtype in DTYPE_CHOICES, f"dtype must be one of {', '.join(DTYPE_CHOICES)}, got {self.dtype!r}")
         _require(self.n_samples >= 1, f"n_samples must be >= 1, got {self.n_samples}")

@@ -49,6 +49,16 @@ def now_utc() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
+def task_protocol(task) -> dict:
+    """The protocol a task measured under: its name and whose harness it follows (prompt and answer rule)."""
+    spec = getattr(task, "protocol_spec", None)
+    out = {"protocol": getattr(task, "protocol", "gbg")}
+    if spec is not None:
+        out["protocol_harness"] = spec.harness
+        out["protocol_rule"] = spec.rule
+    return out
+
+
 def generation_run(backend, task, model: str) -> dict:
     """A generation run (store `runs` table): the task, the model and the backend's own provenance."""
     return {
@@ -57,6 +67,7 @@ def generation_run(backend, task, model: str) -> dict:
         "model": model,
         "task": task.name,
         "task_version": getattr(task, "version", None),
+        **task_protocol(task),
         "date": now_utc(),
         **backend.provenance(),
     }

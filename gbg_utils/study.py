@@ -53,7 +53,7 @@ def collect(
         be = LazyBackend(Engine(P.backend, model, resolve_dtype(P.dtype), opts))
         try:
             for bench in P.benchmarks:
-                task = get_task(bench)
+                task = get_task(bench, P.protocol)
                 items = task.load(data_dir=P.data_path, limit=P.limit)
                 summaries = []
                 for t in temperatures:
@@ -89,6 +89,7 @@ def collect(
                         "benchmark": bench,
                         "engine": merged.engine,
                         "task_version": task.version,
+                        "protocol": task.protocol,
                         "prompt_hashes": merged.prompt_hashes,
                         "configs": wanted,
                     }
@@ -116,7 +117,10 @@ def score(store: SampleStore, task, items, P, model: str) -> pd.DataFrame:
     from .score.scoring import score_store
 
     score_store(store, task, items=items, progress=False)
-    return store.frame(model=model, benchmark=task.name, scorer_version=task.version)
+    variants = task.rule_variants()
+    for v in variants:  # the other answer rule on the same completions: a column beside, never instead
+        score_store(store, v, items=items, progress=False)
+    return store.frame(model=model, benchmark=task.name, scorer_version=task.version, extra_scorers=[v.scorer for v in variants])
 
 
 def provenance(P, notebook: str, frame: pd.DataFrame | None = None) -> dict:
@@ -162,7 +166,7 @@ def add_rewards(df: pd.DataFrame, P) -> list[str]:
     for name in P.reward_models:
         rm = reward.load_reward_model(name)
         for bench in P.benchmarks:
-            task = get_task(bench)
+            task = get_task(bench, P.protocol)
             reward.score_rewards(
                 store, task, rm, items=task.load(data_dir=P.data_path, limit=P.limit), only=df[df["benchmark"] == bench]
             )
@@ -249,7 +253,7 @@ def stability(P, progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
     for model in P.models:
         tok = load_tokenizer(model, ref.dtype)
         for bench in P.benchmarks:
-            task = get_task(bench)
+            task = get_task(bench, P.protocol)
             items = task.load(data_dir=P.data_path, limit=P.limit)
             done, notes = {}, {}
             for g in order:
@@ -355,6 +359,7 @@ def _stability_point(P, store: SampleStore, model: str, task, items, g: GridPoin
         "store": str(store.path),
         "model": model,
         "benchmark": task.name,
+        "protocol": task.protocol,
         "data_dir": P.data_dir and str(P.data_path),
         "limit": P.limit,
         "point": dataclasses.asdict(g),
@@ -377,7 +382,7 @@ _CHILD = "import json, sys; from gbg_utils.study import _generate_point; _genera
 
 def _generate_point(spec: dict) -> None:
     g = GridPoint(**spec["point"])
-    task = get_task(spec["benchmark"])
+    task = get_task(spec["benchmark"], spec["protocol"])
     items = task.load(data_dir=spec["data_dir"], limit=spec["limit"])
     be = LazyBackend(g.engine(spec["model"]))
     try:

@@ -40,7 +40,8 @@ def score_store(
     if getattr(task, "judged", False):
         raise ValueError(f"{task.name} is scored by an LLM judge: use gbg_utils.score.judge.judge_store(store, task, Judge(...))")
     # Only what is left to score, found in SQL: at paper scale reading every text first costs seconds and GBs.
-    df = store.unscored(task.name, task.version, model=model, benchmark=task.name)
+    scorer = getattr(task, "scorer", task.name)  # a rule variant ("gsm8k:gbg-rule") keeps its scores apart
+    df = store.unscored(scorer, task.version, model=model, benchmark=task.name)
     if df.empty:
         return 0
     todo = list(range(len(df)))
@@ -58,7 +59,7 @@ def score_store(
         )
         todo = [i for i in todo if str(df.at[i, "item_id"]) in by_id]
 
-    bar = _progress(len(todo), f"scoring {task.name} v{task.version}", progress)
+    bar = _progress(len(todo), f"scoring {scorer} v{task.version}", progress)
     n = 0
     for start in range(0, len(todo), batch_size):
         batch = todo[start : start + batch_size]
@@ -69,7 +70,7 @@ def score_store(
             rows.append(
                 {
                     **{k: df.at[i, k] for k in KEY},
-                    "scorer": task.name,
+                    "scorer": scorer,
                     "scorer_version": task.version,
                     "score": s.score,
                     "extracted": s.extracted,
