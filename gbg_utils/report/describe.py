@@ -91,3 +91,45 @@ def describe_lengths(lengths: pd.DataFrame) -> str:
             f"{r.ratio_to_greedy:.2f}x the greedy length."
         )
     return "\n".join(lines) or "- no sampled results"
+
+
+def describe_protocol(protocol: str, benchmarks) -> str:
+    """What the numbers were measured under, benchmark by benchmark, and whether they compare with the paper's
+    tables like with like (the paper protocol) or across protocols (gbg's own prompts and answer rules)."""
+    from ..tasks import get_task
+
+    lines = []
+    for b in dict.fromkeys(benchmarks):
+        t = get_task(b, protocol)
+        spec = t.protocol_spec
+        if spec is None:
+            lines.append(f"- {b}: gbg's own prompt and answer rule (scorer v{t.version})")
+            continue
+        differs = f"; still differs from the paper's harness: {spec.differs}" if protocol == "paper" and spec.differs else ""
+        lines.append(f"- {b}: {spec.harness}; rule `{spec.rule}` (scorer v{t.version}){differs}")
+    if protocol == "paper":
+        head = (
+            "Measured under the **paper** protocol: the prompts, stops and answer rules of the harness the paper ran, so "
+            "the comparison with the paper's tables is like with like in protocol (not in model, items or N):"
+        )
+    else:
+        head = (
+            "Measured under **gbg's own protocol** (its own prompts and answer rules): the comparison with the paper's "
+            "tables is **across protocols**, and a difference may be the protocol's rather than the model's "
+            "(`protocol: paper` measures as the paper did):"
+        )
+    return head + "\n" + "\n".join(lines)
+
+
+def describe_rules(rules: pd.DataFrame) -> str:
+    """One line per (model, benchmark): the gap under the protocol's own rule and under the other one, same completions."""
+    lines = []
+    for (m, b), g in rules.groupby(["model", "benchmark"], sort=False):
+        f = score_scale(b)[0]
+        parts = [
+            f"{r.rule}: greedy {_pct(r.greedy, f)}, sampling {_pct(r.mean, f)}, gap {f * r.gap:+.1f} "
+            f"[{_pct(r.gap_ci_low, f)}, {_pct(r.gap_ci_high, f)}]"
+            for r in g.itertuples()
+        ]
+        lines.append(f"- {m} on {b} (the same completions): " + "; ".join(parts))
+    return "\n".join(lines) or "- no benchmark with a second answer rule in this run"
