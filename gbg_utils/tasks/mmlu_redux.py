@@ -88,7 +88,8 @@ PAPER = Protocol(
     rule=PAPER_RULE,
     differs="gold: the original MMLU label for all 3000 items (the paper's count); ZeroEval's own data kept only 'ok' and "
     "letter-corrected 'wrong_groundtruth' items, with the corrected gold. ZeroEval's vLLM also stopped at <|im_end|> / "
-    "<|eot_id|> where the tokenizer has them (gbg: the model's own end-of-turn tokens)",
+    "<|eot_id|> where the tokenizer has them (gbg: the model's own end-of-turn tokens). ZeroEval adopted this JSON "
+    "template on 2024-07-13; runs made before then used the earlier '### Answer:' template (gbg's)",
     stop=(),
     max_new_tokens=4096,
 )
