@@ -202,3 +202,41 @@ def test_weights_identity_of_a_hub_id_is_its_resolved_revision(tmp_path, monkeyp
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hub"))
     identity.hub_revision.cache_clear()
     assert identity.weights_identity("org/tiny") == {"kind": "hub", "repo": "org/tiny", "revision": commit}
+
+
+class _TemplateTokenizer:
+    """A stand-in tokenizer: a Mistral-like template that writes BOS and ends without whitespace."""
+
+    def apply_chat_template(self, messages, tokenize=False, add_generation_prompt=True):
+        return "<s>" + "".join(f"[INST] {m['content']} [/INST]" for m in messages)
+
+    def __call__(self, text, add_special_tokens=True):
+        class Enc:
+            input_ids = [1] * add_special_tokens + [ord(c) for c in text]
+
+        return Enc()
+
+
+def test_an_empty_prefill_is_the_rendered_template_tokenised_with_special_tokens():
+    # ZeroEval (vLLM LLM.generate(str)) and MixEval (HF tokenizer(str)) tokenised the rendered template as text:
+    # nothing after the header (no space before an empty prefill), and the tokenizer's own BOS before the template's.
+    from gbg_utils.generate.backends import encode_prompt, render_prefilled
+    from gbg_utils.tasks.base import PrefilledChat
+
+    tok = _TemplateTokenizer()
+    assert render_prefilled(tok, PrefilledChat.of(PROMPT, "")) == "<s>[INST] Write a haiku about the sea. [/INST]"
+    assert render_prefilled(tok, PrefilledChat.of(PROMPT, "Answer:")).endswith("[/INST] Answer:")  # open-instruct's space
+    ids = encode_prompt(tok, PrefilledChat.of(PROMPT, ""))
+    assert ids[0] == 1 and "".join(map(chr, ids[1:])) == "<s>[INST] Write a haiku about the sea. [/INST]"
+
+
+def test_the_openai_backend_sends_an_empty_prefill_as_plain_chat_turns(monkeypatch):
+    from gbg_utils.generate.backends import OpenAIBackend, Request
+    from gbg_utils.tasks.base import PrefilledChat
+
+    be = OpenAIBackend("m", base_url="http://127.0.0.1:9")
+    sent = []
+    monkeypatch.setattr(be, "post", lambda path, body: sent.append((path, body)) or {"choices": [{"message": {"content": "x"}}]})
+    be._one(Request(PrefilledChat.of(PROMPT, ""), n=1, seed=0), DecodingConfig(max_new_tokens=4))
+    path, body = sent[0]
+    assert path == "/chat/completions" and body["messages"] == PROMPT and "continue_final_message" not in body

@@ -128,8 +128,12 @@ def render_prefilled(tokenizer, prompt: PrefilledChat) -> str:
     """open-instruct's text (eval/templates.py create_prompt_with_huggingface_tokenizer_template, add_bos=False,
     then eval/gsm/run_eval.py): the template with the assistant header, then the prefill after a space unless the
     text ends in one. The paper's harness passed this string to vLLM's LLM.generate, which tokenised it with the
-    tokenizer's special tokens: so does `encode_prompt` (a template that writes BOS then has it twice, as there)."""
+    tokenizer's special tokens: so does `encode_prompt` (a template that writes BOS then has it twice, as there).
+    An empty prefill appends nothing: the template's text as ZeroEval (vLLM `LLM.generate(str)`) and MixEval
+    (HF `tokenizer(str)`) tokenised it."""
     text = tokenizer.apply_chat_template(prompt.message_list(), tokenize=False, add_generation_prompt=True)
+    if not prompt.prefill:  # ZeroEval / MixEval: the rendered template as it is, nothing after the header
+        return text
     return text + (prompt.prefill if text[-1:] in ("\n", " ") else " " + prompt.prefill)
 
 
@@ -731,7 +735,9 @@ class OpenAIBackend(Backend):
     def _one(self, r: Request, config: DecodingConfig) -> list[Completion]:
         chat = not isinstance(r.prompt, str)
         body = {"model": self.served_model, "n": r.n, "temperature": config.temperature, "max_tokens": config.max_new_tokens}
-        if isinstance(r.prompt, PrefilledChat):
+        if isinstance(r.prompt, PrefilledChat) and not r.prompt.prefill:
+            body["messages"] = r.prompt.message_list()  # nothing after the header: plain chat turns
+        elif isinstance(r.prompt, PrefilledChat):
             # vLLM's chat endpoint continues a final assistant message (an OpenAI-API model cannot); the space
             # open-instruct put before the prefill is the template's to decide there.
             body["messages"] = r.prompt.message_list() + [{"role": "assistant", "content": r.prompt.prefill}]

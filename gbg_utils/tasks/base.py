@@ -67,7 +67,8 @@ class PrefilledChat:
     (``prompt = template(messages) + " Answer:"``, eval/gsm/run_eval.py). The backend renders the messages with
     the model's chat template (assistant header included), appends `prefill` after a space unless the rendered
     text ends in whitespace (open-instruct's rule), and tokenises the text the way the paper's harness did:
-    vLLM's `LLM.generate(str)` with the tokenizer's own special tokens."""
+    vLLM's `LLM.generate(str)` with the tokenizer's own special tokens. An empty `prefill` appends nothing: the
+    rendered template tokenised with special tokens, as ZeroEval (vLLM) and MixEval (HF `tokenizer(str)`) did."""
 
     messages: tuple[tuple[str, str], ...]  # (role, content) pairs: hashable and JSON-able
     prefill: str

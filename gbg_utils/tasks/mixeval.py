@@ -14,14 +14,24 @@ module re-implements the alternative rule parsers of `mix_eval/utils/metric_util
 One more difference: where MixEval's rule parser finds no option it picks one *at random*; here the
 sample scores 0 with a reason. Score = mean over all items of both formats (MixEval's overall score
 averages the two formats, which have equal sizes).
+
+The ``paper`` protocol (`PAPER`) is MixEval at `MIXEVAL_COMMIT` (the last commit before the paper's v1,
+2024-07-15) for a local chat model (mix_eval/models/base.py `ChatModel`): the same user turn, the chat template
+rendered with the generation prompt and tokenised with special tokens (HF `tokenizer(str)`), 512 new tokens
+(`closeended_max_new_tokens`), no stop string. The paper parsed answers with GPT-3.5-Turbo-0125 (compute_metrics.py's
+default `model` parsers); gbg has no such parser, so `PAPER_RULE` is MixEval's rule parsers *in place of* it: an
+approximation, named so in the rule. Unlike gbg's rule it picks a random option when none is found, as MixEval's
+does. `rule_variants()` scores the other rule beside.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import random
 import re
 
-from .base import Item, Score, Task, chat
+from .base import Item, PrefilledChat, Protocol, Score, Task, chat
 from .data import DataSearch
 
 RELEASE = "mixeval-2024-06-01"
@@ -49,6 +59,33 @@ number in those tails. Numbers are compared as floats rounded to 2 decimals, str
 (a gold answer, lower-cased, inside a candidate; one-letter golds padded with a space)."""
 
 
+# --- the paper protocol ------------------------------------------------------------------------
+MIXEVAL_COMMIT = "906374455850b8fe59dd531e42008ae4b9cf2d99"  # 2024-07-12, Psycoy/MixEval
+PAPER_VERSION = "paper-1"
+PAPER_RULE = f"mixeval-rule-parsers-in-place-of-gpt35-parser/{PAPER_VERSION}"
+"""MixEval's rule parsers (compute_metrics.py `--multi_choice_parser rule --free_form_parser rule`, metric_utils.py)
+IN PLACE OF the paper's GPT-3.5-Turbo-0125 model parser: an approximation. Multiple choice: `MULTICHOICE_RULE`, and
+where no option is found a random one (MixEval: `random.choice`, process-seeded; here seeded by the item and the
+reply, so a re-score agrees), an empty option text matching everywhere as in MixEval. Free form: `FREEFORM_RULE`."""
+
+PAPER = Protocol(
+    name="paper",
+    version=PAPER_VERSION,
+    harness=f"Psycoy/MixEval mix_eval/evaluate.py + compute_metrics.py @ {MIXEVAL_COMMIT[:9]} (ChatModel, close-ended splits)",
+    prompt="one user turn: MixEval's evaluation_prompts.py (MC: options + 'Answer with the option letter ...'; free form: "
+    "'Question: ...' + 'Answer the question shortly.' or step by step); no system message; nothing after the assistant header",
+    rule="MixEval's rule parsers in place of the paper's GPT-3.5 parser: an approximation "
+    "(a random option where none is found, as MixEval's rule parser)",
+    differs="answers parsed by MixEval's rule parsers in place of the paper's GPT-3.5-Turbo-0125 parser: an approximation "
+    "(no judge parser here). MixEval's model files set a system message per model, which gbg cannot know: none for "
+    "Mistral-7B-Instruct-v0.2 and Yi-1.5 (as here), 'You are a helpful assistant.' for Qwen2-7B-Instruct (its template "
+    "adds the same), a pirate persona for Llama-3-8B-Instruct (until 2024-08-30). MixEval batched with left padding "
+    "and decoded with skip_special_tokens",
+    stop=(),
+    max_new_tokens=512,
+)
+
+
 def _has_context(entry: dict) -> bool:
     c = entry.get("context")
     return c is not None and str(c).lower() not in ("none", "null") and str(c).replace(" ", "") != ""
@@ -70,8 +107,9 @@ def prompt_freeform(entry: dict) -> str:
 
 
 # --- multiple choice ---------------------------------------------------------------------------
-def parse_multichoice(response: str, options: list[str]) -> str | None:
-    """`MULTICHOICE_RULE`: the option letter, or None."""
+def parse_multichoice(response: str, options: list[str], empty_options: bool = False) -> str | None:
+    """`MULTICHOICE_RULE`: the option letter, or None. `empty_options`: an empty option's text matches at every
+    position, as in MixEval (its `find_all_sub` with an empty pattern); gbg's rule skips it."""
     letters = [chr(65 + i) for i in range(len(options))]
     for ch in [",", ".", "!", "?", ";", ":", "'"]:
         response = response.strip(ch)
@@ -97,11 +135,23 @@ def parse_multichoice(response: str, options: list[str]) -> str | None:
     if not found and len(response.split()) > 5:
         low = response.lower()
         found = [
-            (m.start(), k) for k, o in enumerate(options) if str(o).strip() for m in re.finditer(re.escape(str(o).lower()), low)
+            (m.start(), k)
+            for k, o in enumerate(options)
+            if empty_options or str(o).strip()
+            for m in re.finditer(re.escape(str(o).lower()), low)
         ]
     if not found:
         return None
     return letters[min(found)[1]]  # earliest; a tie goes to the earlier letter, as with MixEval's argmin
+
+
+def paper_multichoice(response: str, options: list[str], seed: str) -> tuple[str, bool]:
+    """MixEval's parse_multi_choice_response_rule: (letter, True), or (a random letter, False) where it finds none."""
+    got = parse_multichoice(response, options, empty_options=True)
+    if got is not None:
+        return got, True
+    rng = random.Random(hashlib.sha256(seed.encode()).digest())
+    return rng.choice([chr(65 + i) for i in range(len(options))]), False
 
 
 # --- free form ---------------------------------------------------------------------------------
@@ -173,6 +223,18 @@ class MixEval(Task):
     hub_config = "MixEval"
     freeform_rule = FREEFORM_RULE
     multichoice_rule = MULTICHOICE_RULE
+    protocols = {
+        "gbg": Protocol(
+            "gbg",
+            VERSION,
+            "gbg",
+            "one user turn: MixEval's evaluation_prompts.py prompts; 1024 new tokens",
+            f"{MULTICHOICE_RULE} + {FREEFORM_RULE} (MixEval's rule parsers; no option found scores 0)",
+            "the paper parsed answers with GPT-3.5-Turbo-0125; MixEval generated at most 512 new tokens and picked a "
+            "random option where its rule parser found none",
+        ),
+        "paper": PAPER,
+    }
 
     def load(self, data_dir=None, limit=None) -> list[Item]:
         src = DataSearch(self.name, data_dir)
@@ -193,18 +255,34 @@ class MixEval(Task):
                 items.append(Item(f"{fmt}/{i}", data, group=r.get("benchmark_name")))
         return items[:limit] if limit is not None else items
 
-    def prompt(self, item: Item) -> list[dict]:
+    def prompt(self, item: Item) -> list[dict] | PrefilledChat:
         d = item.data
-        return chat(prompt_multichoice(d) if d["format"] == "multiple-choice" else prompt_freeform(d))
+        messages = chat(prompt_multichoice(d) if d["format"] == "multiple-choice" else prompt_freeform(d))
+        return PrefilledChat.of(messages, "") if self.protocol == "paper" else messages
+
+    def rule_variants(self) -> list[Task]:
+        # Both prompts are the same text: each rule reads the other protocol's completions as well.
+        other = "gbg-rule" if self._rule() == "paper" else "paper-rule"
+        return [self._variant(other, VERSION if other == "gbg-rule" else PAPER_VERSION)]
+
+    def _rule(self) -> str:
+        paper = self.protocol == "paper"
+        return {"gbg-rule": "gbg", "paper-rule": "paper"}.get(self.scorer_suffix, "paper" if paper else "gbg")
 
     def extract(self, completion: str, item: Item) -> str | None:
         if item.data["format"] == "multiple-choice":
+            if self._rule() == "paper":
+                return paper_multichoice(completion, item.data["options"], f"{item.id}\0{completion}")[0]
             return parse_multichoice(completion, item.data["options"])
         preds = parse_freeform(completion) if completion.strip() else []
         return " | ".join(str(p).strip() for p in preds)[:500] if preds else None
 
     def score(self, completion: str, item: Item) -> Score:
         d = item.data
+        if self._rule() == "paper" and d["format"] == "multiple-choice":  # an empty reply, too, gets a random option
+            got, found = paper_multichoice(completion, d["options"], f"{item.id}\0{completion}")
+            gold = chr(65 + int(d["target"][0]))
+            return Score(float(got == gold), got, None if found else "no option found: a random one, as MixEval's rule parser")
         if not completion.strip():
             return Score(0.0, None, "empty response")
         if d["format"] == "multiple-choice":

@@ -10,18 +10,25 @@ original MMLU label (`answer`); the annotators' `error_type` (ok 2724, bad quest
 wrong groundtruth 84, multiple correct answers 35, no correct answer 30, expert 27, bad options
 clarity 15) and their free-text `correct_answer` are kept in `item.data`, so an analysis can
 restrict itself to the 2724 "ok" questions. The CSVs mix `,` and `;` delimiters: sniffed per file.
-Prompt: zero-shot chain of thought, "### Answer: (C) ..." at the end: the template of ZeroEval (the
-harness of the paper's last author) at the time, yuchenlin/ZeroEval src/_TEMPLATES.py; probable, not
-confirmed, paper setting. Scoring: `LETTER_RULE`.
+Prompt (``gbg`` protocol): zero-shot chain of thought, "### Answer: (C) ..." at the end, after an earlier
+(June 2024) ZeroEval template. Scoring: `LETTER_RULE`.
+
+The ``paper`` protocol (`PAPER`) is ZeroEval (WildEval/ZeroEval, formerly yuchenlin/ZeroEval) at
+`ZEROEVAL_COMMIT`, the last commit on or before the paper's v1 (2024-07-15): src/templates/MCQA.py's JSON
+template ("reasoning" and "answer" fields) filled by src/_TEMPLATES.py `apply_mc_template`, one user turn with the
+model's HF chat template (scripts/_common_eval.sh `--use_hf_conv_template`), nothing after the assistant header,
+the rendered text tokenised by vLLM with special tokens, 4096 new tokens, no stop string; scored by
+src/evaluation/mcqa_eval.py (`PAPER_RULE`). `rule_variants()` scores gbg's letter rule beside it.
 """
 
 from __future__ import annotations
 
 import ast
 import csv
+import json
 import re
 
-from .base import Item, Score, Task, chat
+from .base import Item, PrefilledChat, Protocol, Score, Task, chat
 from .data import DataSearch, TaskDataError
 
 SUBJECTS = (
@@ -55,6 +62,80 @@ LETTER_RULE = f"mc-letter/v{VERSION}"
 3. the last "(X)" in the last two non-empty lines ("So it must be (D).");
 4. the last line equal to one option's text.
 Only letters of existing options count (A-D here); a lower-case letter never does ("a" is an article)."""
+
+# --- the paper protocol: ZeroEval at the paper's time ---------------------------------------------
+ZEROEVAL_COMMIT = "dbcae2e8fbf4770374ff5334394e0f3c24524879"  # 2024-07-15, WildEval/ZeroEval
+# src/templates/MCQA.py at ZEROEVAL_COMMIT, to the character (it starts with a newline).
+ZEROEVAL_MCQA = (  # lines with trailing spaces kept, as in the file
+    "\n## Question: \n\n{question}\n\n## Choices:\n\n{choices}\n\n## Instruction \n\n"
+    "Please answer this question by first reasoning and then selecting the correct choice. \n"
+    "Present your reasoning and solution in the following json format. \n"
+    'Please show your choice in the `answer` field with only the choice letter, e.g.,`"answer": "C"`.\n\n'
+    '```json\n{\n    "reasoning": "___",\n    "answer": "___"\n}\n```\n'
+)
+PAPER_VERSION = "paper-1"
+PAPER_RULE = f"zeroeval-mcqa-json/{PAPER_VERSION}"
+"""ZeroEval's src/evaluation/mcqa_eval.py, to the letter: the output is cleaned (`<|endoftext|>` -> " ", stripped);
+the last complete top-level {...} (braces counted, newlines removed) is parsed as JSON; if that fails or has no
+"answer", the first `"answer": "..."` (then quote-less `"answer": X`, then `answer: X`) is taken by regex; the
+answer is correct iff it equals the gold's letter exactly ("C", not "(C)" or "c"). No answer scores 0."""
+
+PAPER = Protocol(
+    name="paper",
+    version=PAPER_VERSION,
+    harness=f"WildEval/ZeroEval src/templates/MCQA.py + src/evaluation/mcqa_eval.py @ {ZEROEVAL_COMMIT[:9]} (--use_hf_conv_template)",
+    prompt="one user turn: ZeroEval's MCQA template (question, `- (A) ...` choices, reasoning + answer as JSON); nothing after the assistant header",
+    rule=PAPER_RULE,
+    differs="gold: the original MMLU label for all 3000 items (the paper's count); ZeroEval's own data kept only 'ok' and "
+    "letter-corrected 'wrong_groundtruth' items, with the corrected gold. ZeroEval's vLLM also stopped at <|im_end|> / "
+    "<|eot_id|> where the tokenizer has them (gbg: the model's own end-of-turn tokens). ZeroEval adopted this JSON "
+    "template on 2024-07-13; runs made before then used the earlier '### Answer:' template (gbg's)",
+    stop=(),
+    max_new_tokens=4096,
+)
+
+
+def zeroeval_prompt(question: str, choices: list[str]) -> str:
+    """src/_TEMPLATES.py apply_mc_template: two `str.replace`s, the question as stored (not stripped)."""
+    return ZEROEVAL_MCQA.replace("{question}", question).replace("{choices}", format_choices(choices))
+
+
+def _last_complete_json(s: str):
+    """src/evaluation/eval_utils.py extract_last_complete_json."""
+    stack, start, last = [], None, None
+    for i, ch in enumerate(s):
+        if ch == "{":
+            stack.append(i)
+            if start is None:
+                start = i
+        elif ch == "}" and stack:
+            stack.pop()
+            if not stack:
+                last, start = s[start : i + 1], None
+    if last:
+        try:
+            return json.loads(last.replace("\n", ""))
+        except json.JSONDecodeError:
+            pass
+    return None
+
+
+def _values_from_json(s: str, key: str = "answer") -> dict:
+    """src/evaluation/eval_utils.py extract_values_from_json(allow_no_quotes=True), for one key."""
+    m = re.search(f'"{key}"\\s*:\\s*"([^"]*?)"', s) or re.search(f'"{key}"\\s*:\\s*"(.*?)"', s, re.DOTALL)
+    if not m:
+        m = re.search(f'"{key}"\\s*:\\s*([^,\\s]*)', s) or re.search(f"{key}\\s*:\\s*([^,\\s]*)", s)
+    return {key: m.group(1)} if m else {}
+
+
+def zeroeval_answer(completion: str):
+    """The model's "answer" as ZeroEval's mcqa_eval.py reads it (any JSON value), or None when there is none."""
+    out = completion.replace("<|endoftext|>", " ").strip()  # src/unified_utils.py clear_output
+    parsed = _last_complete_json(out)
+    if not isinstance(parsed, dict) or "answer" not in parsed:
+        parsed = _values_from_json(out)
+    return parsed.get("answer") if "answer" in parsed else None
+
 
 _SEP = r"[\s:*_\"'#=\-]*"
 _CHOICE = r"(?:(?i:option|choice|letter)\s*)?\(?\s*([A-Z])\s*\)?(?![A-Za-z0-9])"
@@ -106,6 +187,17 @@ class MMLURedux(Task):
     stop = ()
     letter_rule = LETTER_RULE
     gold_rule = GOLD_RULE
+    protocols = {
+        "gbg": Protocol(
+            "gbg",
+            VERSION,
+            "gbg",
+            'one user turn: question, `- (A) ...` choices, \'output "### Answer: (C) candles" at the end\', "Let\'s think step by step"',
+            LETTER_RULE,
+            "ZeroEval at the paper's time asked for JSON (reasoning, answer) and read the JSON answer field; 4096 new tokens",
+        ),
+        "paper": PAPER,
+    }
 
     def load(self, data_dir=None, limit=None) -> list[Item]:
         src = DataSearch(self.name, data_dir)
@@ -125,13 +217,34 @@ class MMLURedux(Task):
                 break
         return items[:limit] if limit is not None else items
 
-    def prompt(self, item: Item) -> list[dict]:
+    def prompt(self, item: Item) -> list[dict] | PrefilledChat:
+        if self.protocol == "paper":
+            return PrefilledChat.of(chat(zeroeval_prompt(item.data["question"], item.data["choices"])), "")
         return chat(TEMPLATE.format(question=item.data["question"].strip(), choices=format_choices(item.data["choices"])))
 
+    def rule_variants(self) -> list[Task]:
+        # gbg's letter rule reads the paper protocol's JSON answers too ("answer": "C"); ZeroEval's JSON rule on gbg's
+        # "### Answer: (C)" completions would find no JSON: not offered.
+        return [self._variant("gbg-rule", VERSION)] if self._rule() == "paper" else []
+
+    def _rule(self) -> str:
+        paper = self.protocol == "paper"
+        return {"gbg-rule": "gbg", "paper-rule": "paper"}.get(self.scorer_suffix, "paper" if paper else "gbg")
+
     def extract(self, completion: str, item: Item) -> str | None:
+        if self._rule() == "paper":
+            got = zeroeval_answer(completion)
+            return None if got is None else str(got)[:200]
         return extract_letter(completion, item.data["choices"])
 
     def score(self, completion: str, item: Item) -> Score:
+        if self._rule() == "paper":
+            got = zeroeval_answer(completion)
+            if got is None:
+                return Score(0.0, None, "no answer field found")
+            choices = item.data["choices"]
+            gold = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[choices.index(choices[item.data["answer"]])]  # the first equal choice
+            return Score(float(got == gold), str(got)[:200])
         got = self.extract(completion, item)
         if got is None:
             return Score(0.0, None, "no answer letter found")
