@@ -87,10 +87,10 @@ def test_models_and_benchmarks_are_the_papers(key):
     where, models, benchmarks = EXPECTED[key]
     _, p = _load(*key)
     mine = [paper.match_model(m) for m in p.models]
-    assert None not in mine, f"{where}: every model is one of the paper's, got {p.models}"
-    if key[0] == "alignment":  # the base model first, then one checkpoint per method of Figure 1
+    if key[0] == "alignment":  # the base model first, then one checkpoint per method (test_alignment_methods_are_figure1s)
         assert mine[0] == models[0] and len(p.models) == len(SETUPS["figure1"]["methods"])
     else:
+        assert None not in mine, f"{where}: every model is one of the paper's, got {p.models}"
         assert sorted(mine) == sorted(models), f"{where}'s models"
     assert set(p.benchmarks) == benchmarks, f"{where}'s benchmarks"
     assert len(set(p.benchmarks)) == len(p.benchmarks)
