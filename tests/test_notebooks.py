@@ -312,7 +312,7 @@ def test_misspelled_override_is_refused_before_anything_runs(tmp_path):
 def test_unknown_notebook_and_params_name():
     with pytest.raises(ParamError, match=r"unknown notebook 'gapp' \(did you mean 'gap'\?\)"):
         run_notebooks(["gapp"], "smoke")
-    with pytest.raises(ParamError, match="no params file .* available: offline, paper, smoke"):
+    with pytest.raises(ParamError, match="no params file .* available: offline, paper, paper-gpt4, paper-wildbench, smoke"):
         load_params("gap", "nightly")
 
 
