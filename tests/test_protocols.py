@@ -9,7 +9,6 @@ from __future__ import annotations
 import gzip
 import json
 import re
-import string
 
 import pytest
 from conftest import DATA_DIR, TEST_MODEL
@@ -46,12 +45,12 @@ def open_instruct_gsm_prediction(output: str) -> str:
     return numbers[-1] if numbers else output
 
 
-def open_instruct_gsm_correct(output: str, answer: str) -> bool:
-    """The prediction against `example["answer"].split("####")[1].strip()` (commas between digits dropped) by
-    evaluate's exact_match(ignore_case=True, ignore_punctuation=True)."""
+def paper_gsm_correct(output: str, answer: str) -> bool:
+    """The prediction against `example["answer"].split("####")[1].strip()` (commas between digits dropped), as the
+    paper's Table 2 compared them: Yifan-Song793/GoodBadGreedy @ eb9a586, analyse/analyse_gsm_sample.py line 40,
+    `item['prediction'] == item['answer']` (not the harness's case- and punctuation-blind exact_match)."""
     target = re.sub(r"(\d),(\d)", r"\1\2", answer.split("####")[1].strip())
-    table = str.maketrans("", "", string.punctuation)
-    return open_instruct_gsm_prediction(output).lower().translate(table) == target.lower().translate(table)
+    return open_instruct_gsm_prediction(output) == target
 
 
 def humaneval_rows() -> list[dict]:
@@ -99,7 +98,9 @@ GSM_CASES = [
     ("The total is 1,080 dollars.", "#### 1080"),
     ("The total is 1,080.50 dollars.", "#### 1080.5"),  # "108050" against "10805"
     ("It costs $18.00.", "#### 18"),  # "1800" against "18"
-    ("The temperature fell to -5 degrees.", "#### -5"),  # the regex drops the sign, punctuation removal too
+    ("The temperature fell to -5 degrees.", "#### -5"),  # the regex drops an integer's sign: never right
+    ("The temperature fell to -5.5 degrees.", "#### -5.5"),  # a decimal keeps it
+    ("So the answer is 18.0", "#### 18"),
     ("The answer is 0.5", "#### .5"),
     ("He ran 3.5 miles then 2 more", "#### 2"),
     ("no digits at all", "#### 7"),
@@ -115,7 +116,7 @@ GSM_CASES = [
 def test_gsm8k_paper_rule_agrees_with_open_instruct(output, answer):
     task = get_task("gsm8k", "paper")
     item = type("I", (), {"data": {"answer": answer, "gold": None}, "id": "0", "group": None})()
-    assert task.score(output, item).score == float(open_instruct_gsm_correct(output, answer))
+    assert task.score(output, item).score == float(paper_gsm_correct(output, answer))
 
 
 def test_gsm8k_rule_variants_score_the_other_rule_beside():

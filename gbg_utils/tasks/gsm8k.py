@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import re
-import string
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from pathlib import Path
@@ -59,13 +58,14 @@ answer is the value (`18/2` -> "9", `3/4` -> "0.75", `10/3` stays "10/3"), compa
 OPEN_INSTRUCT_COMMIT = "3c335be7a9fa9e832fe15b62c0b654599d22dc7d"
 PAPER_VERSION = "paper-1"
 PAPER_RULE = f"gsm8k-open-instruct-last-number/{PAPER_VERSION}"
-"""open-instruct's rule, to the letter: drop commas between digits, take the last match of
-`[-+]?\\d*\\.\\d+|\\d+` (the whole output when there is none), and compare it with the gold (the text after
-`####`, commas between digits dropped) by HF `evaluate`'s exact_match with ignore_case and ignore_punctuation
-(every character of string.punctuation removed from both: "-5" matches "5", "18.0" does not match "18")."""
+"""The paper's rule, to the letter: open-instruct's prediction (drop commas between digits, take the last match of
+`[-+]?\\d*\\.\\d+|\\d+`, the whole output when there is none) against its gold (the text after `####`, commas
+between digits dropped), compared as strings by GoodBadGreedy's analyse/analyse_gsm_sample.py (line 40,
+`item['prediction'] == item['answer']`) -- which computed Table 2 -- not by the harness's own exact_match, which
+ignores case and punctuation. So "18.0" misses "18", and a negative integer misses always: the regex drops its sign."""
+GOOD_BAD_GREEDY_COMMIT = "eb9a586"  # Yifan-Song793/GoodBadGreedy, analyse/analyse_gsm_sample.py
 _OI_COMMA = re.compile(r"(\d),(\d)")
 _OI_NUMBER = re.compile(r"[-+]?\d*\.\d+|\d+")
-_PUNCT = str.maketrans("", "", string.punctuation)
 
 PAPER = Protocol(
     name="paper",
@@ -73,7 +73,9 @@ PAPER = Protocol(
     harness=f"allenai/open-instruct eval/gsm/run_eval.py @ {OPEN_INSTRUCT_COMMIT[:9]} (--use_chat_format, --n_shot 8)",
     prompt='one user turn ("Answer the following questions." + 8 CoT exemplars + "Question: <q>"), then "Answer:" after the assistant header',
     rule=PAPER_RULE,
-    differs="none known in prompt or rule; the sampling settings are the paper's (its fork of the harness is not public)",
+    differs="the chat formatting function the paper passed is not published: gbg renders the model's own template "
+    "(open-instruct's create_prompt_with_huggingface_tokenizer_template), the harness's default was Tulu's format; "
+    "the paper's sampling fork of the harness is not public",
     stop=(),
     max_new_tokens=512,
 )
@@ -91,8 +93,8 @@ def paper_gold(answer: str) -> str:
 
 
 def paper_match(prediction: str, gold: str) -> bool:
-    """HF evaluate's exact_match(ignore_case=True, ignore_punctuation=True) on one pair."""
-    return prediction.lower().translate(_PUNCT) == gold.lower().translate(_PUNCT)
+    """GoodBadGreedy's analyse_gsm_sample.py: `item['prediction'] == item['answer']`."""
+    return prediction == gold
 
 
 _NUM = r"-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|-?\.\d+"
