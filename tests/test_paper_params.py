@@ -150,6 +150,10 @@ def test_figure2_grids():
 
 
 def test_an_api_model_is_named_as_its_server_names_it():
-    validate("gap", {"models": ["gpt-4-turbo-2024-04-09"], "backend": "openai", "benchmarks": ["alpaca_eval"], "judge_model": "j"})
+    validate(
+        "gap", {"models": ["gpt-4-turbo-2024-04-09"], "backend": "openai", "benchmarks": ["alpaca_eval"], "judge_model": "j"}
+    )
     with pytest.raises(ParamError, match="unknown model 'gpt-4-turbo-2024-04-09'"):
-        validate("gap", {"models": ["gpt-4-turbo-2024-04-09"], "backend": "vllm", "benchmarks": ["alpaca_eval"], "judge_model": "j"})
+        validate(
+            "gap", {"models": ["gpt-4-turbo-2024-04-09"], "backend": "vllm", "benchmarks": ["alpaca_eval"], "judge_model": "j"}
+        )
