@@ -27,6 +27,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
+from scipy import stats as sps
 
 from .cells import BY, CONFIG_COLS, Cell, _align, _by_groups, _key_cols, cells
 from .estimators import _answer_codes, _answer_stats, _ks, best_of_k, maj_at_k, pass_at_k
@@ -260,6 +261,19 @@ def best_of_k_curves(
 NO_MAJORITY = frozenset({"humaneval"})
 
 
+def _band(w: np.ndarray, X: np.ndarray, ci: float, groups):
+    """A best-of-k band: the item bootstrap's percentiles, or with groups a cluster band that does not under-cover
+    at few clusters: mean +- t(G-1) x the cluster bootstrap's SD x sqrt(G / (G-1)) (the bootstrap's variance
+    is (G-1)/G of the clustered one; t for G-1 df)."""
+    if groups is None:
+        return _boot_ci(w, X, ci)
+    g = n_clusters(groups)
+    means = (w @ X) / w.sum(1)[:, None]
+    half = sps.t.ppf(0.5 + ci / 2, g - 1) * means.std(0, ddof=1) * np.sqrt(g / (g - 1))
+    m = X.mean(0)
+    return m - half, m + half
+
+
 def _curves_of(c, gc, selectors, ks, methods, n_boot, ci, seed, threshold):
     """One sampled cell's curves (see best_of_k_curves); ``gc`` its aligned greedy cell or None."""
     S = c.matrix("score")
@@ -297,12 +311,14 @@ def _curves_of(c, gc, selectors, ks, methods, n_boot, ci, seed, threshold):
     paired = np.isfinite(G)
     w = _ci_weights(c.n_items, n_boot, seed, groups)
     if n_boot:
-        lo, hi = _boot_ci(w, V, ci) if w is not None else (np.full(V.shape[1], np.nan),) * 2
+        lo, hi = _band(w, V, ci, groups) if w is not None else (np.full(V.shape[1], np.nan),) * 2
         out["ci_low"], out["ci_high"] = lo, hi
         if paired.all():  # value - greedy over the same items, resampled together (whole groups where there are groups)
-            glo, ghi = _boot_ci(w, V - G[:, None], ci) if w is not None else (np.full(V.shape[1], np.nan),) * 2
+            glo, ghi = _band(w, V - G[:, None], ci, groups) if w is not None else (np.full(V.shape[1], np.nan),) * 2
             out["gain_ci_low"], out["gain_ci_high"] = glo, ghi
-        out["ci_method"] = _ci_method(groups) if w is not None else None
+        out["ci_method"] = (
+            ("cluster bootstrap-t (n_clusters - 1 df)" if groups is not None else _ci_method(groups)) if w is not None else None
+        )
     out["n_items"], out["n"], out["n_unscored"] = c.n_items, c.n, n_uns
     for key, val in reversed(list(c.key.items())):
         out.insert(0, key, val)
