@@ -268,6 +268,16 @@ def cmd_list(args) -> int:
     return 0
 
 
+def cmd_findings(args) -> int:
+    if not args.paper:
+        print("gbg findings: pass --paper (the scorecard on the paper's own printed numbers)", file=sys.stderr)
+        return 2
+    from .findings import printed
+
+    print(printed.render(printed.paper_scorecard(), as_json=args.json))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="gbg", description="Greedy vs sampled decoding, measured.")
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -333,6 +343,10 @@ def main(argv: list[str] | None = None) -> int:
     m.add_argument("out", help="the store to merge into (created if missing)")
     m.add_argument("inputs", nargs="+", help="stores to merge from (read, never changed)")
     m.set_defaults(fn=cmd_store_merge)
+    fi = sub.add_parser("findings", help="the paper's claims and their decision rules (--paper: on its own printed numbers)")
+    fi.add_argument("--paper", action="store_true", help="decide each claim on the paper's printed tables and figures")
+    fi.add_argument("--json", action="store_true", help="the verdicts as JSON")
+    fi.set_defaults(fn=cmd_findings)
     args = ap.parse_args(argv)
     try:
         return args.fn(args)

@@ -48,7 +48,8 @@ def scorecard_html(entries, link_pages: bool = True) -> str:
             f'<tr class="verdict" data-claim="{e(v.claim_id)}" data-verdict="{e(v.verdict)}">'
             f"<td><b>{e(v.claim_id)}</b> {e(v.claim)}</td><td>{e(v.paper)}</td>"
             f"<td>{e(v.yours)}{f'<br><small>{e(sizes)}</small>' if sizes else ''}{stand}</td>"
-            f'<td style="color:{color};font-weight:bold">{e(v.verdict)}</td><td>{e(v.reason)}</td><td>{nb}</td></tr>'
+            f'<td style="color:{color};font-weight:bold">{e(v.verdict)}</td><td>{e(v.reason)}</td>'
+            f'<td class="rule"><small>{e(v.rule or "(not recorded)")}</small></td><td>{nb}</td></tr>'
         )
     tally = Counter(v.verdict for _, v in found)
     summary = " · ".join(f'<span style="color:{COLORS[k]}">{tally[k]} {k}</span>' for k in VERDICTS if tally[k]) or "no verdicts"
@@ -56,15 +57,16 @@ def scorecard_html(entries, link_pages: bool = True) -> str:
     head = (
         '<section id="scorecard"><h2>The paper\'s findings on this run</h2>'
         f'<p>Claims of <a href="{e(meta["url"])}">{e(meta["title"])}</a> ({e(meta["version"])}) tested on this run\'s store: '
-        f"{summary}. A claim is supported or contradicted only when the 95% CI of its deciding number lies on one side of "
-        "its boundary; stand-in models answer nothing about the claim.</p>"
+        f"{summary}. Each claim is decided by its written rule (beside its verdict; docs/scorecard.md): units counted, "
+        "the margin the paper's words imply, the paper's scope, and a majority of the units in scope; stand-in models "
+        "answer nothing about the claim.</p>"
     )
     missing = f"<p><small>{e('; '.join(problems))}</small></p>" if problems else ""
     if not rows:
         return head + "<p>No notebook wrote verdicts.</p>" + missing + "</section>"
     table = (
         '<table style="border-collapse:collapse;font-size:.85em" border="1" cellpadding="4">'
-        "<tr><th>claim</th><th>paper</th><th>yours (95% CI)</th><th>verdict</th><th>why</th><th>notebook</th></tr>"
+        "<tr><th>claim</th><th>paper</th><th>yours (95% CI)</th><th>verdict</th><th>why</th><th>decision rule</th><th>notebook</th></tr>"
         + "".join(rows)
         + "</table>"
     )

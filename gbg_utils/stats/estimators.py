@@ -27,13 +27,43 @@ def _mat(x) -> np.ndarray:
     return x
 
 
+def n_unscored(scores) -> int:
+    """How many samples are unscored (NaN): every estimator leaves them out and counts them here."""
+    return int(np.isnan(_mat(scores)).sum())
+
+
+def _per_count(fn, s: np.ndarray, ks, *others) -> np.ndarray:
+    """``fn(scores, *others, ks)`` per item on its scored samples only: items are grouped by their number of
+    scored samples and each group computed on its compacted rows. An unscored sample is left out, never a
+    failure; an item with fewer scored samples than some k raises (no silent 0); one with none is NaN."""
+    ok = np.isfinite(s)
+    if ok.all():
+        return fn(s, *others, _ks(ks, s.shape[1]))
+    cnt = ok.sum(1)
+    kk = _ks(ks, s.shape[1])
+    if cnt[cnt > 0].size and kk.max() > cnt[cnt > 0].min():
+        raise ValueError(f"k = {kk.max()} exceeds the {cnt[cnt > 0].min()} scored samples of an item: ask for k <= that")
+    out = np.full((s.shape[0], kk.size), np.nan)
+    order = np.argsort(~ok, axis=1, kind="stable")  # scored samples first, in their order
+    for c in np.unique(cnt[cnt > 0]):
+        rows = np.flatnonzero(cnt == c)
+        take = order[rows, :c]
+        sub = [np.take_along_axis(np.asarray(x)[rows], take, 1) for x in (s, *others)]
+        out[rows] = fn(sub[0], *sub[1:], kk)
+    return out
+
+
 def pass_at_k(scores, ks=None, threshold: float = 1.0) -> np.ndarray:
     """Unbiased pass@k per item (Chen et al. 2021): 1 - C(n-c, k)/C(n, k), c = #(score >= threshold).
+    Unscored (NaN) samples are left out (n is the item's scored count; `n_unscored` counts them).
 
     >>> pass_at_k([[1, 0, 0, 0]], ks=[1, 2])
     array([[0.25, 0.5 ]])
     """
-    s = _mat(scores)
+    return _per_count(lambda x, k: _pass(x, k, threshold), _mat(scores), ks)
+
+
+def _pass(s: np.ndarray, ks, threshold: float) -> np.ndarray:
     n = s.shape[1]
     k = _ks(ks, n)[None, :]
     a = (n - (s >= threshold).sum(1))[:, None]
@@ -54,11 +84,19 @@ def best_of_k(scores, selector=None, ks=None) -> np.ndarray:
     Exact average over all C(n, k) subsets. Samples are ranked by ``selector`` (higher is better; NaN
     ranks last); tied selector values are broken at random, which in expectation replaces each tied
     sample's score by its tie group's mean. ``selector=scores`` gives oracle@k (= pass@k for 0/1 scores),
-    ``selector=None`` (all tied) gives random@k = the item's mean score.
+    ``selector=None`` (all tied) gives random@k = the item's mean score. Unscored (NaN) samples are left out.
     >>> best_of_k([[1, 0, 0, 0]], selector=[[0.1, 0.9, 0.5, 0.2]], ks=[1, 4])
     array([[0.25, 0.  ]])
     """
     s = _mat(scores)
+    if selector is None:
+        return _per_count(_best, s, ks)
+    return _per_count(_best, s, ks, _mat(selector))
+
+
+def _best(s: np.ndarray, *rest) -> np.ndarray:
+    *sel_, ks = rest
+    selector = sel_[0] if sel_ else None
     n_items, n = s.shape
     if selector is None:
         vals = np.repeat(s.mean(1, keepdims=True), n, axis=1)
@@ -209,16 +247,20 @@ def maj_at_k(scores, answers, ks=None) -> np.ndarray:
 
     An answer's value is the mean score of its samples (its score when scoring is per answer). Ties for
     the top count are split evenly (the expectation under random tie-breaking). Missing answers are each
-    distinct. Items with the same answer-count signature are computed once.
+    distinct. Unscored (NaN) samples are left out. Items with the same answer-count signature are computed once.
     >>> maj_at_k([[1, 1, 0, 0]], [["4", "4", "5", "6"]], ks=[1, 3])
     array([[0.5       , 0.66666667]])
     """
     s = _mat(scores)
-    n_items, n = s.shape
-    ks = _ks(ks, n)
-    codes = _answer_codes(answers)
-    if codes.shape != s.shape:
+    a = np.asarray(answers, dtype=object)
+    if a.shape != s.shape:
         raise ValueError("answers and scores must have the same shape")
+    return _per_count(_maj, s, ks, a)
+
+
+def _maj(s: np.ndarray, answers, ks) -> np.ndarray:
+    n_items, n = s.shape
+    codes = _answer_codes(answers)
     cnt, val, bounds = _answer_counts(codes, s)
     row = np.repeat(np.arange(n_items), np.diff(bounds))
     o = np.lexsort((val, -cnt, row))

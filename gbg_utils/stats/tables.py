@@ -27,6 +27,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
+from scipy import stats as sps
 
 from .cells import BY, CONFIG_COLS, Cell, _align, _by_groups, _key_cols, cells
 from .estimators import _answer_codes, _answer_stats, _ks, best_of_k, maj_at_k, pass_at_k
@@ -236,7 +237,10 @@ def best_of_k_curves(
     ragged: str = "truncate",
 ) -> pd.DataFrame:
     """Best-of-k curves per sampled cell: one row per (cell, method, k) with value (mean over items), se,
-    bootstrap ci_low/ci_high (over items, all k together) and n_items, n.
+    bootstrap ci_low/ci_high (all k together; whole groups resampled where the benchmark has groups, ci_method
+    says which), gain_ci_low/gain_ci_high (value - greedy, paired over the same items, where a greedy cell
+    exists) and n_items, n, n_unscored. Unscored samples are left out and counted; ks run up to the fewest
+    scored samples of an item. "majority" is refused on code benchmarks (NO_MAJORITY).
 
     methods: "oracle" (best by score; = pass@k for 0/1), "pass" (pass@k at ``threshold``), "random",
     "majority" (maj@k on ``extracted``); ``selectors`` adds one curve per column (e.g. "reward",
@@ -244,36 +248,81 @@ def best_of_k_curves(
     """
     by, _ = _key_cols(df, by)
     frames = []
-    for c in cells(df, by, ragged):
-        if c.greedy:
-            continue
-        S = c.matrix("score")
-        k = _ks(ks, c.n)
-        curves = {}
-        for m in methods:
-            if m == "oracle":
-                curves[m] = best_of_k(S, S, k)
-            elif m == "pass":
-                curves[m] = pass_at_k(S, k, threshold)
-            elif m == "random":
-                curves[m] = best_of_k(S, None, k)
-            elif m == "majority":
-                curves[m] = maj_at_k(S, c.matrix("extracted", dtype=None), k)
-            else:
-                raise ValueError(f"unknown method {m!r}")
-        for sel in selectors:
-            curves[sel] = best_of_k(S, c.matrix(sel), k)
-        V = np.concatenate(list(curves.values()), axis=1)  # items x (methods * k)
-        out = pd.DataFrame(
-            {"method": np.repeat(list(curves), len(k)), "k": np.tile(k, len(curves)), "value": V.mean(0), "se": _se(V)}
-        )
-        if n_boot:
-            out["ci_low"], out["ci_high"] = _boot_ci(_boot_weights(c.n_items, n_boot, seed), V, ci)
-        out["n_items"], out["n"] = c.n_items, c.n
-        for key, val in reversed(list(c.key.items())):
-            out.insert(0, key, val)
-        frames.append(out)
+    for g, samples in _by_groups(cells(df, by, ragged), by):
+        for c in samples:
+            gc, c = _align(g, c) if g is not None else (None, c)
+            out = _curves_of(c, gc, selectors, ks, methods, n_boot, ci, seed, threshold)
+            if out is not None:
+                frames.append(out)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+# Benchmarks whose extracted answers cannot be compared as strings (code): no majority vote there.
+NO_MAJORITY = frozenset({"humaneval"})
+
+
+def _band(w: np.ndarray, X: np.ndarray, ci: float, groups):
+    """A best-of-k band: the item bootstrap's percentiles, or with groups a cluster band that does not under-cover
+    at few clusters: mean +- t(G-1) x the cluster bootstrap's SD x sqrt(G / (G-1)) (the bootstrap's variance
+    is (G-1)/G of the clustered one; t for G-1 df)."""
+    if groups is None:
+        return _boot_ci(w, X, ci)
+    g = n_clusters(groups)
+    means = (w @ X) / w.sum(1)[:, None]
+    half = sps.t.ppf(0.5 + ci / 2, g - 1) * means.std(0, ddof=1) * np.sqrt(g / (g - 1))
+    m = X.mean(0)
+    return m - half, m + half
+
+
+def _curves_of(c, gc, selectors, ks, methods, n_boot, ci, seed, threshold):
+    """One sampled cell's curves (see best_of_k_curves); ``gc`` its aligned greedy cell or None."""
+    S = c.matrix("score")
+    keep = np.isfinite(S).any(1)  # an item with no scored sample is left out (and counted)
+    n_uns = int(np.isnan(S[keep]).sum())
+    if not keep.any():
+        return None
+    if not keep.all():
+        c, gc = c.subset(keep), (gc.subset(keep) if gc is not None else None)
+        S = c.matrix("score")
+    n = int(np.isfinite(S).sum(1).min())  # ks run up to the fewest scored samples of an item
+    k = _ks(ks if ks is None else [x for x in np.atleast_1d(ks) if x <= n], n)
+    if c.key.get("benchmark") in NO_MAJORITY and "majority" in methods:
+        raise ValueError(f"majority voting on {c.key['benchmark']}: its answers are code, not comparable strings")
+    curves = {}
+    for m in methods:
+        if m == "oracle":
+            curves[m] = best_of_k(S, S, k)
+        elif m == "pass":
+            curves[m] = pass_at_k(S, k, threshold)
+        elif m == "random":
+            curves[m] = best_of_k(S, None, k)
+        elif m == "majority":
+            curves[m] = maj_at_k(S, c.matrix("extracted", dtype=None), k)
+        else:
+            raise ValueError(f"unknown method {m!r}")
+    for sel in selectors:
+        curves[sel] = best_of_k(S, c.matrix(sel), k)
+    V = np.concatenate(list(curves.values()), axis=1)  # items x (methods * k)
+    out = pd.DataFrame(
+        {"method": np.repeat(list(curves), len(k)), "k": np.tile(k, len(curves)), "value": V.mean(0), "se": _se(V)}
+    )
+    groups = c.groups()
+    G = _nanmean(gc.matrix("score"), 1) if gc is not None else np.full(c.n_items, np.nan)
+    paired = np.isfinite(G)
+    w = _ci_weights(c.n_items, n_boot, seed, groups)
+    if n_boot:
+        lo, hi = _band(w, V, ci, groups) if w is not None else (np.full(V.shape[1], np.nan),) * 2
+        out["ci_low"], out["ci_high"] = lo, hi
+        if paired.all():  # value - greedy over the same items, resampled together (whole groups where there are groups)
+            glo, ghi = _band(w, V - G[:, None], ci, groups) if w is not None else (np.full(V.shape[1], np.nan),) * 2
+            out["gain_ci_low"], out["gain_ci_high"] = glo, ghi
+        out["ci_method"] = (
+            ("cluster bootstrap-t (n_clusters - 1 df)" if groups is not None else _ci_method(groups)) if w is not None else None
+        )
+    out["n_items"], out["n"], out["n_unscored"] = c.n_items, c.n, n_uns
+    for key, val in reversed(list(c.key.items())):
+        out.insert(0, key, val)
+    return out
 
 
 def length_table(df: pd.DataFrame, by=BY, ragged: str = "truncate") -> pd.DataFrame:
@@ -387,6 +436,10 @@ def best_of_k_table(
             cols.append(col)
         if not methods and not cols:
             continue
+        kv = key if isinstance(key, tuple) else (key,)
+        greedy = frame[frame["greedy"].astype(bool)]
+        greedy = greedy[np.logical_and.reduce([greedy[c] == v for c, v in zip(keys, kv) if c in by])]
+        cell = pd.concat([greedy, cell], ignore_index=True)  # the greedy cell pairs the gain's interval
         t = best_of_k_curves(cell, selectors=cols, ks=k, by=by, methods=methods, n_boot=n_boot, ci=ci, seed=seed, ragged=ragged)
         frames.append(t)
     if not frames:
