@@ -184,9 +184,11 @@ def cmd_plan(args) -> int:
     if not os.path.exists(args.store):
         raise FileNotFoundError(f"no store at {args.store}")
     df = SampleStore(args.store).frame(benchmark=task.name, model=args.model, scorer_version=task.version)
+    df = df[df["score"].notna()]  # scored under this protocol's rule: another protocol's samples are not its pilot
     if df.empty or not df["greedy"].any() or df["greedy"].all():
         raise ValueError(
-            f"no scored greedy + sampled pilot of {args.model} on {task.name} in {args.store}: run `gbg generate --score` first"
+            f"no scored greedy + sampled pilot of {args.model} on {task.name} under the {task.protocol} protocol in "
+            f"{args.store}: run `gbg generate --score --protocol {task.protocol}` first (or pass --protocol to match the pilot)"
         )
     df = df.sort_values("created").drop_duplicates(["item_id", "config_key", "sample_idx"], keep="last")
     ks = tuple(None if k == 0 else k for k in args.k)
