@@ -107,7 +107,7 @@ class MMLURedux(Task):
     letter_rule = LETTER_RULE
     gold_rule = GOLD_RULE
 
-    def load(self, data_dir=None, limit=None) -> list[Item]:
+    def load_all(self, data_dir=None) -> list[Item]:
         src = DataSearch(self.name, data_dir)
         files = [f"{LOCAL_DIR}/mmlu_{s}.csv" for s in SUBJECTS]
         d = src.local(*files)
@@ -121,9 +121,7 @@ class MMLURedux(Task):
                     raise src.error(f"<dir>/{LOCAL_DIR}/mmlu_<subject>.csv for the 30 v1 subjects")
             for i, r in enumerate(rows):
                 items.append(_item(subject, i, r))
-            if limit is not None and len(items) >= limit:
-                break
-        return items[:limit] if limit is not None else items
+        return items
 
     def prompt(self, item: Item) -> list[dict]:
         return chat(TEMPLATE.format(question=item.data["question"].strip(), choices=format_choices(item.data["choices"])))
