@@ -136,7 +136,7 @@ def _item_range(text: str, n: int, of: str = "the benchmark's items") -> tuple[i
     if any(b is not None and b < 0 for b in bounds):
         raise ValueError(f"--items takes non-negative positions, got {text!r}")
     start, end = bounds[0] or 0, n if bounds[1] is None else bounds[1]
-    if end > n:
+    if end > n or start >= n:
         raise ValueError(f"--items {text} goes past the end: {of} are positions 0:{n}")
     if start >= end:
         raise ValueError(f"--items {text} is empty ({of} are positions 0:{n})")
