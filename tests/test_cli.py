@@ -42,6 +42,56 @@ def test_bad_input_is_one_line_and_exit_2(args, msg, tmp_path):
     assert out.stderr.strip().startswith(msg) and "Traceback" not in out.stderr
 
 
+@pytest.mark.parametrize(
+    "args, msg",
+    [
+        (["--limit", "0"], "gbg: error: --limit must be >= 1 (leave it out for all items), got 0"),
+        (["--limit", "-5"], "gbg: error: --limit must be >= 1 (leave it out for all items), got -5"),
+        (["--items", "5:5"], "gbg: error: --items 5:5 is empty (humaneval's 164 items are positions 0:164)"),
+        (["--items", "9:3"], "gbg: error: --items 9:3 is empty"),
+        (["--items", "0:200"], "gbg: error: --items 0:200 goes past the end: humaneval's 164 items are positions 0:164"),
+        (["--items", "164:"], "gbg: error: --items 164: goes past the end"),
+        (["--limit", "10", "--items", "5:20"], "gbg: error: --items 5:20 goes past the end: the 10 items --limit drew are"),
+    ],
+)
+def test_bad_subsets_are_one_line_exit_2_and_create_no_store(args, msg, tmp_path):
+    store = tmp_path / "new" / "s.sqlite"
+    out = gbg("generate", "--benchmark", "humaneval", "--backend", "transformers", *args, "--store", str(store))
+    assert out.returncode == 2, out.stderr[-1500:]
+    assert out.stderr.startswith(msg) and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert not store.exists() and not store.parent.exists()
+
+
+def test_a_bad_limit_in_gbg_run_is_exit_2_before_any_output_folder(tmp_path):
+    for value in ("0", "-3"):
+        out = gbg("run", "gap", "--params", "smoke", "-p", "limit", value, "--out", str(tmp_path / "run"))
+        assert out.returncode == 2 and out.stderr.startswith(f"gbg: error: limit must be >= 1 or None, got {value}"), out.stderr
+        assert len(out.stderr.strip().splitlines()) == 1 and not (tmp_path / "run").exists()
+
+
+def test_generate_draws_reports_and_hands_over_the_drawn_items(tmp_path, capsys, monkeypatch):
+    """--limit N --subset-seed S: the items of task.load(limit=N, subset_seed=S), said in one line; --items slices them."""
+    from gbg_utils.generate import runner
+    from gbg_utils.tasks import get_task
+
+    seen = []
+
+    class Summary:
+        def __str__(self):
+            return "fake run"
+
+    monkeypatch.setattr(runner, "run_generation", lambda store, model, task, items, **kw: seen.append(items) or Summary())
+    base = ["generate", "--benchmark", "mmlu_redux", "--backend", "transformers", "--store", str(tmp_path / "s.sqlite")]
+    assert main([*base, "--limit", "50", "--subset-seed", "7"]) == 0
+    out = capsys.readouterr().out
+    assert "mmlu_redux: 50 of 3000 items, a stratified draw (subset_seed 7) covering 30 of 30 strata" in out
+    assert [it.id for it in seen[-1]] == [it.id for it in get_task("mmlu_redux").load(limit=50, subset_seed=7)]
+    assert main([*base, "--limit", "50", "--subset-seed", "7", "--items", "10:20"]) == 0
+    assert "; --items 10:20 of them" in capsys.readouterr().out and seen[-1] == seen[-2][10:20]
+    assert main([*base, "--items", "0:3"]) == 0  # no --limit: the benchmark's own order
+    assert [it.id for it in seen[-1]] == ["anatomy/0", "anatomy/1", "anatomy/2"]
+
+
 @pytest.mark.slow
 def test_generate_and_score_then_rerun_reuses(tmp_path, smol_path):
     args = [
@@ -145,6 +195,8 @@ def test_run_layers_files_then_overrides_into_the_executed_notebook(probe_gap, t
     [
         (["-p", "n_sample", "16"], "gbg: error: unknown parameter 'n_sample' for notebook 'gap' (did you mean 'n_samples'?)"),
         (["-p", "limit", "thirty"], "gbg: error: parameter 'limit' of notebook 'gap' must be int | None, got 'thirty'"),
+        (["-p", "limit", "-1"], "gbg: error: limit must be >= 1 or None, got -1"),
+        (["-p", "subset_seed", "1.5"], "gbg: error: parameter 'subset_seed' of notebook 'gap' must be int, got 1.5"),
         (["-p", "models", "smollm2-135m"], "gbg: error: parameter 'models' of notebook 'gap' must be list[str]"),
         (["-p", "output_dir", "x"], "gbg: error: output_dir is set by gbg run"),
         (["-f", "nightly"], "gbg: error: no params file"),
@@ -179,7 +231,7 @@ def test_a_later_file_wins(tmp_path, capsys, monkeypatch):
 def test_params_prints_names_types_defaults_and_help(capsys):
     assert main(["params", "temperature"]) == 0
     out = capsys.readouterr().out
-    assert "  limit: Optional[int] (default 5)" in out and "first N items of each benchmark (None: all)" in out
+    assert "  limit: Optional[int] (default 5)" in out and "a seeded draw stratified by its groups (None: all)" in out
     assert "  temperatures: list[float] (default [0.0, 0.5, 1.0, 1.5])" in out and "the sweep, 0 is greedy" in out
     assert main(["params", "gapp"]) == 2
     assert capsys.readouterr().err.startswith("gbg: error: unknown notebook 'gapp' (did you mean 'gap'?)")

@@ -102,7 +102,7 @@ ENGINE = {"backend": "transformers", "dtype": "bfloat16", "weights": {"kind": "e
 
 def fill(store: SampleStore, task, n_items=3, n_samples=2, model="m1", texts=None) -> list:
     """Samples as the runner stores them: a greedy output and `n_samples` sampled ones per item."""
-    items = task.load(limit=n_items)
+    items = task.load()[:n_items]  # the first ones: tests name items "0", "1", ...
     run = store.new_run({"test": True})
     greedy = DecodingConfig(max_new_tokens=16)
     sampled = DecodingConfig(temperature=1.0, max_new_tokens=16)

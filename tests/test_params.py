@@ -35,3 +35,21 @@ def test_save_writes_under_the_project_root_from_any_cwd(tmp_path, monkeypatch):
         assert not (tmp_path / "outputs").exists() and not list(tmp_path.rglob("*.png"))  # nothing under the cwd
     finally:
         shutil.rmtree(PROJ_ROOT / rel, ignore_errors=True)
+
+
+def test_subset_seed_is_a_parameter_and_provenance_records_the_draw(tmp_path):
+    import json
+
+    import pytest
+
+    from gbg_utils.params import ParamError, schema
+    from gbg_utils.tasks.subsets import RULE
+
+    assert all(schema(n)().subset_seed == 0 for n in ("gap", "temperature", "stability", "best_of_n"))
+    assert validate("gap", {"subset_seed": 7, "limit": 50}).subset_seed == 7
+    for bad, msg in [({"subset_seed": 1.5}, "must be int"), ({"limit": 0}, "limit must be >= 1"), ({"limit": -2}, "limit")]:
+        with pytest.raises(ParamError, match=msg):
+            validate("gap", bad)
+    P = validate("gap", {"store": str(tmp_path / "store.sqlite"), "limit": 50, "subset_seed": 3})
+    prov = json.loads(json.dumps(study.provenance(P, "gap"), default=str))
+    assert prov["subset"] == {"limit": 50, "subset_seed": 3, "rule": RULE} and prov["params"]["subset_seed"] == 3

@@ -41,7 +41,8 @@ def test_interface(name):
     assert len(items) == COUNTS[name] and len({it.id for it in items}) == COUNTS[name]
     assert all(isinstance(it, Item) and isinstance(it.id, str) for it in items)
     assert [it.id for it in task.load(data_dir=DATA)] == [it.id for it in items]  # deterministic order
-    assert [it.id for it in task.load(data_dir=DATA, limit=7)] == [it.id for it in items[:7]]
+    drawn = [it.id for it in task.load(data_dir=DATA, limit=7)]  # a draw (test_subsets.py), in the benchmark's order
+    assert len(drawn) == 7 and drawn == [it.id for it in items if it.id in set(drawn)]
     msgs = task.prompt(items[0])
     assert msgs and all(set(m) == {"role", "content"} and m["content"] for m in msgs) and msgs[-1]["role"] == "user"
     for bad in ["", "   ", "\x00", "garbage " * 1000]:  # bad model output: a score, never an exception
@@ -116,7 +117,7 @@ def test_hub_rows_are_used_when_online(offline, monkeypatch):
         ]
 
     _fake_datasets(monkeypatch, load_dataset)
-    items = get_task("mmlu_redux").load(limit=4)
+    items = get_task("mmlu_redux").load()[:4]
     assert [it.id for it in items] == ["anatomy/0", "anatomy/1", "anatomy/2", "astronomy/0"]
     assert calls[:2] == [("edinburgh-dawg/mmlu-redux", "anatomy", "test"), ("edinburgh-dawg/mmlu-redux", "astronomy", "test")]
     mix = get_task("mixeval_hard").load()

@@ -106,6 +106,7 @@ def run_generation(
     seed: int = 0,
     logprobs: bool = False,
     limit: int | None = None,
+    subset_seed: int = 0,
     backend: Backend | Engine | str = "vllm",
     dtype: str = "auto",
     chunk_size: int = 32,
@@ -115,9 +116,10 @@ def run_generation(
 ) -> GenerationSummary:
     """Generate the greedy output (if asked) and samples 0..n_samples-1 for each item that lacks them.
 
+    `items`: default `task.load(data_dir, limit, subset_seed)` (a limit draws a stratified seeded subset).
     `backend`: a name (loaded only if something is missing, and closed afterwards), an `Engine`, or a Backend
     (e.g. a `LazyBackend` shared by several runs; the caller closes it)."""
-    items = items if items is not None else task.load(data_dir=data_dir, limit=limit)
+    items = items if items is not None else task.load(data_dir=data_dir, limit=limit, subset_seed=subset_seed)
     max_new_tokens = max_new_tokens or task.default_max_new_tokens
     stop = tuple(getattr(task, "stop", ()) or ())
     sampled = DecodingConfig(

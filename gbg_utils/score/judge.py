@@ -200,6 +200,7 @@ def judge_store(
     items: list[Item] | None = None,
     data_dir=None,
     limit: int | None = None,
+    subset_seed: int = 0,
     retry_failed: bool = True,
     progress: bool = True,
 ) -> JudgeSummary:
@@ -214,7 +215,7 @@ def judge_store(
     template = task.template(data_dir)
     tv = task.template_version(template)
     sv = scorer_version(task, judge, template)
-    items = items if items is not None else task.load(data_dir=data_dir, limit=limit)
+    items = items if items is not None else task.load(data_dir=data_dir, limit=limit, subset_seed=subset_seed)
     by_id = {str(it.id): it for it in items}
     samples = store.samples(model=model, benchmark=task.name, config_key=config_key)
     known = samples["item_id"].astype(str).isin(by_id) if not samples.empty else pd.Series(dtype=bool)

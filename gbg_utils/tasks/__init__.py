@@ -1,7 +1,8 @@
 """The benchmarks of Song et al. (2024), one small module each, behind one `Task` interface.
 
     >>> task = get_task("gsm8k")
-    >>> items = task.load(limit=5)             # data: data_dir= / $GBG_DATA_DIR, package data, then the HF hub
+    >>> items = task.load()                    # data: data_dir= / $GBG_DATA_DIR, package data, then the HF hub
+    >>> pilot = task.load(limit=50)            # 50 of them: a seeded draw, stratified by Item.stratum (subsets.py)
     >>> messages = task.prompt(items[0])       # chat messages; the backend applies the model's template
     >>> task.score("... So the answer is 18.", items[0])
     Score(score=1.0, extracted='18', reason=None)

@@ -4,7 +4,7 @@ A task loads its items, turns one into chat messages (the generation backend app
 template), extracts the answer from a completion and scores it:
 
     >>> task = get_task("gsm8k")
-    >>> item = task.load(limit=1)[0]
+    >>> item = task.load()[0]
     >>> task.score("... so she makes 9 * 2 = 18 dollars. So the answer is 18.", item)
     Score(score=1.0, extracted='18', reason=None)
 
@@ -26,6 +26,7 @@ from pathlib import Path
 
 from ..sandbox import SandboxError
 from .data import TaskDataError
+from .subsets import check_limit, draw
 
 ENVIRONMENT_ERRORS = (SandboxError, TaskDataError)
 
@@ -35,6 +36,12 @@ class Item:
     id: str  # stable and unique within the benchmark: "HumanEval/0", "17" (GSM8K line), "anatomy/17"
     data: dict = field(compare=False)  # whatever the prompt and the scorer need
     group: str | None = None  # cluster for clustered standard errors (MMLU subject, MixEval source benchmark)
+    # what a `limit` draw stratifies by (tasks/subsets.py); None: the group. MixEval: "<format>/<source benchmark>"
+    stratum: str | None = field(default=None, compare=False)
+
+    def __post_init__(self):
+        if self.stratum is None and self.group is not None:
+            object.__setattr__(self, "stratum", self.group)
 
 
 @dataclass(frozen=True)
@@ -138,8 +145,14 @@ class Task:
         v.scorer_suffix, v.version = suffix, version
         return v
 
-    def load(self, data_dir: str | Path | None = None, limit: int | None = None) -> list[Item]:
-        """All items in a fixed order (limit: the first `limit`)."""
+    def load(self, data_dir: str | Path | None = None, limit: int | None = None, subset_seed: int = 0) -> list[Item]:
+        """The items in the benchmark's fixed order; `limit`: a seeded draw of that many, stratified by
+        `Item.stratum` and still in that order (tasks/subsets.py; `subset_seed` picks the draw). None: all."""
+        check_limit(limit)
+        return draw(self.load_all(data_dir), limit, subset_seed)
+
+    def load_all(self, data_dir: str | Path | None = None) -> list[Item]:
+        """Every item, in the benchmark's fixed order (what each benchmark implements; callers use `load`)."""
         raise NotImplementedError
 
     def prompt(self, item: Item) -> list[dict]:

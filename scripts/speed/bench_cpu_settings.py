@@ -48,7 +48,7 @@ def prompts(n: int):
     from gbg_utils.tasks import get_task
 
     task = get_task("humaneval")
-    return [task.prompt(it) for it in task.load(limit=n)]
+    return [task.prompt(it) for it in task.load()[:n]]
 
 
 def child(spec: dict) -> None:

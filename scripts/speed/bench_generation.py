@@ -35,7 +35,7 @@ def main() -> None:
     dtype = resolve_dtype("auto")  # every path in the same dtype: gbg's default on this machine
     path = resolve_model(args.model, dtype)
     task = get_task("humaneval")
-    prompts = [task.prompt(it) for it in task.load(limit=args.prompts)]
+    prompts = [task.prompt(it) for it in task.load()[: args.prompts]]
     sampled = DecodingConfig(temperature=1.0, n=args.n, seed=0, max_new_tokens=args.max_new_tokens)
     results: dict[str, tuple[float, int]] = {}
     print(

@@ -47,7 +47,7 @@ def main() -> None:
     from gbg_utils.tasks import get_task
 
     task = get_task(args.benchmark)
-    items = task.load(limit=args.prompts)
+    items = task.load()[: args.prompts]
     path, dtype = resolve_model(args.model), resolve_dtype("auto")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

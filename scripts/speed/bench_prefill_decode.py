@@ -28,7 +28,7 @@ def main() -> None:
 
     task = get_task("humaneval")
     be = load_backend("vllm", args.model, max_model_len=2048)  # dtype "auto", as gbg runs it
-    ids = [{"prompt_token_ids": encode_prompt(be.tokenizer, task.prompt(it))} for it in task.load(limit=args.prompts)]
+    ids = [{"prompt_token_ids": encode_prompt(be.tokenizer, task.prompt(it))} for it in task.load()[: args.prompts]]
     prompt_tokens = sum(len(p["prompt_token_ids"]) for p in ids)
 
     def run(max_tokens: int) -> tuple[float, int]:

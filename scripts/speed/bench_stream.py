@@ -36,7 +36,7 @@ def main() -> None:
     from gbg_utils.tasks import get_task
 
     task = get_task(args.benchmark)
-    items = task.load(limit=args.prompts)
+    items = task.load()[: args.prompts]
     t0 = time.perf_counter()
     be = VLLMBackend(args.model, dtype="float32", max_model_len=4096)
     print(f"model {args.model}, engine settings {be.engine_settings}, loaded in {time.perf_counter() - t0:.0f} s", flush=True)

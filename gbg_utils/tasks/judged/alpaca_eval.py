@@ -82,7 +82,7 @@ class AlpacaEval(JudgedTask):
     judge_max_tokens = 1
     top_logprobs = 5
 
-    def load(self, data_dir=None, limit=None) -> list[Item]:
+    def load_all(self, data_dir=None) -> list[Item]:
         src = DataSearch(self.name, data_dir)
         d = src.local(OUTPUTS_FILE)
         if d is None:
@@ -93,7 +93,7 @@ class AlpacaEval(JudgedTask):
             Item(str(i), {"instruction": r["instruction"], "baseline": r["output"], "dataset": r["dataset"]}, r["dataset"])
             for i, r in enumerate(rows)
         ]
-        return items[:limit] if limit is not None else items
+        return items
 
     def prompt(self, item: Item) -> list[dict]:
         return chat(item.data["instruction"])

@@ -105,7 +105,7 @@ class ArenaHard(JudgedTask):
     games = (0, 1)
     attempts = 2  # judge_config.yaml: number_of_judgment_attempts
 
-    def load(self, data_dir=None, limit=None) -> list[Item]:
+    def load_all(self, data_dir=None) -> list[Item]:
         src = DataSearch(self.name, data_dir)
         d = src.local(QUESTION_FILE, BASELINE_FILE)
         if d is None:
@@ -126,7 +126,7 @@ class ArenaHard(JudgedTask):
                         q["cluster"],
                     )
                 )
-        return items[:limit] if limit is not None else items
+        return items
 
     def prompt(self, item: Item) -> list[dict]:
         return chat(item.data["question"])

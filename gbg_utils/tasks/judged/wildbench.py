@@ -13,7 +13,7 @@ judge template `wildbench/eval_template.score.v2.md` is. Provide the data in one
 Otherwise `load` raises a TaskDataError that says all of this.
 
     >>> task = WildBench(file="wildbench_v2.jsonl")
-    >>> task.prompt(task.load(limit=1)[0])      # the conversation so far; the model writes the next turn
+    >>> task.prompt(task.load()[0])          # the conversation so far; the model writes the next turn
 
 Judge prompt, as WildBench's src/eval.py (score mode) builds it: the history as "USER: ..." / "ASSISTANT: ..."
 turns joined by blank lines, the last user turn as the query, the checklist as "- item" lines; an empty output
@@ -89,7 +89,7 @@ class WildBench(JudgedTask):
     def __init__(self, file: str | Path | None = None):
         self.file = Path(file).expanduser() if file else None
 
-    def load(self, data_dir=None, limit=None) -> list[Item]:
+    def load_all(self, data_dir=None) -> list[Item]:
         rows = self._rows(data_dir)
         items = []
         for r in rows:
@@ -101,7 +101,7 @@ class WildBench(JudgedTask):
                     r.get("primary_tag"),
                 )
             )
-        return items[:limit] if limit is not None else items
+        return items
 
     def _rows(self, data_dir) -> list[dict]:
         if self.file is not None:
