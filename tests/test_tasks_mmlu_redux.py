@@ -187,7 +187,7 @@ def test_paper_protocol_is_named_and_versioned(paper):
 def test_paper_prompts_are_zeroevals(paper):
     from gbg_utils.tasks.base import PrefilledChat
 
-    items = paper.load(data_dir=DATA, limit=20)
+    items = paper.load(data_dir=DATA)[:20]
     raw = _raw_rows("anatomy")[:20]
     for it, r in zip(items, raw, strict=True):
         p = paper.prompt(it)
