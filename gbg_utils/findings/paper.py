@@ -56,6 +56,13 @@ def reference_lines() -> pd.DataFrame:
     return pd.DataFrame(_entry("figure4")["reference"])
 
 
+def reference_bars(benchmarks) -> dict[str, float]:
+    """Figure 4's GPT-4-Turbo lines (its Table 2 sampling means) as 0-1 bars, for the benchmarks that have one:
+    C8's "a stronger model" when the store holds none. The paper's numbers, on the full benchmark."""
+    ref = reference_lines()
+    return {r.benchmark: r.value / 100 for r in ref.itertuples() if r.benchmark in set(benchmarks)}
+
+
 def cite(name: str) -> str:
     """Short citation of a table, e.g. 'arXiv:2407.10457v1, Table 2'."""
     return f"arXiv:{load()['paper']['arxiv']}v1, {source(name)['where']}"
