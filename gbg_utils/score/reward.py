@@ -42,6 +42,7 @@ import numpy as np
 
 from ..models import DTYPES
 from ..provenance import package_versions, reward_run
+from ..tasks.base import PrefilledChat
 
 REWARD_VERSION = "1"  # bump when rendering, tokenisation or the output read-out changes
 
@@ -431,8 +432,15 @@ class RewardSummary:
 
 
 def conversation(task, item, completion: str) -> list[dict]:
-    """The chat the reward model scores: the task's prompt messages plus the completion as the assistant turn."""
-    return list(task.prompt(item)) + [{"role": "assistant", "content": completion}]
+    """The chat the reward model scores: the task's prompt messages plus the completion as the assistant turn. A
+    raw-text prompt (HumanEval nochat) is the user turn, as the paper's reward scripts had it; a prefilled assistant
+    turn (GSM8K's "Answer:") leads the reply."""
+    prompt = task.prompt(item)
+    if isinstance(prompt, str):
+        return [{"role": "user", "content": prompt}, {"role": "assistant", "content": completion}]
+    if isinstance(prompt, PrefilledChat):
+        return prompt.message_list() + [{"role": "assistant", "content": prompt.prefill + completion}]
+    return list(prompt) + [{"role": "assistant", "content": completion}]
 
 
 def score_rewards(
