@@ -58,6 +58,12 @@ class Judge:
 
     `max_tokens` caps every benchmark's own judge budget (Arena-Hard asks for 4096, AlpacaEval for 1):
     useful for a small local judge, recorded in provenance and part of each request's hash.
+
+    Nothing is left to the judge's server: `chat` sends every sampling field (`OpenAIBackend.sampling_fields`: top_p
+    1 and no penalties, and on a vLLM server top_k and min_p off and repetition_penalty 1), so a vLLM server's
+    defaults from the judge model's generation_config.json cannot apply. They are added when sent, not in `body`:
+    a request's hash, and with it every cached judgment, stays what it was (on OpenAI's API those values are its
+    defaults, so re-asking would pay again for the same verdicts).
     """
 
     def __init__(
@@ -72,6 +78,7 @@ class Judge:
         max_tokens: int | None = None,
         served_model: str | None = None,
         temperature: float = 0.0,
+        server: str = "auto",
     ):
         self.model = model
         self.temperature = temperature
@@ -87,6 +94,7 @@ class Judge:
             timeout=timeout,
             backoff=backoff,
             served_model=served_model,
+            server=server,
         )
 
     @property
@@ -103,7 +111,8 @@ class Judge:
 
     def chat(self, body: dict) -> dict:
         """POST one chat completion; returns its first choice (`message`, `logprobs`, `finish_reason`)."""
-        data = self.backend.post("/chat/completions", {"model": self.backend.served_model, **body})
+        fields = self.backend.sampling_fields(body.get("temperature", self.temperature))
+        data = self.backend.post("/chat/completions", {"model": self.backend.served_model, **fields, **body})
         choices = data.get("choices") or []
         if not choices:
             raise BackendError(f"judge answered without choices: {json.dumps(data)[:200]}")
@@ -117,6 +126,7 @@ class Judge:
             "base_url": url,
             "api_key_env": self.api_key_env,
             "temperature": self.temperature,
+            "sampling": self.backend.sampling_fields(self.temperature),  # what every request sends besides its body
             "max_tokens_cap": self.max_tokens,
             "concurrency": self.concurrency,
             "max_retries": self.backend.max_retries,
