@@ -767,8 +767,8 @@ class OpenAIBackend(Backend):
             pool.shutdown(wait=False, cancel_futures=True)
 
     def server_kind(self) -> str:
-        """ "vllm" or "openai": what `server` says, or ("auto") whether the server's /models says `owned_by: vllm`
-        (asked once; a server without /models is not vLLM)."""
+        """What the server is, "vllm" or "openai": as `server` says, or ("auto") "vllm" when the server's /models
+        says `owned_by: vllm` (asked once; a server without /models is not vLLM)."""
         with self._lock:
             if self._kind is None:
                 try:
@@ -777,7 +777,10 @@ class OpenAIBackend(Backend):
                     if getattr(e, "status", None) is None:  # unreachable, or kept failing: no answer to go by
                         raise
                     data = {}
-                owners = {m.get("owned_by") for m in data.get("data") or [] if isinstance(m, dict)}
+                except ValueError:  # 200 without JSON
+                    data = {}
+                models = data.get("data") if isinstance(data, dict) else None
+                owners = {m.get("owned_by") for m in models or [] if isinstance(m, dict)}
                 self._kind = "vllm" if "vllm" in owners else "openai"
             return self._kind
 

@@ -118,6 +118,11 @@ class Judge:
             raise BackendError(f"judge answered without choices: {json.dumps(data)[:200]}")
         return choices[0]
 
+    def sampling(self) -> dict:
+        """The sampling fields every request sends besides its body (asks the server what it is, once): a judge
+        run's provenance records them when the run sends requests."""
+        return {"server": self.backend.server_kind(), **self.backend.sampling_fields(self.temperature)}
+
     def provenance(self) -> dict:
         url = self.backend.base_url.split("?", 1)[0]  # a query string could carry a key
         return {
@@ -126,7 +131,7 @@ class Judge:
             "base_url": url,
             "api_key_env": self.api_key_env,
             "temperature": self.temperature,
-            "sampling": self.backend.sampling_fields(self.temperature),  # what every request sends besides its body
+            "server": self.backend.server,
             "max_tokens_cap": self.max_tokens,
             "concurrency": self.concurrency,
             "max_retries": self.backend.max_retries,
@@ -264,6 +269,8 @@ def judge_store(
                 continue
             todo.append((s, item, game, body, ph))
 
+    if todo:
+        summary.provenance["sampling"] = judge.sampling()
     if shortcut_rows or todo:
         store.add_judge_run(now_run, summary.provenance)
     if shortcut_rows:
