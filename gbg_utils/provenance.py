@@ -59,9 +59,11 @@ def task_protocol(task) -> dict:
     return out
 
 
-def generation_run(backend, task, model: str) -> dict:
-    """A generation run (store `runs` table): the task, the model and the backend's own provenance."""
-    return {
+def generation_run(backend, task, model: str, sampling: dict | None = None) -> dict:
+    """A generation run (store `runs` table): the task, the model, the backend's own provenance and, per config_key
+    the run generates, the sampling settings the backend actually ran it with (`Backend.sampling_settings`: the
+    SamplingParams given to vLLM, the arguments of HF `generate`, the sampling fields sent to a server)."""
+    out = {
         "gbg_version": __version__,
         "git_commit": git_commit(),
         "model": model,
@@ -71,6 +73,9 @@ def generation_run(backend, task, model: str) -> dict:
         "date": now_utc(),
         **backend.provenance(),
     }
+    if sampling is not None:
+        out["sampling"] = sampling
+    return out
 
 
 def reward_run(reward_model, task, model: str | None, scorer_version: str) -> dict:
@@ -107,6 +112,8 @@ def judge_run(task, judge, template, label: str) -> dict:
 
 
 _NO_INPUTS = object()
+# What a notebook's provenance repeats of each generation run behind its rows.
+_RUN_KEYS = ("model", "task", "task_version", "backend", "dtype", "device", "engine", "sampling", "date", "versions")
 
 
 def notebook_run(P, notebook: str, runs, frame=None, inputs=_NO_INPUTS, subset: dict | None = None) -> dict:
@@ -125,10 +132,7 @@ def notebook_run(P, notebook: str, runs, frame=None, inputs=_NO_INPUTS, subset: 
         "generation_runs": [
             {
                 "run_id": r.run_id,
-                **{
-                    k: r.provenance.get(k)
-                    for k in ("model", "task", "task_version", "backend", "dtype", "device", "engine", "date", "versions")
-                },
+                **{k: r.provenance.get(k) for k in _RUN_KEYS},
             }
             for r in runs.itertuples()
             if r.run_id in used

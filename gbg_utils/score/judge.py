@@ -58,6 +58,12 @@ class Judge:
 
     `max_tokens` caps every benchmark's own judge budget (Arena-Hard asks for 4096, AlpacaEval for 1):
     useful for a small local judge, recorded in provenance and part of each request's hash.
+
+    Nothing is left to the judge's server: `chat` sends every sampling field (`OpenAIBackend.sampling_fields`: top_p
+    1 and no penalties, and on a vLLM server top_k and min_p off and repetition_penalty 1), so a vLLM server's
+    defaults from the judge model's generation_config.json cannot apply. They are added when sent, not in `body`:
+    a request's hash, and with it every cached judgment, stays what it was (on OpenAI's API those values are its
+    defaults, so re-asking would pay again for the same verdicts).
     """
 
     def __init__(
@@ -72,6 +78,7 @@ class Judge:
         max_tokens: int | None = None,
         served_model: str | None = None,
         temperature: float = 0.0,
+        server: str = "auto",
     ):
         self.model = model
         self.temperature = temperature
@@ -87,6 +94,7 @@ class Judge:
             timeout=timeout,
             backoff=backoff,
             served_model=served_model,
+            server=server,
         )
 
     @property
@@ -103,11 +111,17 @@ class Judge:
 
     def chat(self, body: dict) -> dict:
         """POST one chat completion; returns its first choice (`message`, `logprobs`, `finish_reason`)."""
-        data = self.backend.post("/chat/completions", {"model": self.backend.served_model, **body})
+        fields = self.backend.sampling_fields(body.get("temperature", self.temperature))
+        data = self.backend.post("/chat/completions", {"model": self.backend.served_model, **fields, **body})
         choices = data.get("choices") or []
         if not choices:
             raise BackendError(f"judge answered without choices: {json.dumps(data)[:200]}")
         return choices[0]
+
+    def sampling(self) -> dict:
+        """The sampling fields every request sends besides its body (asks the server what it is, once): a judge
+        run's provenance records them when the run sends requests."""
+        return {"server": self.backend.server_kind(), **self.backend.sampling_fields(self.temperature)}
 
     def provenance(self) -> dict:
         url = self.backend.base_url.split("?", 1)[0]  # a query string could carry a key
@@ -117,6 +131,7 @@ class Judge:
             "base_url": url,
             "api_key_env": self.api_key_env,
             "temperature": self.temperature,
+            "server": self.backend.server,
             "max_tokens_cap": self.max_tokens,
             "concurrency": self.concurrency,
             "max_retries": self.backend.max_retries,
@@ -255,6 +270,8 @@ def judge_store(
                 continue
             todo.append((s, item, game, body, ph))
 
+    if todo:
+        summary.provenance["sampling"] = judge.sampling()
     if shortcut_rows or todo:
         store.add_judge_run(now_run, summary.provenance)
     if shortcut_rows:
