@@ -234,7 +234,7 @@ def test_the_openai_backend_sends_an_empty_prefill_as_plain_chat_turns(monkeypat
     from gbg_utils.generate.backends import OpenAIBackend, Request
     from gbg_utils.tasks.base import PrefilledChat
 
-    be = OpenAIBackend("m", base_url="http://127.0.0.1:9")
+    be = OpenAIBackend("m", base_url="http://127.0.0.1:9", server="vllm")
     sent = []
     monkeypatch.setattr(be, "post", lambda path, body: sent.append((path, body)) or {"choices": [{"message": {"content": "x"}}]})
     be._one(Request(PrefilledChat.of(PROMPT, ""), n=1, seed=0), DecodingConfig(max_new_tokens=4))

@@ -841,6 +841,11 @@ class OpenAIBackend(Backend):
         elif isinstance(r.prompt, PrefilledChat):
             # vLLM's chat endpoint continues a final assistant message (an OpenAI-API model cannot); the space
             # open-instruct put before the prefill is the template's to decide there.
+            if self.server_kind() != "vllm":
+                raise BackendError(
+                    f"{self.base_url} is not a vLLM server: it cannot continue the assistant turn {r.prompt.prefill!r} that "
+                    "this prompt starts (the paper protocol's GSM8K); use protocol gbg, or a vLLM server"
+                )
             body["messages"] = r.prompt.message_list() + [{"role": "assistant", "content": r.prompt.prefill}]
             body.update(continue_final_message=True, add_generation_prompt=False)
         else:
