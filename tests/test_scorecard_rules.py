@@ -289,7 +289,7 @@ def test_one_unscored_sample_is_left_out_and_counted_by_every_estimator():
         st.pass_at_k(S, [8])
 
 
-def test_best_of_k_table_counts_the_unscored_sample_and_refuses_majority_on_code():
+def test_best_of_k_table_counts_the_unscored_sample_and_leaves_majority_out_on_code():
     df = st.synthetic_table(models=("a",), benchmarks=("gsm8k",), n_items=12, n_samples=4, temperatures=(1.0,), seed=1)
     i = df.index[~df.greedy.astype(bool)][5]
     df.loc[i, "score"] = np.nan
@@ -298,8 +298,11 @@ def test_best_of_k_table_counts_the_unscored_sample_and_refuses_majority_on_code
     he = st.synthetic_table(models=("a",), benchmarks=("humaneval",), n_items=12, n_samples=4, temperatures=(1.0,), seed=1)
     if "extracted" not in he.columns:
         he = he.assign(extracted="x")
-    with pytest.raises(ValueError, match="majority voting on humaneval"):
-        st.best_of_k_table(he, selectors=["oracle", "majority"], n_boot=0)
+    with pytest.warns(UserWarning, match="'majority' is not offered on humaneval"):
+        t = st.best_of_k_table(he, selectors=["oracle", "majority"], n_boot=0)
+    assert set(t.selector) == {"oracle"}  # offered only where answers compare; the other curves stay
+    with pytest.raises(ValueError, match="majority voting on humaneval"):  # asked for directly: refused
+        st.best_of_k_curves(he[~he.greedy.astype(bool)], methods=("oracle", "majority"), n_boot=0)
 
 
 def test_best_of_k_bands_with_ten_groups_cover():

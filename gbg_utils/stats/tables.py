@@ -418,7 +418,11 @@ def best_of_k_table(
             )
         if k.size == 0:
             continue
+        where = dict(zip(keys, key if isinstance(key, tuple) else (key,)))
         methods = [s for s in selectors if s in METHODS]
+        if "majority" in methods and where.get("benchmark") in NO_MAJORITY:  # not offered where answers are code
+            methods.remove("majority")
+            warnings.warn(f"selector 'majority' is not offered on {where['benchmark']}: its answers are code", stacklevel=2)
         cols = []
         for s in selectors:
             col = selector_column(s)
