@@ -192,6 +192,7 @@ class BestOfN(Common):
     selectors: list[str] = field(default_factory=lambda: ["oracle", "majority", "logprob", "random"])
     reference_score: float | None = None  # a stronger model's greedy score, drawn as a line
     reference_label: str = "reference"
+    reference_from_paper: bool = False  # C8(c)'s bar: the paper's GPT-4-Turbo line per benchmark (Figure 4)
 
     def check(self):
         super().check()
