@@ -160,12 +160,15 @@ def save(
     out_dir: str | Path, P, notebook: str, tables: dict[str, pd.DataFrame] | None = None, figures: dict | None = None
 ) -> Path:
     """Write tables (CSV), figures (PNG) and provenance.json into `out_dir` (relative: to the project root, not
-    the kernel's cwd; pass `P.output_path`); returns the folder."""
+    the kernel's cwd; pass `P.output_path`); returns the folder. Every table names the protocol its numbers were
+    measured under (a `protocol` column), so no CSV leaves the run without it."""
     from .paths import from_root
 
     out = from_root(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for name, df in (tables or {}).items():
+        if "protocol" not in df.columns and getattr(P, "protocol", None):
+            df = df.assign(protocol=P.protocol)
         df.to_csv(out / f"{name}.csv", index=False)
     for name, fig in (figures or {}).items():
         fig.savefig(out / f"{name}.png", dpi=110, bbox_inches="tight")

@@ -351,6 +351,12 @@ def test_scorecard_shows_every_verdict(tmp_path):
     assert html.count('class="verdict"') == 3 and "yours &lt;i&gt;" in html and "<i>" not in html
     assert "scaling: no verdicts.json" in html and "1 supported" in html and "1 not testable" in html
     assert '<a href="length.html">length</a>' in html
+    assert "protocol</small>" not in html  # no provenance.json: nothing claimed about the protocol
+    (tmp_path / "gap" / "provenance.json").write_text(json.dumps({"params": {"protocol": "gbg"}}))
+    html = scorecard_html([("gap", tmp_path / "gap"), ("length", tmp_path / "length")])
+    assert (
+        html.count('<small class="protocol">gbg protocol</small>') == 2 == html.count("protocol</small>")
+    )  # gap's two rows, not length's
 
 
 def test_report_front_page_starts_with_the_scorecard(tmp_path):

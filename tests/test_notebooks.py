@@ -49,12 +49,16 @@ def test_notebook_runs_on_smoke_params(smoke_run, name):
     for table, cols in tables.items():
         df = pd.read_csv(r.out_dir / f"{table}.csv")
         assert not df.empty and set(cols) <= set(df.columns), (table, list(df.columns))
+    for csv in r.out_dir.glob("*.csv"):  # every table names the protocol its numbers were measured under
+        df = pd.read_csv(csv)
+        assert df.empty or set(df["protocol"]) == {"paper"}, csv.name
     for fig in figures:
         png = r.out_dir / f"{fig}.png"
         assert png.is_file() and png.stat().st_size > 5000
     prov = json.loads((r.out_dir / "provenance.json").read_text())
     assert prov["params"]["models"] == ["smollm2-135m"] and prov["versions"]["torch"]
     assert prov["generation_runs"] and prov["generation_runs"][0]["backend"] == "transformers"
+    assert prov["params"]["protocol"] == "paper"
 
 
 @pytest.mark.slow

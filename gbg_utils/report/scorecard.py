@@ -9,6 +9,7 @@ file is named with its error; neither stops the report.
 from __future__ import annotations
 
 import html
+import json
 from collections import Counter
 from pathlib import Path
 
@@ -34,14 +35,25 @@ def collect(entries) -> tuple[list[tuple[str, Verdict]], list[str]]:
     return found, problems
 
 
+def protocol_of(out_dir) -> str | None:
+    """The protocol a notebook's numbers were measured under (its provenance.json's parameters), or None."""
+    try:
+        return json.loads((Path(out_dir) / "provenance.json").read_text())["params"].get("protocol")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
 def scorecard_html(entries, link_pages: bool = True) -> str:
     """An HTML section: one row per verdict (claim, paper, yours with 95% CI, verdict, notebook) and a tally."""
     found, problems = collect(entries)
+    protocols = {name: protocol_of(out_dir) for name, out_dir in entries}
     e = html.escape
     rows = []
     for name, v in found:
         color = COLORS.get(v.verdict, "#000")
         nb = f'<a href="{e(name)}.html">{e(name)}</a>' if link_pages else e(name)
+        if protocols.get(name):
+            nb += '<br><small class="protocol">' + e(protocols[name]) + " protocol</small>"
         sizes = ", ".join(s for s in (f"{v.n_items} items" if v.n_items else "", f"{v.n_runs} runs" if v.n_runs else "") if s)
         stand = ' <span style="background:#fff8c5">stand-in models</span>' if v.stand_in else ""
         rows.append(
