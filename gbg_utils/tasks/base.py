@@ -140,6 +140,16 @@ class Task:
         completions under gbg's rule), each stored under its own scorer name: shown side by side, never instead."""
         return []
 
+    def _rule(self) -> str:
+        """Which answer rule scores here, "paper" or "gbg": the protocol's own, or a rule variant's."""
+        own = "paper" if self.protocol == "paper" else "gbg"
+        return {"gbg-rule": "gbg", "paper-rule": "paper"}.get(self.scorer_suffix, own)
+
+    def _other_rule(self, gbg_version: str, paper_version: str) -> list[Task]:
+        """`rule_variants` for a task whose two rules can each read the other protocol's completions."""
+        other = "gbg-rule" if self._rule() == "paper" else "paper-rule"
+        return [self._variant(other, gbg_version if other == "gbg-rule" else paper_version)]
+
     def _variant(self, suffix: str, version: str) -> Task:
         v = copy.copy(self)
         v.scorer_suffix, v.version = suffix, version

@@ -321,12 +321,7 @@ class GSM8K(Task):
     def rule_variants(self) -> list[Task]:
         # The paper's completions under gbg's rule, and gbg's under the paper's: side by side, as lm-eval's
         # strict and flexible matches.
-        other = "gbg-rule" if self._rule() == "paper" else "paper-rule"
-        return [self._variant(other, VERSION if other == "gbg-rule" else PAPER_VERSION)]
-
-    def _rule(self) -> str:
-        paper = self.protocol == "paper"
-        return {"gbg-rule": "gbg", "paper-rule": "paper"}.get(self.scorer_suffix, "paper" if paper else "gbg")
+        return self._other_rule(VERSION, PAPER_VERSION)
 
     def extract(self, completion: str, item: Item) -> str | None:
         if self._rule() == "paper":

@@ -160,12 +160,7 @@ class HumanEval(Task):
     def rule_variants(self) -> list[Task]:
         # Completions of either protocol under the other rule, stored beside (gbg's rule reads a bare
         # continuation as the function's body, so it scores nochat output too).
-        other = "gbg-rule" if self._rule() == "paper" else "paper-rule"
-        return [self._variant(other, VERSION if other == "gbg-rule" else PAPER_VERSION)]
-
-    def _rule(self) -> str:
-        paper = self.protocol == "paper"
-        return {"gbg-rule": "gbg", "paper-rule": "paper"}.get(self.scorer_suffix, "paper" if paper else "gbg")
+        return self._other_rule(VERSION, PAPER_VERSION)
 
     def extract(self, completion: str, item: Item) -> str | None:
         if self._rule() == "paper":

@@ -263,12 +263,7 @@ class MixEval(Task):
 
     def rule_variants(self) -> list[Task]:
         # Both prompts are the same text: each rule reads the other protocol's completions as well.
-        other = "gbg-rule" if self._rule() == "paper" else "paper-rule"
-        return [self._variant(other, VERSION if other == "gbg-rule" else PAPER_VERSION)]
-
-    def _rule(self) -> str:
-        paper = self.protocol == "paper"
-        return {"gbg-rule": "gbg", "paper-rule": "paper"}.get(self.scorer_suffix, "paper" if paper else "gbg")
+        return self._other_rule(VERSION, PAPER_VERSION)
 
     def extract(self, completion: str, item: Item) -> str | None:
         if item.data["format"] == "multiple-choice":

@@ -225,10 +225,6 @@ class MMLURedux(Task):
         # "### Answer: (C)" completions would find no JSON: not offered.
         return [self._variant("gbg-rule", VERSION)] if self._rule() == "paper" else []
 
-    def _rule(self) -> str:
-        paper = self.protocol == "paper"
-        return {"gbg-rule": "gbg", "paper-rule": "paper"}.get(self.scorer_suffix, "paper" if paper else "gbg")
-
     def extract(self, completion: str, item: Item) -> str | None:
         if self._rule() == "paper":
             got = zeroeval_answer(completion)
