@@ -62,8 +62,8 @@ PAPER_RULE = f"gsm8k-open-instruct-last-number/{PAPER_VERSION}"
 `[-+]?\\d*\\.\\d+|\\d+`, the whole output when there is none) against its gold (the text after `####`, commas
 between digits dropped), compared as strings by GoodBadGreedy's analyse/analyse_gsm_sample.py (line 40,
 `item['prediction'] == item['answer']`) -- which computed Table 2 -- not by the harness's own exact_match, which
-ignores case and punctuation. So "18.0" misses "18", and a negative integer misses always: the regex drops its sign."""
-GOOD_BAD_GREEDY_COMMIT = "eb9a586"  # Yifan-Song793/GoodBadGreedy, analyse/analyse_gsm_sample.py
+ignores case and punctuation. So "18.0" misses "18", and a negative integer misses always: the regex drops its sign.
+(Yifan-Song793/GoodBadGreedy at eb9a586.)"""
 _OI_COMMA = re.compile(r"(\d),(\d)")
 _OI_NUMBER = re.compile(r"[-+]?\d*\.\d+|\d+")
 
@@ -81,10 +81,15 @@ PAPER = Protocol(
 )
 
 
+def _paper_numbers(completion: str) -> tuple[str, list[str]]:
+    """The completion with commas between digits dropped, and the numbers open-instruct's regex finds in it."""
+    out = _OI_COMMA.sub(r"\1\2", completion)
+    return out, _OI_NUMBER.findall(out)
+
+
 def paper_extract(completion: str) -> str:
     """open-instruct's prediction: the last number after dropping commas between digits, else the whole text."""
-    out = _OI_COMMA.sub(r"\1\2", completion)
-    nums = _OI_NUMBER.findall(out)
+    out, nums = _paper_numbers(completion)
     return nums[-1] if nums else out
 
 
@@ -330,10 +335,10 @@ class GSM8K(Task):
 
     def score(self, completion: str, item: Item) -> Score:
         if self._rule() == "paper":
-            pred = paper_extract(completion)
-            if not _OI_NUMBER.search(_OI_COMMA.sub(r"\1\2", completion)):
+            _, nums = _paper_numbers(completion)
+            if not nums:
                 return Score(0.0, None, "no number found")
-            return Score(float(paper_match(pred, paper_gold(item.data["answer"]))), pred)
+            return Score(float(paper_match(nums[-1], paper_gold(item.data["answer"]))), nums[-1])
         got = self.extract(completion, item)
         if got is None:
             return Score(0.0, None, "no number found")
