@@ -125,9 +125,9 @@ def score(store: SampleStore, task, items, P, model: str) -> pd.DataFrame:
     return store.frame(model=model, benchmark=task.name, scorer_version=task.version, extra_scorers=[v.scorer for v in variants])
 
 
-def rule_comparison(df: pd.DataFrame, n_boot: int = 1000) -> pd.DataFrame:
-    """The gap table under each benchmark's own rule and, beside it, under the other rule scored on the same
-    completions (the "<benchmark>:<rule>" columns `collect` adds): column `rule` names which."""
+def rule_comparison(df: pd.DataFrame, gap: pd.DataFrame, n_boot: int = 1000) -> pd.DataFrame:
+    """`gap` (the stats.gap_table of `df`, under each benchmark's own rule) beside the gap table under the other rule
+    scored on the same completions (the "<benchmark>:<rule>" columns `collect` adds): column `rule` names which."""
     from .stats import gap_table
 
     cols = [c for c in df.columns if isinstance(c, str) and c.count(":") == 1 and c.endswith("-rule")]
@@ -137,7 +137,7 @@ def rule_comparison(df: pd.DataFrame, n_boot: int = 1000) -> pd.DataFrame:
         rows = df[(df["benchmark"] == bench) & df[c].notna()]
         if rows.empty:
             continue
-        parts.append(gap_table(df[df["benchmark"] == bench], n_boot=n_boot).assign(rule="the protocol's own"))
+        parts.append(gap[gap["benchmark"] == bench].assign(rule="the protocol's own"))
         parts.append(gap_table(rows.assign(score=rows[c]), n_boot=n_boot).assign(rule=rule))
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
