@@ -120,9 +120,33 @@ def score(store: SampleStore, task, items, P, model: str) -> pd.DataFrame:
 
     score_store(store, task, items=items, progress=False)
     variants = task.rule_variants()
+    parser = getattr(P, "mixeval_parser", None) if task.name in MIXEVAL_PARSED else None
+    if parser:  # the paper's answer parser: the rules' scores of the same completions go beside it
+        variants = [task._variant(f"{task._rule()}-rule", task.version), *variants]
     for v in variants:  # the other answer rule on the same completions: a column beside, never instead
         score_store(store, v, items=items, progress=False)
-    return store.frame(model=model, benchmark=task.name, scorer_version=task.version, extra_scorers=[v.scorer for v in variants])
+    extra = [v.scorer for v in variants]
+    if parser:
+        return _model_parsed(store, task, items, P, model, parser, extra)
+    return store.frame(model=model, benchmark=task.name, scorer_version=task.version, extra_scorers=extra)
+
+
+MIXEVAL_PARSED = ("mixeval", "mixeval_hard")  # the benchmarks `P.mixeval_parser` scores
+
+
+def _model_parsed(store: SampleStore, task, items, P, model: str, parser: str, extra: list[str]) -> pd.DataFrame:
+    """MixEval scored by its model parser (the paper's: gpt-3.5-turbo-0125) served at P.judge_base_url."""
+    from .score.judge import Judge, judge_store, scorer_version
+    from .tasks.judged.mixeval_parser import MixEvalModelParser
+
+    mp = MixEvalModelParser(task)
+    judge = Judge(parser, base_url=P.judge_base_url)
+    try:
+        print(judge_store(store, mp, judge, model=model, items=items, data_dir=P.data_path, progress=False))
+    finally:
+        judge.close()
+    sv = scorer_version(mp, judge, mp.template())
+    return store.frame(model=model, benchmark=task.name, scorer=mp.scorer, scorer_version=sv, extra_scorers=extra)
 
 
 def rule_comparison(df: pd.DataFrame, gap: pd.DataFrame, n_boot: int = 1000) -> pd.DataFrame:

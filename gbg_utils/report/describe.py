@@ -93,15 +93,26 @@ def describe_lengths(lengths: pd.DataFrame) -> str:
     return "\n".join(lines) or "- no sampled results"
 
 
-def describe_protocol(protocol: str, benchmarks) -> str:
+def describe_protocol(protocol: str, benchmarks, mixeval_parser: str | None = None) -> str:
     """What the numbers were measured under, benchmark by benchmark, and whether they compare with the paper's
-    tables like with like (the paper protocol) or across protocols (gbg's own prompts and answer rules)."""
+    tables like with like (the paper protocol) or across protocols (gbg's own prompts and answer rules).
+    `mixeval_parser`: the judge model that parsed MixEval's answers (`P.mixeval_parser`), if any."""
     from ..tasks import get_task
+    from ..tasks.judged.mixeval_parser import PAPER_PARSER
+    from ..tasks.mixeval import GENERATION_DIFFERS
 
     lines = []
     for b in dict.fromkeys(benchmarks):
         t = get_task(b, protocol)
         spec = t.protocol_spec
+        if mixeval_parser and b in ("mixeval", "mixeval_hard"):
+            whose = "the paper's" if mixeval_parser == PAPER_PARSER else f"not the paper's {PAPER_PARSER}: an approximation"
+            lines.append(
+                f"- {b}: {spec.harness if spec else 'gbg prompts'}; answers parsed by MixEval's model parser with judge "
+                f"`{mixeval_parser}` ({whose}); the rule parsers' scores of the same completions beside; still differs "
+                f"from the paper's harness: {GENERATION_DIFFERS}"
+            )
+            continue
         if spec is None:
             lines.append(f"- {b}: gbg's own prompt and answer rule (scorer v{t.version})")
             continue

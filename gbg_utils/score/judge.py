@@ -436,7 +436,7 @@ def write_scores(
                 "prompt_hash": r.prompt_hash,
                 "config_key": r.config_key,
                 "sample_idx": int(r.sample_idx),
-                "scorer": task.name,
+                "scorer": task.scorer,  # the benchmark's name, or e.g. "mixeval:model-parser"
                 "scorer_version": sv,
                 "score": score,
                 "extracted": extracted,

@@ -68,6 +68,14 @@ IN PLACE OF the paper's GPT-3.5-Turbo-0125 model parser: an approximation. Multi
 where no option is found a random one (MixEval: `random.choice`, process-seeded; here seeded by the item and the
 reply, so a re-score agrees), an empty option text matching everywhere as in MixEval. Free form: `FREEFORM_RULE`."""
 
+# What still differs when answers *are* parsed by MixEval's model parser (`mixeval_parser`: tasks/judged/mixeval_parser.py).
+GENERATION_DIFFERS = (
+    "MixEval's model files set a system message per model, which gbg cannot know: none for "
+    "Mistral-7B-Instruct-v0.2 and Yi-1.5 (as here), 'You are a helpful assistant.' for Qwen2-7B-Instruct (its template "
+    "adds the same), a pirate persona for Llama-3-8B-Instruct (until 2024-08-30). MixEval batched with left padding "
+    "and decoded with skip_special_tokens"
+)
+
 PAPER = Protocol(
     name="paper",
     version=PAPER_VERSION,
@@ -77,10 +85,7 @@ PAPER = Protocol(
     rule="MixEval's rule parsers in place of the paper's GPT-3.5 parser: an approximation "
     "(a random option where none is found, as MixEval's rule parser)",
     differs="answers parsed by MixEval's rule parsers in place of the paper's GPT-3.5-Turbo-0125 parser: an approximation "
-    "(no judge parser here). MixEval's model files set a system message per model, which gbg cannot know: none for "
-    "Mistral-7B-Instruct-v0.2 and Yi-1.5 (as here), 'You are a helpful assistant.' for Qwen2-7B-Instruct (its template "
-    "adds the same), a pirate persona for Llama-3-8B-Instruct (until 2024-08-30). MixEval batched with left padding "
-    "and decoded with skip_special_tokens",
+    "(set `mixeval_parser` to parse them with MixEval's model parser through a judge). " + GENERATION_DIFFERS,
     stop=(),
     max_new_tokens=512,
 )
