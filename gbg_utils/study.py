@@ -181,11 +181,17 @@ def provenance(P, notebook: str, frame: pd.DataFrame | None = None) -> dict:
 
 
 def save(
-    out_dir: str | Path, P, notebook: str, tables: dict[str, pd.DataFrame] | None = None, figures: dict | None = None
+    out_dir: str | Path,
+    P,
+    notebook: str,
+    tables: dict[str, pd.DataFrame] | None = None,
+    figures: dict | None = None,
+    items: pd.DataFrame | None = None,
 ) -> Path:
     """Write tables (CSV), figures (PNG) and provenance.json into `out_dir` (relative: to the project root, not
     the kernel's cwd; pass `P.output_path`); returns the folder. Every table names the protocol its numbers were
-    measured under (a `protocol` column), so no CSV leaves the run without it."""
+    measured under (a `protocol` column), so no CSV leaves the run without it. `items`: the notebook's sample
+    table, whose telling items go to items.html (report/items.py: the report links it)."""
     from .paths import from_root
 
     out = from_root(out_dir)
@@ -196,6 +202,13 @@ def save(
         df.to_csv(out / f"{name}.csv", index=False)
     for name, fig in (figures or {}).items():
         fig.savefig(out / f"{name}.png", dpi=110, bbox_inches="tight")
+    if items is not None and not items.empty:
+        from .report.items import write_items_page
+
+        store = SampleStore(P.store_path)
+        write_items_page(
+            store, items, out / "items.html", P.protocol, P.data_path, title=f"{notebook}: items, greedy and sampled"
+        )
     (out / "provenance.json").write_text(json.dumps(provenance(P, notebook), indent=2, default=str))
     return out
 
