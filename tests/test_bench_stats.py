@@ -46,7 +46,7 @@ def test_three_implementations_agree(results):
 def test_paper_first_n_is_not_the_all_subset_mean(results):
     """(a) picks from the first N samples, gbg averages over all N-subsets: they differ below N = n, as compare() allows."""
     df, gbg, paper, _ = results
-    t = gbg["curves"].set_index(["method", "k"])["value"]
+    t = gbg["curves"].set_index(["selector", "k"])["value"]
     firsts = [paper["files"]["best_of_n"]["reward"][m][f"{bs.RM} Reward Max Sample"] for m in NS[:-1]]
     assert max(abs(a - t["reward", m]) for a, m in zip(firsts, NS[:-1])) > 1e-3
 

@@ -287,7 +287,7 @@ def test_c7_greedy_outputs_are_shorter():
 
 def _curves(*rows):
     """best_of_k-like rows at k = 8: (model, benchmark, method, value, ci_low, ci_high, greedy, n_items)."""
-    df = pd.DataFrame(rows, columns=["model", "benchmark", "method", "value", "ci_low", "ci_high", "greedy", "n_items"])
+    df = pd.DataFrame(rows, columns=["model", "benchmark", "selector", "value", "ci_low", "ci_high", "greedy", "n_items"])
     return df.assign(k=8, gain_ci_low=df.ci_low - df.greedy, gain_ci_high=df.ci_high - df.greedy)  # paired, as best_of_k_table
 
 
@@ -393,9 +393,7 @@ def _tables(name: str, P) -> dict:
     if name == "length":
         return {"lengths": st.length_table(df)}
     if name == "best_of_n":
-        return {
-            "curves": st.best_of_k_table(df, selectors=["oracle", "random"], n_boot=50).rename(columns={"selector": "method"})
-        }
+        return {"curves": st.best_of_k_table(df, selectors=["oracle", "random"], n_boot=50)}
     gap = st.gap_table(df, n_boot=50)
     if name == "scaling":
         gap = gap.assign(size_b=gap.model.map({"a": 0.135, "b": 0.5}))

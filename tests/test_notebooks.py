@@ -28,7 +28,7 @@ EXPECTED = {  # notebook -> {table: columns it must have}, and figures it must w
     "temperature": ({"sweep": ["temperature", "mean", "ci_low", "ci_high"]}, ["temperature"]),
     "repetition": ({"sweep": ["repetition_penalty", "mean"]}, ["repetition_penalty"]),
     "length": ({"lengths": ["mean_tokens", "ratio_to_greedy"], "length_by_correctness": ["correct", "mean"]}, ["lengths"]),
-    "best_of_n": ({"best_of_k": ["method", "k", "value"], "gap": ["greedy"]}, ["best_of_k", "item_pass_rates"]),
+    "best_of_n": ({"best_of_k": ["selector", "k", "value"], "gap": ["greedy"]}, ["best_of_k", "item_pass_rates"]),
 }
 
 
@@ -360,11 +360,11 @@ def test_best_of_n_adds_a_reward_model_curve(smoke_run, tmp_path):
     )
     assert r.status == "ok", r.error
     curves = pd.read_csv(r.out_dir / "best_of_k.csv")
-    rewards = curves[curves.method.str.startswith("reward:")]
+    rewards = curves[curves.selector.str.startswith("reward:")]
     assert len(rewards) == 3 and rewards.value.between(0, 1).all()  # k = 1..3
     from gbg_utils.store import SampleStore
 
-    assert SampleStore(run_dir / "store.sqlite").scores(scorer=rewards.method.iloc[0])["score"].notna().all()
+    assert SampleStore(run_dir / "store.sqlite").scores(scorer=rewards.selector.iloc[0])["score"].notna().all()
 
 
 def test_unknown_selector_is_refused():

@@ -94,7 +94,7 @@ def test_best_of_k(table, tmp_path):
     assert len(fig.axes) == 4
     ax = fig.axes[0]  # model a, gsm8k
     for m in ("oracle", "random", "majority", "reward"):
-        s = cv[(cv.model == "a") & (cv.benchmark == "gsm8k") & (cv.method == m)]
+        s = cv[(cv.model == "a") & (cv.benchmark == "gsm8k") & (cv.selector == m)]
         np.testing.assert_allclose(_line(ax, m).get_ydata(), s.value * 100)
     np.testing.assert_allclose(_line(ax, "bigger model greedy").get_ydata(), [90, 90])
     for ax in fig.axes:  # each panel's own greedy score
@@ -163,6 +163,6 @@ def test_wildbench_is_drawn_in_points_not_percent(table, tmp_path):
     cv = st.best_of_k_curves(sub[sub.benchmark == "wildbench"], methods=("oracle", "random"), n_boot=0)
     fig = plots.plot_best_of_k(cv, reference={"bigger model greedy": 2.5}, greedy=gap)
     ax = fig.axes[0]
-    np.testing.assert_allclose(_line(ax, "random").get_ydata(), cv[(cv.model == "a") & (cv.method == "random")].value)
+    np.testing.assert_allclose(_line(ax, "random").get_ydata(), cv[(cv.model == "a") & (cv.selector == "random")].value)
     np.testing.assert_allclose(_line(ax, "bigger model greedy").get_ydata(), [2.5, 2.5])
     assert ax.get_ylabel() == "score (points)"

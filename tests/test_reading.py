@@ -40,3 +40,18 @@ def test_describe_sweep_and_best_of_k_on_each_benchmarks_scale():
     top = cv[(cv.benchmark == "wildbench") & (cv.k == 4)].value.iloc[0]
     assert f"a on wildbench, best of k=4: oracle {top:.1f}." in describe.describe_best_of_k(cv)
     assert np.isfinite(top) and abs(top) <= 10
+
+
+def test_best_of_k_table_reads_and_plots_as_it_is_returned():
+    """The table stats.best_of_k_table returns goes straight into describe_best_of_k and plot_best_of_k: one name,
+    `selector`, for the curve's column (the notebook used to rename it)."""
+    from gbg_utils.report import plots
+
+    df = _both()
+    t = st.best_of_k_table(df[df.benchmark == "gsm8k"], selectors=["oracle", "random"], n_boot=0)
+    assert "selector" in t.columns and "method" not in t.columns
+    kmax = t.k.max()
+    top = t[(t.k == kmax) & (t.selector == "oracle")].value.iloc[0]
+    assert f"best of k={kmax}: oracle {100 * top:.1f}" in describe.describe_best_of_k(t)
+    fig = plots.plot_best_of_k(t)
+    assert {"oracle", "random"} <= {ln.get_label() for ax in fig.axes for ln in ax.get_lines()}

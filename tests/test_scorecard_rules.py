@@ -23,6 +23,21 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # --------------------------------------------------------------------------- the paper's own printed numbers
 
+# A best-of-k table as stats.best_of_k_table returns it (the columns C8 reads).
+C8_COLS = [
+    "model",
+    "benchmark",
+    "selector",
+    "k",
+    "value",
+    "ci_low",
+    "ci_high",
+    "greedy",
+    "gain_ci_low",
+    "gain_ci_high",
+    "n_items",
+]
+
 
 def test_gbg_findings_paper_reaches_the_papers_conclusions():
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -168,7 +183,7 @@ def c8(gain, rng=None, models=7):
         for b in ("gsm8k", "humaneval"):
             g = gain + (rng.normal(0, 0.02) if rng else 0)
             rows.append((f"m{i}", b, "oracle", 8, 0.5 + g, 0.5 + g - 0.04, 0.5 + g + 0.04, 0.5, g - Z * 0.02, g + Z * 0.02, 100))
-    cols = ["model", "benchmark", "method", "k", "value", "ci_low", "ci_high", "greedy", "gain_ci_low", "gain_ci_high", "n_items"]
+    cols = C8_COLS
     return findings.best_of_n_beats_greedy(pd.DataFrame(rows, columns=cols), reference={"gsm8k": 0.5, "humaneval": 0.5})
 
 
@@ -238,7 +253,7 @@ def test_claims_refuse_mixed_settings_and_a_missing_base():
 def test_c8_uses_the_paired_interval_and_one_bar_per_benchmark():
     # 20 items: the oracle's own CI clears greedy, the paired CI of the difference does not
     row = ("m", "humaneval", "oracle", 8, 0.9, 0.81, 0.99, 0.75, -0.01, 0.36, 20)
-    cols = ["model", "benchmark", "method", "k", "value", "ci_low", "ci_high", "greedy", "gain_ci_low", "gain_ci_high", "n_items"]
+    cols = C8_COLS
     v = findings.best_of_n_beats_greedy(pd.DataFrame([row], columns=cols), reference=0.6)
     assert v.verdict == "inconclusive" and "(a) inconclusive" in v.reason
     two = pd.DataFrame([row, ("m", "gsm8k") + row[2:]], columns=cols)

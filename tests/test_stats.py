@@ -415,10 +415,10 @@ def test_sweep_length_runs_curves(table):
     rs = st.run_scores(table)
     assert len(rs) == 12 * 8
     cv = st.best_of_k_curves(table, selectors=["reward"], methods=("oracle", "pass", "random", "majority"), n_boot=100)
-    assert set(cv.method) == {"oracle", "pass", "random", "majority", "reward"} and cv.k.max() == 8
+    assert set(cv.selector) == {"oracle", "pass", "random", "majority", "reward"} and cv.k.max() == 8
     one = cv[(cv.model == "a") & (cv.benchmark == "gsm8k") & (cv.temperature == 0.3)]
-    np.testing.assert_allclose(one[one.method == "oracle"].value, one[one.method == "pass"].value)
-    assert np.allclose(one[one.method == "random"].value, one[one.method == "random"].value.iloc[0])
+    np.testing.assert_allclose(one[one.selector == "oracle"].value, one[one.selector == "pass"].value)
+    assert np.allclose(one[one.selector == "random"].value, one[one.selector == "random"].value.iloc[0])
     assert (one.ci_low <= one.value + 1e-12).all() and (one.value <= one.ci_high + 1e-12).all()
 
 

@@ -38,12 +38,12 @@ def combine_parts(verdicts: dict) -> tuple[str, str]:
 
 
 def best_of_n_beats_greedy(curves: pd.DataFrame, reference=None, reference_label: str = "reference") -> Verdict:
-    """C8 on a best-of-k table (stats.best_of_k_table; selector column "selector" or "method"), at each cell's
+    """C8 on a best-of-k table (stats.best_of_k_table), at each cell's
     largest k. (a) and (b) use the paired interval of value - greedy over the same items (gain_ci_low/high);
     (c) compares the oracle with ``reference`` ({benchmark: a stronger model's sampling mean, 0-1}; one number
     for a one-benchmark table) or, without one, with the sampling mean (k = 1) of the model in the store with
     the best greedy score on that benchmark. Each part: majority of its benchmarks (models averaged)."""
-    sel = "method" if "method" in curves.columns else "selector"
+    sel = "selector"
     D.need(curves, ["model", "benchmark", sel, "k", "value", "greedy", "n_items"], "best_of_n_beats_greedy")
     ptxt = S.paper_c8(list(curves["benchmark"]) if len(curves) else [])
     if curves.empty or not (curves[sel] == "oracle").any():

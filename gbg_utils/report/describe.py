@@ -69,13 +69,13 @@ def describe_sweep(sweep: pd.DataFrame, x: str) -> str:
 
 
 def describe_best_of_k(curves: pd.DataFrame) -> str:
-    """For each method: its value at the largest k, against greedy (the `greedy` column of stats.best_of_k_table)."""
+    """For each selector: its value at the largest k, against greedy (the `greedy` column of stats.best_of_k_table)."""
     lines = []
     for (m, b), g in curves.groupby(["model", "benchmark"]):
         kmax = g["k"].max()
         top = g[g["k"] == kmax].sort_values("value", ascending=False)
         f = score_scale(b)[0]
-        parts = ", ".join(f"{r.method} {_pct(r.value, f)}" for r in top.itertuples())
+        parts = ", ".join(f"{r.selector} {_pct(r.value, f)}" for r in top.itertuples())
         ref = f"; greedy {_pct(g['greedy'].iloc[0], f)}" if "greedy" in g.columns else ""
         lines.append(f"- {m} on {b}, best of k={kmax}: {parts}{ref}.")
     return "\n".join(lines) or "- no curves"

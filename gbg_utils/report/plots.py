@@ -242,19 +242,19 @@ def plot_best_of_k(
     logx: bool = True,
     greedy: pd.DataFrame | None = None,
 ) -> Figure:
-    """Best-of-k curves (best_of_k_curves) per panel: one line per method with its bootstrap band (or
+    """Best-of-k curves (best_of_k_curves) per panel: one line per selector with its bootstrap band (or
     ±1.96 se). ``reference``: a score or {label: score} drawn as horizontal lines in every panel (e.g. a
     bigger model's greedy score); ``greedy``: a gap_table, whose greedy score is drawn in its own panel.
     Scores (references included, given as stored) on the panel's benchmark scale."""
     panels = _panels(curves, col)
     fig, axes = _figure(len(panels))
-    methods = list(dict.fromkeys(curves.method))
+    methods = list(dict.fromkeys(curves.selector))
     colors = dict(zip(methods, sns.color_palette(PALETTE, len(methods))))
     refs = reference if isinstance(reference, dict) else ({} if reference is None else {"reference": reference})
     for ax, (name, d) in zip(axes, panels):
         f = _panel_factor(d, scale)
         for m in methods:
-            s = d[d.method == m].sort_values("k")
+            s = d[d.selector == m].sort_values("k")
             if s.empty:
                 continue
             if "ci_low" in s.columns and s.ci_low.notna().all():

@@ -236,7 +236,7 @@ def best_of_k_curves(
     threshold: float = 1.0,
     ragged: str = "truncate",
 ) -> pd.DataFrame:
-    """Best-of-k curves per sampled cell: one row per (cell, method, k) with value (mean over items), se,
+    """Best-of-k curves per sampled cell: one row per (cell, selector, k) with value (mean over items), se,
     bootstrap ci_low/ci_high (all k together; whole groups resampled where the benchmark has groups, ci_method
     says which), gain_ci_low/gain_ci_high (value - greedy, paired over the same items, where a greedy cell
     exists) and n_items, n, n_unscored. Unscored samples are left out and counted; ks run up to the fewest
@@ -304,7 +304,7 @@ def _curves_of(c, gc, selectors, ks, methods, n_boot, ci, seed, threshold):
         curves[sel] = best_of_k(S, c.matrix(sel), k)
     V = np.concatenate(list(curves.values()), axis=1)  # items x (methods * k)
     out = pd.DataFrame(
-        {"method": np.repeat(list(curves), len(k)), "k": np.tile(k, len(curves)), "value": V.mean(0), "se": _se(V)}
+        {"selector": np.repeat(list(curves), len(k)), "k": np.tile(k, len(curves)), "value": V.mean(0), "se": _se(V)}
     )
     groups = c.groups()
     G = _nanmean(gc.matrix("score"), 1) if gc is not None else np.full(c.n_items, np.nan)
@@ -450,7 +450,6 @@ def best_of_k_table(
         return pd.DataFrame(columns=keys + ["selector", "k", "value", "se", "n_items", "n", "greedy"])
     out = pd.concat(frames, ignore_index=True)
     name_of = {selector_column(s) or s: s for s in selectors}
-    out = out.rename(columns={"method": "selector"})
     out["selector"] = out["selector"].map(name_of)
     out["selector"] = pd.Categorical(out["selector"], categories=selectors)  # the caller's order
     out = out.sort_values(keys + ["selector", "k"], kind="stable", ignore_index=True)

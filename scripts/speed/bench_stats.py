@@ -469,7 +469,7 @@ def _check(name, x, y, diffs: dict) -> None:
 
 
 def _gbg_curve_values(t, col):
-    return {m: g[col].to_numpy() for m, g in t.groupby("method", sort=False)}
+    return {m: g[col].to_numpy() for m, g in t.groupby("selector", sort=False)}
 
 
 def compare(df, gbg: dict, paper: dict, npy: dict) -> dict:
@@ -498,7 +498,7 @@ def compare(df, gbg: dict, paper: dict, npy: dict) -> dict:
         _check(f"gap.{f}: gbg vs (a) baseline", gap[f], a, diffs)
     _check("gap.greedy: gbg vs (a)", gap["greedy"], paper["gap"]["greedy"], diffs)
     _check("gap.gap: gbg vs (a) greedy - Mean", gap["gap"], paper["gap"]["greedy"] - an["Mean"] / 100, diffs)
-    t = gbg["curves"].set_index(["method", "k"])["value"]
+    t = gbg["curves"].set_index(["selector", "k"])["value"]
     n = int(gbg["curves"]["n"].iloc[0])
     _check("oracle@N: gbg vs (a) baseline", t["oracle", n], base["Oracle Sample"], diffs)
     _check("pass@N: gbg vs (a) baseline", t["pass", n], base["Oracle Sample"], diffs)
@@ -609,7 +609,7 @@ def main(argv=None) -> None:
         f"gap table: greedy {g.greedy:.3f}, sampling mean {g['mean']:.3f} ± {g['std']:.3f} (ddof=0) over {g.n_runs} runs, "
         f"gap {g.gap:+.3f} [{g.gap_ci_low:+.3f}, {g.gap_ci_high:+.3f}], p = {g.p_value:.1e}"
     )
-    t = R["gbg", "curves"].set_index(["method", "k"]).value
+    t = R["gbg", "curves"].set_index(["selector", "k"]).value
     print(
         "best-of-N, paper's first-N vs gbg's all-subset mean: "
         + "; ".join(
