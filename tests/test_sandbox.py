@@ -219,7 +219,7 @@ def _sandbox_processes() -> list[str]:
             uid = os.stat(f"/proc/{d}").st_uid
         except OSError:
             continue
-        if b"setup_tag" in cmd or 0x5A000000 <= uid < 0x5F000000:
+        if sandbox.LAUNCHER.encode() in cmd or 0x5A000000 <= uid < 0x5F000000:
             left.append(f"{d} uid={uid}")
     return left
 
@@ -290,7 +290,7 @@ def _humaneval_store(tmp_path, completions: list[str]):
         "HumanEval/x",
         {
             "task_id": "HumanEval/x",
-            "prompt": "def f(x):\n",
+            "prompt": 'def f(x):\n    """Return x."""\n',
             "entry_point": "f",
             "canonical_solution": "    return x\n",
             "test": "def check(c):\n    assert c(1) == 1\n",
@@ -455,14 +455,12 @@ def test_unprivileged_users_jail_hides_their_home(tmp_path):
 # --- weaker jails are refused unless asked for, and named beside the scores (issue 21) ------------
 @pytest.fixture()
 def weak_host(monkeypatch):
-    """This host, as if it allowed only the root+uid jail (root without CAP_SYS_ADMIN: no network namespace)."""
-    weak = [p for p in sandbox._candidate_plans() if p["name"] in ("root+uid", "basic")][:1]
-    if not weak:
-        pytest.skip("no weaker jail on this host")
+    """This host, as if it allowed no namespaces (root without CAP_SYS_ADMIN, or a user without user namespaces)."""
+    weak = [p for p in sandbox._candidate_plans() if p["name"] in ("root+uid", "basic")]
     monkeypatch.setattr(sandbox, "_candidate_plans", lambda: weak)
     monkeypatch.setattr(sandbox, "_PLAN", None)
     monkeypatch.delenv("GBG_SANDBOX_ALLOW_WEAK", raising=False)
-    yield weak[0]["name"]
+    yield isolation()["name"]  # the probe itself runs (a fixed, harmless program); reporting never refuses
     sandbox._PLAN = None  # the next test probes this host's real jail again
 
 
