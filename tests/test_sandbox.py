@@ -490,3 +490,18 @@ def test_the_namespace_jail_is_recorded_beside_scores(tmp_path):
     assert score_store(store, task, items=[item], progress=False) == 1
     runs = [p for p in store.runs()["provenance"] if p.get("kind") == "score"]
     assert [r["sandbox"]["name"] for r in runs] == [ISO["name"]]
+
+
+@pytest.mark.skipif(not NAMESPACED, reason=f"this host's jail ({ISO['name']}) has no mount namespace")
+def test_score_store_hides_the_stores_folder(tmp_path):
+    """A completion scored from a store outside /tmp (as outputs/store.sqlite is) finds the store's folder empty."""
+    root = REPO / ".pytest_cache" / "gbg-store" / uuid.uuid4().hex
+    try:
+        peek = "```python\ndef f(x):\n    import os\n    assert os.listdir({d!r}) == [], os.listdir({d!r})\n    return x\n```"
+        store, task, item = _humaneval_store(root, [peek.format(d=str(root))])
+        assert (root / "store.sqlite").exists()
+        assert score_store(store, task, items=[item], progress=False) == 1
+        sc = store.scores(scorer=task.scorer)
+        assert list(sc["score"]) == [1.0], list(sc["reason"])
+    finally:
+        subprocess.run(["rm", "-rf", str(root)], check=False)
