@@ -83,9 +83,8 @@ __all__ = ["ExecResult", "SandboxError", "run_program", "run_many", "isolation",
 # Linux constants (sched.h / mount.h); Python 3.11's os has no unshare().
 CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x00020000, 0x10000000, 0x20000000, 0x40000000
 
-EXC_TAG = (
-    "GBG-SANDBOX-EXC"  # launcher's last stderr line when the program raised (the program's to fake: it only names its own error)
-)
+# The launcher's last stderr line when the program raised. A program can fake it, but it only names the program's own error.
+EXC_TAG = "GBG-SANDBOX-EXC"
 SETUP_EXIT = 97
 ALLOW_WEAK = "GBG_SANDBOX_ALLOW_WEAK"  # set to 1 to run untrusted code in a jail without namespaces
 NAMESPACE_JAILS = ("root+namespaces", "userns+namespaces")
@@ -275,6 +274,7 @@ def run_program(
     timeout: wall-clock seconds (CPU time is limited to the same); memory_mb: address space;
     fsize_mb: largest file it may write (stdout/stderr included); disk_mb: size of its private /tmp
     (namespaced jails); nproc: processes/threads of the sandbox uid (root and userns jails).
+    Raises SandboxError when no jail works here, or only a weaker one and GBG_SANDBOX_ALLOW_WEAK=1 is not set.
     """
     isolation()
     _require_namespaces()

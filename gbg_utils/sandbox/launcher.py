@@ -96,9 +96,9 @@ def main():  # a function, so that the nonce is a local, not an attribute of `__
                 libc.mount(b"tmpfs", extra, b"tmpfs", MS_NOSUID | MS_NODEV, size)  # best effort
         hide = [h for h in plan["hide"] if os.path.isdir(h)]  # those under /tmp are gone already
 
-        def under_hidden(p):
+        def under(p, folders):
             d = os.path.realpath(p)
-            return any(d == h or d.startswith(h.rstrip("/") + "/") for h in hide)
+            return any(d == h or d.startswith(h.rstrip("/") + "/") for h in folders)
 
         # The interpreter may live where the sandbox uid cannot read (e.g. /root/.pyenv) or in a folder about
         # to be hidden (the user's home): bind those sys.path entries under /tmp/.gbg-sys (read-only) so later
@@ -121,7 +121,7 @@ def main():  # a function, so that the nonce is a local, not an attribute of `__
         os.makedirs("/tmp/.gbg-sys", 0o755)
         new_path, moved = [], []
         for i, p in enumerate(sys.path):
-            if p and os.path.isdir(p) and (not world_ok(p) or under_hidden(p)):
+            if p and os.path.isdir(p) and (not world_ok(p) or under(p, hide)):
                 dst = "/tmp/.gbg-sys/%d" % i
                 os.mkdir(dst, 0o755)
                 ok(libc.mount(p.encode(), dst.encode(), None, MS_BIND | MS_REC, None), "bind " + p)
@@ -141,7 +141,11 @@ def main():  # a function, so that the nonce is a local, not an attribute of `__
                             mp[j] = b + entry[len(a) :]
         # Homes, credentials, the store: an empty read-only folder in their place. A mask that fails stops the
         # run (the parent sees "fail:"), never runs the program unmasked.
-        for h in hide:
+        masked = []
+        for h in sorted(hide, key=len):
+            if under(h, masked):
+                continue  # inside a folder already masked: gone with it
+            masked.append(h)
             ok(libc.mount(b"tmpfs", h.encode(), b"tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, b"size=4k,mode=755"), "hide " + h)
         workdir = "/tmp/work"
         os.mkdir(workdir, 0o700)
