@@ -94,6 +94,22 @@ def reward_run(reward_model, task, model: str | None, scorer_version: str) -> di
     }
 
 
+def score_run(task, scorer: str, model: str | None, scored: int, sandbox: dict) -> dict:
+    """A scoring run that ran programs (store `runs` table, kind "score"): the sandbox jail they ran in."""
+    return {
+        "kind": "score",
+        "scorer": scorer,
+        "scorer_version": task.version,
+        "task": task.name,
+        "model": model,
+        "scored": scored,
+        "sandbox": sandbox,
+        "gbg_version": __version__,
+        "git_commit": git_commit(),
+        "date": now_utc(),
+    }
+
+
 def judge_run(task, judge, template, label: str) -> dict:
     """A judge run (store `judge_runs` table): the benchmark, its judge template and the judge client."""
     return {

@@ -17,12 +17,23 @@ first line runs. What the jail holds, strongest first (`isolation()` says which 
   `setsid` or not); a new mount namespace whose whole tree is read-only, with small private tmpfs on
   /tmp, /var/tmp, /dev/shm and /run (bounded disk use, gone afterwards); and a *unique* unprivileged
   uid per run (it can't write, delete or signal anything of the host's; RLIMIT_NPROC bounds its forks).
-* **root+uid** (root without CAP_SYS_ADMIN, e.g. default Docker): the unique uid only; leftovers are
-  found by uid and killed.
 * **userns+namespaces** (not root, user namespaces allowed): the same namespaces inside a user
-  namespace; the uid is the user's own, so the read-only mount tree is what protects the user's files.
-* **basic** (nothing else works): resource limits, fresh temp dir, process-group kill. A warning says
-  so: the program could then touch the user's files and the network.
+  namespace; the uid is the user's own, so the read-only mount tree and the masks below are what protect
+  the user's files.
+* **root+uid** (root without CAP_SYS_ADMIN, e.g. default Docker): the unique uid only; leftovers are
+  found by uid and killed. The network is open and host files readable by others are readable.
+* **basic** (nothing else works): resource limits, fresh temp dir, process-group kill: the program
+  could touch the user's files and the network.
+
+The two namespace jails also mount their own /proc (no host process, command line or environment is
+visible) and put an empty read-only tmpfs over the user's home, root's home, the XDG config/data/cache
+folders and every folder given to `hidden()` (`score_store` gives the store's): ~/.netrc, ~/.config, API
+keys in dotfiles and the store itself can't be read. Interpreter paths under them are bind-mounted
+elsewhere first, read-only. The program's environment is PATH, LANG, HOME (its own temp dir) and a few
+thread counts: no variable of the caller's (no `*_API_KEY`) reaches it.
+
+The weaker jails (root+uid, basic) are refused with a `SandboxError` unless the user sets
+`GBG_SANDBOX_ALLOW_WEAK=1`; `isolation()["name"]` is recorded with every scoring run that used the sandbox.
 
 Always: RLIMIT_AS (memory), RLIMIT_CPU, RLIMIT_FSIZE (also bounds what it prints: stdout and
 stderr are files), RLIMIT_NOFILE, no core dumps, `no_new_privs` (setuid binaries stay powerless),
@@ -42,9 +53,11 @@ written to *introspect the interpreter* (stack frames, `gc`, /proc/self/mem) cou
 as in OpenAI's harness, an object whose `__eq__` always returns True satisfies `assert f(x) == y`.
 Containment (files, network, processes, memory) does not rely on the program's cooperation.
 
-**Whose failure.** Right before the program's first line the launcher writes "ready" on a pipe and
-closes it. Without it the program never ran: `ExecResult.sandbox_failed` (the scorers raise
-`SandboxError` instead of recording a 0); with it, whatever happened is the program's doing.
+**Whose failure** is decided by the parent alone, from a pipe the program never holds: the launcher writes
+"ready" on it and closes it right before the program's first line, or "fail:<why>" if the jail could not
+be built. Without "ready" the program never ran: `ExecResult.sandbox_failed` (the scorers raise
+`SandboxError` instead of recording a 0); with it, whatever happened is the program's doing, whatever it
+prints or raises (an exception class named "sandbox" is reported as "(program) sandbox: ...").
 """
 
 from __future__ import annotations
@@ -62,16 +75,19 @@ import time
 import warnings
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 
-__all__ = ["ExecResult", "SandboxError", "run_program", "run_many", "isolation"]
+__all__ = ["ExecResult", "SandboxError", "run_program", "run_many", "isolation", "hidden", "ALLOW_WEAK"]
 
 # Linux constants (sched.h / mount.h); Python 3.11's os has no unshare().
 CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x00020000, 0x10000000, 0x20000000, 0x40000000
 
-SETUP_FAILED = "GBG-SANDBOX-SETUP-FAILED"  # launcher's stderr tag when the jail could not be built
-EXC_TAG = "GBG-SANDBOX-EXC"  # launcher's last stderr line when the program raised
+# The launcher's last stderr line when the program raised. A program can fake it, but it only names the program's own error.
+EXC_TAG = "GBG-SANDBOX-EXC"
 SETUP_EXIT = 97
+ALLOW_WEAK = "GBG_SANDBOX_ALLOW_WEAK"  # set to 1 to run untrusted code in a jail without namespaces
+NAMESPACE_JAILS = ("root+namespaces", "userns+namespaces")
 OUTPUT_TAIL = 8192  # bytes of stdout/stderr read back
 
 
@@ -84,12 +100,9 @@ class ExecResult:
     passed: bool
     status: str  # "passed" | "failed" (an assertion failed or it ended early) | "timeout" | "error" (other exception, resource limit, or sandbox failure)
     detail: str = ""  # e.g. "AssertionError", "MemoryError", "timeout after 10 s", "exited early (code 0) without finishing"
-
-    @property
-    def sandbox_failed(self) -> bool:
-        """True when the program never ran (jail setup or process start failed): don't record it as the program's score.
-        A program can't fake this: the launcher reports "ready" on a pipe it closes before the program starts."""
-        return self.status == "error" and self.detail.startswith("sandbox: ")
+    # True when the program never ran (jail setup or process start failed): don't record it as the program's score.
+    # Set by the parent only (no "ready" on the launcher's pipe, or the start itself failed), never from output.
+    sandbox_failed: bool = field(default=False, repr=False)
 
 
 # --- the launcher: trusted code in launcher.py, run as `python -I launcher.py`, before the program ---------
@@ -144,13 +157,6 @@ def isolation() -> dict:
                     break
             else:  # not even the basic launcher runs: report it on every call rather than guess
                 raise SandboxError(f"sandbox: cannot run a probe program here ({r.status}: {r.detail})")
-            if _PLAN["name"] == "basic":
-                warnings.warn(
-                    "gbg sandbox: no namespaces or uid separation available here; untrusted code runs with "
-                    "resource limits only and could touch this user's files and the network",
-                    RuntimeWarning,
-                    stacklevel=2,
-                )
         p = _PLAN
     return dict(
         name=p["name"],
@@ -159,6 +165,83 @@ def isolation() -> dict:
         files=bool(p["mount"] or p["uid"]),
         uid=p["uid"],
     )
+
+
+def _require_namespaces() -> None:
+    """Refuse a jail weaker than the namespace jails unless the user asked for it by name."""
+    name = _PLAN["name"]
+    if name in NAMESPACE_JAILS:
+        return
+    if os.environ.get(ALLOW_WEAK) != "1":
+        raise SandboxError(
+            f"sandbox: this host allows only the '{name}' jail (no network, PID and mount namespaces: untrusted "
+            f"code could reach the network and files readable by this user); set {ALLOW_WEAK}=1 to run it anyway"
+        )
+    warnings.warn(
+        f"gbg sandbox: {ALLOW_WEAK}=1: untrusted code runs in the '{name}' jail, with the network open",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+
+
+_HIDDEN_LOCK = threading.Lock()
+_hidden: dict[str, int] = {}
+
+
+@contextmanager
+def hidden(*paths):
+    """Within the block, programs can't read these folders (an empty read-only folder in their place).
+
+    The user's home, root's home and the XDG folders are always hidden; `score_store` adds the store's folder.
+    Only the namespace jails can hide; the weaker ones rely on file permissions."""
+    real = [os.path.realpath(os.fspath(p)) for p in paths]
+    with _HIDDEN_LOCK:
+        for p in real:
+            _hidden[p] = _hidden.get(p, 0) + 1
+    try:
+        yield
+    finally:
+        with _HIDDEN_LOCK:
+            for p in real:
+                _hidden[p] -= 1
+                if not _hidden[p]:
+                    del _hidden[p]
+
+
+# System folders a mistaken HOME (HOME=/ for a daemon) must not make the jail hide.
+_NEVER_HIDE = {"/", "/usr", "/bin", "/sbin", "/lib", "/lib64", "/etc", "/dev", "/proc", "/sys", "/tmp", "/var", "/run"}
+
+
+def _paths_to_hide() -> list[str]:
+    """Folders masked in the jail: homes and credentials (see the module doc), and what `hidden()` holds."""
+    cands = [os.path.expanduser("~"), "/root"]
+    try:
+        import pwd
+
+        cands.append(pwd.getpwuid(os.getuid()).pw_dir)
+    except (ImportError, KeyError):
+        pass
+    cands += [
+        os.environ[v] for v in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME") if os.environ.get(v)
+    ]
+    with _HIDDEN_LOCK:
+        cands += list(_hidden)
+    out = []
+    for p in cands:
+        p = os.path.realpath(p)
+        if p not in _NEVER_HIDE and os.path.isdir(p) and p not in out:
+            out.append(p)
+    return out
+
+
+_RUNS_LOCK = threading.Lock()
+_runs_by_jail: dict[str, int] = {}
+
+
+def runs_by_jail() -> dict[str, int]:
+    """How many programs this process ran in each jail (a scorer compares it before and after, to record the jail)."""
+    with _RUNS_LOCK:
+        return dict(_runs_by_jail)
 
 
 def _take_uid() -> int:
@@ -191,8 +274,12 @@ def run_program(
     timeout: wall-clock seconds (CPU time is limited to the same); memory_mb: address space;
     fsize_mb: largest file it may write (stdout/stderr included); disk_mb: size of its private /tmp
     (namespaced jails); nproc: processes/threads of the sandbox uid (root and userns jails).
+    Raises SandboxError when no jail works here, or only a weaker one and GBG_SANDBOX_ALLOW_WEAK=1 is not set.
     """
     isolation()
+    _require_namespaces()
+    with _RUNS_LOCK:
+        _runs_by_jail[_PLAN["name"]] = _runs_by_jail.get(_PLAN["name"], 0) + 1
     return _run(code, _PLAN, timeout=timeout, memory_mb=memory_mb, fsize_mb=fsize_mb, disk_mb=disk_mb, nproc=nproc, test=test)
 
 
@@ -202,6 +289,7 @@ def run_many(
     """`run_program` over many programs (code, or (code, test) pairs), `workers` at a time; results in input order."""
     programs = list(programs)
     isolation()  # probe once, before the threads start
+    _require_namespaces()
 
     def one(p):
         return run_program(p[0], test=p[1], **kw) if isinstance(p, tuple) else run_program(p, **kw)
@@ -250,7 +338,7 @@ def _run(
                 workdir=workdir,
                 disk_mb=disk_mb,
                 rlimits=limits,
-                setup_tag=SETUP_FAILED,
+                hide=_paths_to_hide() if plan["mount"] else [],
                 setup_exit=SETUP_EXIT,
                 exc_tag=EXC_TAG,
             ),
@@ -298,14 +386,14 @@ def _run(
             out, err = _tail(fout), _tail(ferr)
         os.set_blocking(ready_r, False)
         try:
-            ready = os.read(ready_r, 16) == b"ready"
+            said = os.read(ready_r, 1024)  # every writer is gone: the launcher's processes are dead
         except BlockingIOError:
-            ready = False
-        return _verdict(ready, rc, timed_out, out, err, nonce, timeout, elapsed)
+            said = b""
+        return _verdict(said, rc, timed_out, out, err, nonce, timeout, elapsed)
     except Exception as e:  # the sandbox itself failed: never crash the scorer
         if proc is not None:
             _kill_all(proc, uid, plan)
-        return ExecResult(False, "error", f"sandbox: {type(e).__name__}: {e}")
+        return ExecResult(False, "error", f"sandbox: {type(e).__name__}: {e}", sandbox_failed=True)
     finally:
         if ready_r is not None:
             os.close(ready_r)
@@ -315,20 +403,26 @@ def _run(
 
 
 def _verdict(
-    ready: bool, rc: int, timed_out: bool, out: bytes, err: bytes, nonce: str, timeout: float, elapsed: float
+    said: bytes, rc: int, timed_out: bool, out: bytes, err: bytes, nonce: str, timeout: float, elapsed: float
 ) -> ExecResult:
+    """The verdict. `said`: what the launcher wrote on its pipe, which the program never holds: "ready" (the
+    program ran: from here on everything is the program's doing) or "fail:<why>" (the jail could not be built)."""
     err_s = err.decode("utf-8", "replace")
-    if not ready:  # the program never started: the sandbox's failure, not the program's
-        why = (
-            err_s.split(SETUP_FAILED + ":", 1)[1].strip().splitlines()[0]
-            if SETUP_FAILED + ":" in err_s
-            else (
-                "setup timed out"
-                if timed_out
-                else f"launcher ended (code {rc}) before the program started: {err_s.strip()[-200:]}"
-            )
-        )
-        return ExecResult(False, "error", "sandbox: " + why)
+    if said != b"ready":  # the program never started: the sandbox's failure, not the program's
+        if said.startswith(b"fail:"):
+            why = said[5:].decode("utf-8", "replace").strip()
+        elif timed_out:
+            why = "setup timed out"
+        else:  # the launcher died before the program (its own stderr: no program ran to write there)
+            why = f"launcher ended (code {rc}) before the program started: {err_s.strip()[-200:]}"
+        return ExecResult(False, "error", "sandbox: " + why, sandbox_failed=True)
+    result = _program_verdict(rc, timed_out, out, err_s, nonce, timeout, elapsed)
+    if result.detail.startswith("sandbox"):  # the program's own words (an exception class named "sandbox"...)
+        return ExecResult(result.passed, result.status, "(program) " + result.detail)
+    return result
+
+
+def _program_verdict(rc: int, timed_out: bool, out: bytes, err_s: str, nonce: str, timeout: float, elapsed: float) -> ExecResult:
     exc = None
     for line in reversed(err_s.splitlines()):
         if line.startswith(EXC_TAG + " "):

@@ -1,7 +1,8 @@
 """The sandbox's trusted launcher, run as a file: `python -I launcher.py`, before the untrusted program.
 
 It reads its plan, the nonce and the program from stdin (an unlinked temp file), builds the jail, then runs
-the program. Standard library only (tests/test_sandbox.py checks): it runs under `python -I`, before any
+the program. It tells the parent how the setup went on a pipe (`ready_fd`) that it closes before the program's
+first line: "ready", or "fail:<why>". Nothing the program prints or raises can say either. Standard library only (tests/test_sandbox.py checks): it runs under `python -I`, before any
 site-packages could be trusted, and it must not import gbg_utils.
 """
 
@@ -18,7 +19,10 @@ plan = {}
 
 
 def fail(what):
-    os.write(2, ("\n%s: %s\n" % (plan["setup_tag"], what)).encode())
+    try:
+        os.write(plan["ready_fd"], ("fail:%s" % what).encode()[:1000])
+    except (KeyError, OSError):  # no plan or pipe yet: the parent sees no "ready" and says so
+        pass
     os._exit(plan["setup_exit"])
 
 
@@ -79,49 +83,70 @@ def main():  # a function, so that the nonce is a local, not an attribute of `__
         )  # AT_FDCWD, AT_RECURSIVE
         if not rdonly and plan["uid"] is None:
             fail("cannot make the mount tree read-only (mount_setattr)")  # without a uid drop it is the only file protection
+        MS_NOEXEC = 8
+        # Our own procfs (we are PID 1 of a new PID namespace): no host process, command line or environment.
+        # Where the kernel refuses a procfs (a user namespace under a masked /proc), an empty /proc instead.
+        own_pid_ns = flags & 0x20000000
+        if not own_pid_ns or libc.mount(b"proc", b"/proc", b"proc", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, None) != 0:
+            ok(libc.mount(b"tmpfs", b"/proc", b"tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, b"size=4k,mode=555"), "hide /proc")
         size = ("size=%dm,mode=1777" % plan["disk_mb"]).encode()
         ok(libc.mount(b"tmpfs", b"/tmp", b"tmpfs", MS_NOSUID | MS_NODEV, size), "mount tmpfs on /tmp")
         for extra in (b"/var/tmp", b"/dev/shm", b"/run"):  # also hides host daemons' sockets under /run
             if os.path.isdir(extra):
                 libc.mount(b"tmpfs", extra, b"tmpfs", MS_NOSUID | MS_NODEV, size)  # best effort
-        # The interpreter may live where the sandbox uid cannot read (e.g. /root/.pyenv): bind those
-        # sys.path entries under /tmp/.gbg-sys (root-owned, read-only) so later imports still work.
-        if plan["uid"] is not None:
+        hide = [h for h in plan["hide"] if os.path.isdir(h)]  # those under /tmp are gone already
 
-            def world_ok(p):  # readable by others, and every ancestor searchable by others
-                d = os.path.realpath(p)
-                try:
-                    if os.stat(d).st_mode & 0o005 != 0o005:
+        def under(p, folders):
+            d = os.path.realpath(p)
+            return any(d == h or d.startswith(h.rstrip("/") + "/") for h in folders)
+
+        # The interpreter may live where the sandbox uid cannot read (e.g. /root/.pyenv) or in a folder about
+        # to be hidden (the user's home): bind those sys.path entries under /tmp/.gbg-sys (read-only) so later
+        # imports still work.
+        def world_ok(p):  # readable by others, and every ancestor searchable by others
+            if plan["uid"] is None:
+                return True  # our own uid: what we can read now, the program can
+            d = os.path.realpath(p)
+            try:
+                if os.stat(d).st_mode & 0o005 != 0o005:
+                    return False
+                while d != "/":
+                    d = os.path.dirname(d)
+                    if not os.stat(d).st_mode & 0o001:
                         return False
-                    while d != "/":
-                        d = os.path.dirname(d)
-                        if not os.stat(d).st_mode & 0o001:
-                            return False
-                except OSError:
-                    pass
-                return True
+            except OSError:
+                pass
+            return True
 
-            os.makedirs("/tmp/.gbg-sys", 0o755)
-            new_path, moved = [], []
-            for i, p in enumerate(sys.path):
-                if p and os.path.isdir(p) and not world_ok(p):
-                    dst = "/tmp/.gbg-sys/%d" % i
-                    os.mkdir(dst, 0o755)
-                    ok(libc.mount(p.encode(), dst.encode(), None, MS_BIND | MS_REC, None), "bind " + p)
-                    moved.append((p, dst))
-                    p = dst
-                new_path.append(p)
-            sys.path[:] = new_path
-            sys.path_importer_cache.clear()
-            # Packages already imported (encodings, collections, ...) find submodules through __path__.
-            moved = [(os.path.realpath(a), b) for a, b in moved]
-            for mod in list(sys.modules.values()):
-                mp = getattr(mod, "__path__", None)
-                if isinstance(mp, list):
-                    for j, entry in enumerate(mp):
-                        for a, b in moved:
-                            if entry == a or entry.startswith(a + os.sep):
-                                mp[j] = b + entry[len(a) :]
+        os.makedirs("/tmp/.gbg-sys", 0o755)
+        new_path, moved = [], []
+        for i, p in enumerate(sys.path):
+            if p and os.path.isdir(p) and (not world_ok(p) or under(p, hide)):
+                dst = "/tmp/.gbg-sys/%d" % i
+                os.mkdir(dst, 0o755)
+                ok(libc.mount(p.encode(), dst.encode(), None, MS_BIND | MS_REC, None), "bind " + p)
+                moved.append((p, dst))
+                p = dst
+            new_path.append(p)
+        sys.path[:] = new_path
+        sys.path_importer_cache.clear()
+        # Packages already imported (encodings, collections, ...) find submodules through __path__.
+        moved = [(os.path.realpath(a), b) for a, b in moved]
+        for mod in list(sys.modules.values()):
+            mp = getattr(mod, "__path__", None)
+            if isinstance(mp, list):
+                for j, entry in enumerate(mp):
+                    for a, b in moved:
+                        if entry == a or entry.startswith(a + os.sep):
+                            mp[j] = b + entry[len(a) :]
+        # Homes, credentials, the store: an empty read-only folder in their place. A mask that fails stops the
+        # run (the parent sees "fail:"), never runs the program unmasked.
+        masked = []
+        for h in sorted(hide, key=len):
+            if under(h, masked):
+                continue  # inside a folder already masked: gone with it
+            masked.append(h)
+            ok(libc.mount(b"tmpfs", h.encode(), b"tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, b"size=4k,mode=755"), "hide " + h)
         workdir = "/tmp/work"
         os.mkdir(workdir, 0o700)
         if plan["uid"] is not None:

@@ -10,12 +10,18 @@ continues where it stopped; a new task version scores everything again and keeps
 completions are never regenerated. A sample whose item id is not among the benchmark's items is
 skipped and counted in a warning. Bad model output scores 0 with a reason; an environment failure
 (the sandbox can't start, data missing) raises and records nothing for the batch.
+
+Programs (HumanEval) run in `gbg_utils.sandbox` with the store's folder hidden from them; a scoring call that
+ran any records a run (store `runs` table, kind "score") naming the jail, so a score's jail is on record.
 """
 
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
+from .. import sandbox
+from ..provenance import score_run
 from ..store import KEY, SampleStore
 from ..tasks import Item, Score, Task
 from ..tasks.base import ENVIRONMENT_ERRORS
@@ -60,7 +66,21 @@ def score_store(
         todo = [i for i in todo if str(df.at[i, "item_id"]) in by_id]
 
     bar = _progress(len(todo), f"scoring {scorer} v{task.version}", progress)
-    n = 0
+    done = [0]  # samples scored and committed so far (kept when a later batch raises)
+    ran_before = sum(sandbox.runs_by_jail().values())
+    try:
+        with sandbox.hidden(Path(store.path).resolve().parent):  # programs can't read the store, or its neighbours
+            _score_all(store, task, scorer, df, todo, by_id, workers, batch_size, bar, done)
+    finally:
+        if done[0] and sum(sandbox.runs_by_jail().values()) > ran_before:
+            # the jail the programs behind these scores ran in, on record beside them in the store
+            store.new_run(score_run(task, scorer, model, done[0], sandbox.isolation()))
+    if bar is not None:
+        bar.close()
+    return done[0]
+
+
+def _score_all(store, task, scorer, df, todo, by_id, workers, batch_size, bar, done: list[int]) -> None:
     for start in range(0, len(todo), batch_size):
         batch = todo[start : start + batch_size]
         pairs = [(by_id[str(df.at[i, "item_id"])], df.at[i, "text"] or "") for i in batch]
@@ -79,12 +99,9 @@ def score_store(
                 }
             )
         store.add_scores(rows)
-        n += len(rows)
+        done[0] += len(rows)
         if bar is not None:
             bar.update(len(rows))
-    if bar is not None:
-        bar.close()
-    return n
 
 
 def _score_batch(task: Task, pairs: list[tuple[Item, str]], workers: int) -> list[Score]:
