@@ -288,3 +288,21 @@ def test_the_same_weights_at_another_mount_point_are_reused(tiny_llama, tmp_path
     monkeypatch.chdir(tmp_path / "b")
     again = run_generation(store, "models/tiny", task, items, **run)
     assert (sum(again.generated.values()), again.loaded_model) == (0, False)
+
+
+def test_a_run_that_asks_for_logprobs_never_reuses_samples_stored_without_them(tiny_llama, tmp_path):
+    """`gbg generate` stores no log-probs; a notebook that ranks by them fills them in, keeping every sample's
+    identity (one row per sample, no duplicates), and from then on both kinds of run reuse the rows."""
+    task = get_task("gsm8k")
+    items = task.load(limit=2)
+    store = SampleStore(tmp_path / "store.sqlite")
+    run = dict(n_samples=2, max_new_tokens=3, backend="transformers", dtype="bfloat16", progress=False)
+    assert sum(run_generation(store, tiny_llama, task, items, **run).generated.values()) == 6
+    assert store.samples()["mean_logprob"].isna().all()
+    filled = run_generation(store, tiny_llama, task, items, logprobs=True, **run)
+    assert (sum(filled.generated.values()), sum(filled.reused.values())) == (6, 0)
+    df = store.samples()
+    assert len(df) == 6 and df["mean_logprob"].notna().all()
+    for logprobs in (True, False):
+        again = run_generation(store, tiny_llama, task, items, logprobs=logprobs, **run)
+        assert (sum(again.generated.values()), again.loaded_model) == (0, False)
