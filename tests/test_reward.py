@@ -426,6 +426,41 @@ def test_prompt_mismatch_and_unknown_items_are_refused(rm, tmp_path):
     assert s.scored == 2 * 5 and store.scores()["item_id"].isin(["0", "1"]).all()
 
 
+class _TextReadsStore(SampleStore):
+    """A real store that records which (model, config_key) groups had their texts read."""
+
+    def __init__(self, path):
+        super().__init__(path)
+        self.text_reads = []
+
+    def samples(self, model=None, benchmark=None, config_key=None, text=True):
+        df = super().samples(model=model, benchmark=benchmark, config_key=config_key, text=text)
+        if text:
+            self.text_reads += sorted(set(zip(df["model"], df["config_key"])))
+        return df
+
+
+def test_score_rewards_reads_and_scores_only_the_selected_samples(rm, tmp_path):
+    """The notebook's frame: one policy's sampled config, items 1-2. Another policy, the greedy config and item 0
+    are neither scored nor read; a rerun reads no text at all; the run's provenance names what it scored."""
+    task, store = ToyTask(3), _TextReadsStore(tmp_path / "s.sqlite")
+    _fill(store, task, model="policy")
+    _fill(store, task, model="other")
+    frame = store.frame()
+    sampled = frame[(frame["model"] == "policy") & (frame["temperature"] > 0) & (frame["item_id"] != "0")]
+    key = sampled["config_key"].iat[0]
+    s = score_rewards(store, task, rm, only=sampled, progress=False)
+    assert (s.scored, s.reused) == (len(sampled), 0) == (8, 0)
+    assert set(store.text_reads) == {("policy", key)}
+    scored = store.scores(scorer=rm.scorer)
+    assert set(zip(scored["model"], scored["config_key"], scored["item_id"])) == {("policy", key, "1"), ("policy", key, "2")}
+    prov = store.runs().set_index("run_id").loc[s.run_id, "provenance"]
+    assert prov["selection"] == {"models": ["policy"], "config_keys": [key], "items": 2, "samples": 8}
+    store.text_reads.clear()
+    again = score_rewards(store, task, rm, only=sampled, progress=False)
+    assert (again.scored, again.reused, store.text_reads) == (0, 8, [])
+
+
 # --- vLLM ------------------------------------------------------------------------------------------
 def test_vllm_pooling_backend_matches_transformers(rm, rm_dir, tmp_path):
     pytest.importorskip("vllm")

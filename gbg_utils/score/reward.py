@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from ..models import DTYPES
 from ..provenance import package_versions, reward_run
@@ -469,11 +470,18 @@ def score_rewards(
     from ..store import KEY
 
     summary = RewardSummary(reward_model.scorer, REWARD_VERSION)
-    df = store.samples(model=model, benchmark=task.name, config_key=config_key)
+    # Keys first (no texts), from the selection's own (model, config) groups only; texts later, of the work left.
+    if only is not None:
+        sel = only[only["benchmark"] == task.name] if "benchmark" in only.columns else only
+        groups = sorted(set(zip(sel["model"], sel["config_key"])))
+        groups = [(m, ck) for m, ck in groups if model in (None, m) and config_key in (None, ck)]
+        parts = [store.samples(model=m, benchmark=task.name, config_key=ck, text=False) for m, ck in groups]
+        df = pd.concat(parts, ignore_index=True) if parts else store.samples(benchmark=task.name, text=False).iloc[:0]
+        df = df.merge(sel[list(KEY)].drop_duplicates(), on=list(KEY), how="inner")
+    else:
+        df = store.samples(model=model, benchmark=task.name, config_key=config_key, text=False)
     if items is not None:
         df = df[df["item_id"].isin({str(it.id) for it in items})]
-    if only is not None:
-        df = df.merge(only[list(KEY)].drop_duplicates(), on=list(KEY), how="inner")
     df = df.reset_index(drop=True)
     done = store.scored_keys(summary.scorer, REWARD_VERSION, benchmark=task.name)
     keys = list(zip(*(df[k].astype(int) if k == "sample_idx" else df[k].astype(str) for k in KEY)))
@@ -496,13 +504,14 @@ def score_rewards(
             "a prompt the policy never saw"
         )
 
+    text = _texts(store, task.name, df, todo)
     # int32 arrays: a benchmark's worth of encoded samples (MMLU x 16) stays in memory at a tenth of list size
     ids = {
-        i: np.asarray(reward_model.encode(conversation(task, by_id[df["item_id"].iat[i]], df["text"].iat[i])), np.int32)
+        i: np.asarray(reward_model.encode(conversation(task, by_id[df["item_id"].iat[i]], text[i])), np.int32)
         for i in tqdm(todo, desc="tokenising", unit="sample", disable=not progress)
     }
     todo.sort(key=lambda i: -len(ids[i]))  # global length order: the least padding
-    summary.run_id = store.new_run(_provenance(reward_model, task, model))
+    summary.run_id = store.new_run(_provenance(reward_model, task, model, df.iloc[todo]))
     chunk_size = chunk_size or 4 * batch_size
     bar = tqdm(total=len(todo), desc=f"{task.name} {summary.scorer}", unit="sample", disable=not progress)
     for start in range(0, len(todo), chunk_size):
@@ -557,5 +566,27 @@ def _stale_prompts(store, task, df, by_id) -> set[str]:
     return bad
 
 
-def _provenance(rm: RewardModel, task, model: str | None) -> dict:
-    return reward_run(rm, task, model, REWARD_VERSION)
+def _texts(store, benchmark: str, df, todo: list[int]) -> dict[int, str]:
+    """The completions of rows `todo` of `df`, read per (model, config) group that has work left."""
+    from ..store import KEY
+
+    out = {}
+    work = df.iloc[todo].assign(_row=todo)
+    for (m, ck), grp in work.groupby(["model", "config_key"]):
+        texts = store.samples(model=m, benchmark=benchmark, config_key=ck)[list(KEY) + ["text"]]
+        got = grp.merge(texts, on=list(KEY), how="left")
+        out.update(zip(got["_row"], got["text"]))
+    return out
+
+
+def _provenance(rm: RewardModel, task, model: str | None, scored) -> dict:
+    """The reward run's record, with what it scored: the policies, configs, items and number of samples."""
+    return {
+        **reward_run(rm, task, model, REWARD_VERSION),
+        "selection": {
+            "models": sorted(set(scored["model"])),
+            "config_keys": sorted(set(scored["config_key"])),
+            "items": int(scored["item_id"].nunique()),
+            "samples": len(scored),
+        },
+    }
