@@ -6,7 +6,8 @@ A stored sample is keyed by (model, benchmark, item_id, prompt_hash, config_key,
   tokenizer produced (``openai``: the messages, since the server applies its template);
 * ``config_key`` hashes the decoding config (temperature, top-p, top-k, repetition penalty, length limit,
   stops, seed) together with the engine: backend, dtype and the weights' identity (embedded: the GGUF's
-  sha256; hub id: repo + resolved revision; local folder: a hash of its config, tokenizer and weight files;
+  sha256; hub id: repo + resolved revision; local folder: a hash of its config, tokenizer, code and weight files,
+  never its path;
   ``openai``: served model name + the base URL's host), and for the local backends the batch size (the most
   sequences decoded together: vLLM's ``max_num_seqs``, the transformers backend's ``batch_size``; resolved,
   never None) and, for vLLM, its batch-invariant mode -- greedy output moves with both (batched kernels
@@ -56,6 +57,7 @@ _FOLDER_FILES = (
     "vocab*",
     "merges.txt",
     "*.model",
+    "*.py",  # a folder's own modeling code (trust_remote_code) makes the model as much as its weights do
 )
 
 
@@ -78,7 +80,10 @@ def weights_identity(model: str) -> dict:
         return {"kind": "embedded", "name": model, "gguf_sha256": EMBEDDED[model].sha256, "materialise": MATERIALISE_VERSION}
     p = Path(model).expanduser()
     if p.is_dir():
-        return {"kind": "folder", "path": str(p.resolve()), "sha256": folder_hash(p)}
+        # Content alone, never the path: the same weights at another mount point (another machine, after a
+        # `gbg store merge`) are the same engine. Embedded models keep their own identity above (their
+        # materialised folder is a cache of the GGUF, not what identifies them).
+        return {"kind": "folder", "sha256": folder_hash(p)}
     return {"kind": "hub", "repo": model, "revision": hub_revision(model)}
 
 

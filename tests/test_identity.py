@@ -86,6 +86,10 @@ def tiny_vllm(tiny_llama):
     be.close()
 
 
+# smollm2-135m's greedy config_key on the transformers backend (bf16, batch 16), as gbg has computed it since
+# MATERIALISE_VERSION took its present value: embedded models' samples in existing stores keep being reused.
+EMBEDDED_GREEDY_KEY = "a34a428072aa327f"
+
 PROMPT = [{"role": "user", "content": "Write a haiku about the sea."}]
 
 
@@ -240,3 +244,65 @@ def test_the_openai_backend_sends_an_empty_prefill_as_plain_chat_turns(monkeypat
     be._one(Request(PrefilledChat.of(PROMPT, ""), n=1, seed=0), DecodingConfig(max_new_tokens=4))
     path, body = sent[0]
     assert path == "/chat/completions" and body["messages"] == PROMPT and "continue_final_message" not in body
+
+
+def test_a_folder_is_identified_by_its_content_not_its_path(tmp_path):
+    """The same weights at two mount points are one engine; another code file or weight is another."""
+    from gbg_utils.identity import Engine, config_key, weights_identity
+
+    a, b = tmp_path / "mnt-a" / "llama", tmp_path / "mnt-b" / "models" / "llama"
+    for d in (a, b):
+        d.mkdir(parents=True)
+        (d / "config.json").write_text("{}")
+        (d / "model.safetensors").write_bytes(b"w" * 100)
+    assert weights_identity(str(a)) == weights_identity(str(b))
+    assert str(a) not in json.dumps(weights_identity(str(a)))
+    key = lambda d: config_key(DecodingConfig().identity(), Engine("transformers", str(d)).identity())  # noqa: E731
+    assert key(a) == key(b)
+    (b / "modeling_custom.py").write_text("# code that runs the model is part of it\n")
+    assert key(a) != key(b)
+
+
+def test_embedded_models_keep_their_identity():
+    """Stores filled before identities followed content keep their keys for embedded models: this key is the one
+    gbg gave smollm2-135m's greedy config on the transformers backend since the materialise version it names."""
+    from gbg_utils.identity import Engine, config_key
+
+    eng = Engine("transformers", "smollm2-135m", "bfloat16", {"batch_size": 16}).identity()
+    assert set(eng["weights"]) == {"kind", "name", "gguf_sha256", "materialise"}
+    assert config_key(DecodingConfig().identity(), eng) == EMBEDDED_GREEDY_KEY
+
+
+def test_the_same_weights_at_another_mount_point_are_reused(tiny_llama, tmp_path, monkeypatch):
+    """Two machines, one model name (a path relative to each one's project folder), the same weights at two
+    absolute paths: after a store merge the second machine generates nothing."""
+    task = get_task("gsm8k")
+    items = task.load(limit=2)
+    store = SampleStore(tmp_path / "store.sqlite")
+    for machine in ("a", "b"):
+        shutil.copytree(tiny_llama, tmp_path / machine / "models" / "tiny")
+    monkeypatch.chdir(tmp_path / "a")
+    run = dict(n_samples=1, max_new_tokens=3, backend="transformers", dtype="bfloat16", progress=False)
+    first = run_generation(store, "models/tiny", task, items, **run)
+    assert sum(first.generated.values()) == 4
+    monkeypatch.chdir(tmp_path / "b")
+    again = run_generation(store, "models/tiny", task, items, **run)
+    assert (sum(again.generated.values()), again.loaded_model) == (0, False)
+
+
+def test_a_run_that_asks_for_logprobs_never_reuses_samples_stored_without_them(tiny_llama, tmp_path):
+    """`gbg generate` stores no log-probs; a notebook that ranks by them fills them in, keeping every sample's
+    identity (one row per sample, no duplicates), and from then on both kinds of run reuse the rows."""
+    task = get_task("gsm8k")
+    items = task.load(limit=2)
+    store = SampleStore(tmp_path / "store.sqlite")
+    run = dict(n_samples=2, max_new_tokens=3, backend="transformers", dtype="bfloat16", progress=False)
+    assert sum(run_generation(store, tiny_llama, task, items, **run).generated.values()) == 6
+    assert store.samples()["mean_logprob"].isna().all()
+    filled = run_generation(store, tiny_llama, task, items, logprobs=True, **run)
+    assert (sum(filled.generated.values()), sum(filled.reused.values())) == (6, 0)
+    df = store.samples()
+    assert len(df) == 6 and df["mean_logprob"].notna().all()
+    for logprobs in (True, False):
+        again = run_generation(store, tiny_llama, task, items, logprobs=logprobs, **run)
+        assert (sum(again.generated.values()), again.loaded_model) == (0, False)

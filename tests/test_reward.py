@@ -278,20 +278,21 @@ class TinyGatedRM(LlamaPreTrainedModel):
 '''
 
 
-def test_remote_code_model_with_score_field(tok, tmp_path):
-    """ArmoRM's loading path: trust_remote_code, more labels than one, read `output.score`."""
+def _gated_rm(tok, folder, seed=0):
+    """A tiny ArmoRM look-alike saved in `folder`: its own modeling code, 19 objectives, a `score` output."""
     from transformers import LlamaConfig
 
-    src = tmp_path / "modeling_gated.py"
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    src = folder.parent / f"modeling_gated_{seed}.py"
     src.write_text(
         _GATED.replace(
             "from transformers.models.llama.modeling_llama import LLAMA_INPUTS_DOCSTRING  # noqa: F401  (as ArmoRM does)\n", ""
         )
     )
-    spec = importlib.util.spec_from_file_location("modeling_gated", src)
+    spec = importlib.util.spec_from_file_location(f"modeling_gated_{seed}", src)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     cfg = LlamaConfig(
         vocab_size=len(tok),
         hidden_size=32,
@@ -306,10 +307,15 @@ def test_remote_code_model_with_score_field(tok, tmp_path):
         num_objectives=19,
         auto_map={"AutoModelForSequenceClassification": "modeling_gated.TinyGatedRM"},
     )
-    folder = tmp_path / "gated-rm"
     mod.TinyGatedRM(cfg).save_pretrained(folder)
     tok.save_pretrained(folder)
     (folder / "modeling_gated.py").write_text(_GATED)
+    return folder
+
+
+def test_remote_code_model_with_score_field(tok, tmp_path):
+    """ArmoRM's loading path: trust_remote_code, more labels than one, read `output.score`."""
+    folder = _gated_rm(tok, tmp_path / "gated-rm")
 
     with pytest.raises(RewardModelError, match="is a TinyGatedRM.*pass trust_remote_code=True"):
         load_reward_model(str(folder))  # not trusted by default: only ArmoRM's hub id is
@@ -319,6 +325,81 @@ def test_remote_code_model_with_score_field(tok, tmp_path):
     alone = [gated.score([c])[0] for c in convs]
     assert np.ptp(alone) > 0.01
     np.testing.assert_allclose(gated.score(convs, batch_size=3), alone, rtol=0, atol=1e-5)
+
+
+def test_remote_code_from_a_local_folder_is_pinned_to_its_content(tok, tmp_path):
+    from gbg_utils.identity import folder_hash
+
+    folder = _gated_rm(tok, tmp_path / "gated-rm")
+    pin = "sha256:" + folder_hash(folder)
+    assert load_reward_model(str(folder), trust_remote_code=True).provenance()["revision"] == pin
+    (folder / "modeling_gated.py").write_text(_GATED + "# changed\n")  # other code: another revision
+    with pytest.raises(RewardModelError, match="the folder's files are sha256:.*not the revision"):
+        load_reward_model(str(folder), trust_remote_code=True, revision=pin)
+
+
+_HUB_LOADS = """
+import json, sys
+from gbg_utils.score.reward import RewardModelError, load_reward_model
+convs = json.loads(sys.argv[1])
+out = {}
+for label, kw in (("unpinned", {}), ("branch", {"revision": "main"})):
+    try:
+        load_reward_model("org/gated", trust_remote_code=True, **kw)
+        out[label] = "loaded"
+    except RewardModelError as e:
+        out[label] = str(e)
+for label, args in (("pinned", ("org/gated",)), ("armorm", ("armorm",))):
+    kw = {"trust_remote_code": True, "revision": sys.argv[2]} if label == "pinned" else {}
+    rm = load_reward_model(*args, **kw)
+    out[label] = {"scores": rm.score(convs), "revision": rm.provenance()["revision"], "scorer": rm.scorer}
+print(json.dumps(out))
+"""
+
+
+def test_remote_code_from_the_hub_runs_only_at_a_pinned_commit(tok, tmp_path):
+    """A hub cache with two commits of each model, "main" at the newer: remote code without a commit is refused
+    (a branch too), a commit loads that commit's code and weights, ArmoRM loads gbg's pinned commit by default.
+    Offline, in a child process whose hub and module caches are this test's own."""
+    import json
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from gbg_utils.score.reward import PINNED_REVISIONS
+
+    old, new = _gated_rm(tok, tmp_path / "old" / "gated", seed=0), _gated_rm(tok, tmp_path / "new" / "gated", seed=1)
+    old_commit, new_commit = "1" * 40, "2" * 40
+    hub = tmp_path / "hf" / "hub"
+    for repo, pinned in (
+        ("org/gated", old_commit),
+        ("RLHFlow/ArmoRM-Llama3-8B-v0.1", PINNED_REVISIONS["RLHFlow/ArmoRM-Llama3-8B-v0.1"]),
+    ):
+        d = hub / f"models--{repo.replace('/', '--')}"
+        (d / "refs").mkdir(parents=True)
+        (d / "refs" / "main").write_text(new_commit)
+        shutil.copytree(old, d / "snapshots" / pinned)
+        shutil.copytree(new, d / "snapshots" / new_commit)
+    convs = _convs(4)
+    env = {**os.environ, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1"}
+    env.pop("HF_HUB_CACHE", None)
+    proc = subprocess.run(
+        [sys.executable, "-c", _HUB_LOADS, json.dumps(convs), old_commit], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert "pin it with revision=<40-hex commit>" in out["unpinned"]
+    assert "got 'main': a branch or tag can move" in out["branch"]
+    want_old = load_reward_model(str(old), trust_remote_code=True).score(convs)
+    assert np.ptp(want_old) > 0.01 and not np.allclose(
+        want_old, load_reward_model(str(new), trust_remote_code=True).score(convs), atol=1e-3
+    )
+    assert out["pinned"]["revision"] == old_commit
+    np.testing.assert_allclose(out["pinned"]["scores"], want_old, rtol=0, atol=1e-5)
+    assert out["armorm"]["revision"] == PINNED_REVISIONS["RLHFlow/ArmoRM-Llama3-8B-v0.1"]
+    assert out["armorm"]["scorer"] == "reward:ArmoRM-Llama3-8B-v0.1"
+    np.testing.assert_allclose(out["armorm"]["scores"], want_old, rtol=0, atol=1e-5)
 
 
 # --- the store -------------------------------------------------------------------------------------
@@ -424,6 +505,41 @@ def test_prompt_mismatch_and_unknown_items_are_refused(rm, tmp_path):
         score_rewards(store, fewer, rm, progress=False)
     s = score_rewards(store, fewer, rm, items=fewer.items, progress=False)  # explicit items: just those
     assert s.scored == 2 * 5 and store.scores()["item_id"].isin(["0", "1"]).all()
+
+
+class _TextReadsStore(SampleStore):
+    """A real store that records which (model, config_key) groups had their texts read."""
+
+    def __init__(self, path):
+        super().__init__(path)
+        self.text_reads = []
+
+    def samples(self, model=None, benchmark=None, config_key=None, text=True):
+        df = super().samples(model=model, benchmark=benchmark, config_key=config_key, text=text)
+        if text:
+            self.text_reads += sorted(set(zip(df["model"], df["config_key"])))
+        return df
+
+
+def test_score_rewards_reads_and_scores_only_the_selected_samples(rm, tmp_path):
+    """The notebook's frame: one policy's sampled config, items 1-2. Another policy, the greedy config and item 0
+    are neither scored nor read; a rerun reads no text at all; the run's provenance names what it scored."""
+    task, store = ToyTask(3), _TextReadsStore(tmp_path / "s.sqlite")
+    _fill(store, task, model="policy")
+    _fill(store, task, model="other")
+    frame = store.frame()
+    sampled = frame[(frame["model"] == "policy") & (frame["temperature"] > 0) & (frame["item_id"] != "0")]
+    key = sampled["config_key"].iat[0]
+    s = score_rewards(store, task, rm, only=sampled, progress=False)
+    assert (s.scored, s.reused) == (len(sampled), 0) == (8, 0)
+    assert set(store.text_reads) == {("policy", key)}
+    scored = store.scores(scorer=rm.scorer)
+    assert set(zip(scored["model"], scored["config_key"], scored["item_id"])) == {("policy", key, "1"), ("policy", key, "2")}
+    prov = store.runs().set_index("run_id").loc[s.run_id, "provenance"]
+    assert prov["selection"] == {"models": ["policy"], "config_keys": [key], "items": 2, "samples": 8}
+    store.text_reads.clear()
+    again = score_rewards(store, task, rm, only=sampled, progress=False)
+    assert (again.scored, again.reused, store.text_reads) == (0, 8, [])
 
 
 # --- vLLM ------------------------------------------------------------------------------------------

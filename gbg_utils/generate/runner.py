@@ -59,10 +59,20 @@ class GenerationSummary:
         return out.reset_index(drop=True)
 
 
-def plan(store: SampleStore, model: str, benchmark: str, items, config_key: str, n: int, hashes: dict[str, str]) -> list[tuple]:
+def plan(
+    store: SampleStore,
+    model: str,
+    benchmark: str,
+    items,
+    config_key: str,
+    n: int,
+    hashes: dict[str, str],
+    logprobs: bool = False,
+) -> list[tuple]:
     """(item, start, count) for every contiguous run of sample indices below n that is not stored with the
-    item's current prompt hash and this config_key (decoding config + engine)."""
-    have = store.existing(model, benchmark, config_key)
+    item's current prompt hash and this config_key (decoding config + engine) -- and, if `logprobs`, with its
+    mean log-prob: a sample stored without one is generated again (same seed) and its row filled in."""
+    have = store.existing(model, benchmark, config_key, logprobs=logprobs)
     todo = []
     for item in items:
         got = have.get((str(item.id), hashes[str(item.id)]), set())
@@ -150,7 +160,7 @@ def run_generation(
         for config, n in configs:
             key = store.add_config(config, engine)
             summary.wanted[key] = n
-            todo = plan(store, model, task.name, items, key, n, summary.prompt_hashes)
+            todo = plan(store, model, task.name, items, key, n, summary.prompt_hashes, logprobs=config.logprobs)
             missing = sum(c for _, _, c in todo)
             summary.reused[key] = len(items) * n - missing
             summary.generated[key] = 0

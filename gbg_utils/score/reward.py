@@ -35,10 +35,12 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from ..models import DTYPES
 from ..provenance import package_versions, reward_run
@@ -52,6 +54,11 @@ PAPER_REWARD_MODELS = {
     "fsfairx": "sfairXC/FsfairX-LLaMA3-RM-v0.1",
 }
 _REMOTE_CODE_OK = {"RLHFlow/ArmoRM-Llama3-8B-v0.1"}  # trusted by default; anything else must opt in
+# The commit whose modeling code gbg trusts by default: code fetched from the hub runs in this process, so it is
+# pinned to a commit (a branch can move), never "main". ArmoRM's: the snapshot that RLHFlow's repo has served
+# since its release (its modeling file's last change).
+PINNED_REVISIONS = {"RLHFlow/ArmoRM-Llama3-8B-v0.1": "eb2676d20da2f2d41082289d23c59b9f7427f955"}
+_COMMIT = re.compile(r"[0-9a-f]{40}")
 
 
 class RewardModelError(RuntimeError):
@@ -69,10 +76,19 @@ class RewardModel:
     backend = "?"
 
     def __init__(
-        self, tokenizer, *, name: str, path: str, device: str, dtype: str, max_length: int | None, trust_remote_code: bool = False
+        self,
+        tokenizer,
+        *,
+        name: str,
+        path: str,
+        device: str,
+        dtype: str,
+        max_length: int | None,
+        trust_remote_code: bool = False,
+        revision: str | None = None,
     ):
         self.tokenizer, self.name, self.path, self.device, self.dtype = tokenizer, name, path, device, dtype
-        self.max_length, self.trust_remote_code = max_length, trust_remote_code
+        self.max_length, self.trust_remote_code, self.revision = max_length, trust_remote_code, revision
 
     @property
     def scorer(self) -> str:
@@ -116,6 +132,7 @@ class RewardModel:
             "dtype": self.dtype,
             "device": self.device,
             "trust_remote_code": self.trust_remote_code,
+            "revision": self.revision,  # hub: the commit; local folder: sha256 of its files (identity.folder_hash)
             "max_length": self.max_length,
         }
 
@@ -300,6 +317,7 @@ def load_reward_model(
     name: str | None = None,
     max_length: int | None = None,
     backend: str = "transformers",
+    revision: str | None = None,
     **vllm_kwargs,
 ) -> RewardModel:
     """Load a reward model, in bf16 on GPU and float32 on CPU.
@@ -310,7 +328,11 @@ def load_reward_model(
     (the pooling runner; standard one-logit classifiers only: vLLM cannot run ArmoRM's custom head).
     Refused, with a one-line `RewardModelError`: a missing folder or an unreachable hub id, a checkpoint of
     another kind (a causal LM), a standard classifier with more than one label, and a checkpoint without
-    trained reward-head weights (transformers would load it with a random head).
+    trained reward-head weights (transformers would load it with a random head), and a hub model with
+    `trust_remote_code` but no `revision` (a 40-hex commit; ArmoRM's is pinned in PINNED_REVISIONS): its code
+    runs in this process, so it is the commit's code, never whatever "main" points to today. A local folder's
+    revision is the sha256 of its files (code included); a `revision` given for a folder must match it.
+    The revision goes into the reward run's provenance.
 
     >>> rm = load_reward_model("fsfairx")
     >>> rm.scorer
@@ -329,9 +351,11 @@ def load_reward_model(
         raise RewardModelError(f"unknown dtype {dtype!r}: choose one of {', '.join(DTYPES)}")
     if trust_remote_code is None:
         trust_remote_code = hub_or_path in _REMOTE_CODE_OK
+    revision = _revision(name_or_path, hub_or_path, path, trust_remote_code, revision)
+    hub_rev = None if Path(path).is_dir() else revision  # from_pretrained's own argument: hub ids only
     where = "folder" if Path(path).is_dir() else "hub id (offline, not cached, or gated?)"
     try:
-        config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
+        config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code, revision=hub_rev)
     except Exception as e:  # OSError offline/missing, ValueError for remote code not trusted, ...
         raise RewardModelError(
             f"reward model {name_or_path!r}: cannot load its config from {where} {path}: {_first_line(e)}"
@@ -352,17 +376,24 @@ def load_reward_model(
             f"reward model {name_or_path!r} runs its own modeling code, which vLLM cannot run; use backend='transformers'"
         )
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code, revision=hub_rev)
     except Exception as e:
         raise RewardModelError(
             f"reward model {name_or_path!r}: cannot load its tokenizer from {where} {path}: {_first_line(e)}"
         ) from e
     if tokenizer.chat_template is None:
         raise RewardModelError(f"reward model {name_or_path!r}: its tokenizer has no chat template to render conversations with")
-    kw = dict(name=name or short_name(hub_or_path), path=path, device=device, dtype=dtype, trust_remote_code=trust_remote_code)
+    kw = dict(
+        name=name or short_name(hub_or_path),
+        path=path,
+        device=device,
+        dtype=dtype,
+        trust_remote_code=trust_remote_code,
+        revision=revision,
+    )
     if backend == "vllm":
         return VLLMRewardModel(
-            _vllm_pooling_engine(path, dtype, device, max_length, **vllm_kwargs),
+            _vllm_pooling_engine(path, dtype, device, max_length, **({"revision": hub_rev} if hub_rev else {}), **vllm_kwargs),
             tokenizer,
             max_length=max_length or getattr(config, "max_position_embeddings", None),
             **kw,
@@ -374,7 +405,7 @@ def load_reward_model(
         _remote_code_compat()
     try:
         model, info = AutoModelForSequenceClassification.from_pretrained(
-            path, dtype=getattr(torch, dtype), trust_remote_code=trust_remote_code, output_loading_info=True
+            path, dtype=getattr(torch, dtype), trust_remote_code=trust_remote_code, revision=hub_rev, output_loading_info=True
         )
     except Exception as e:
         raise RewardModelError(f"reward model {name_or_path!r}: cannot load it from {where} {path}: {_first_line(e)}") from e
@@ -385,6 +416,28 @@ def load_reward_model(
             "it is not a reward model (a causal LM loads here with a random head)"
         )
     return HFRewardModel(model.to(device).eval(), tokenizer, max_length=max_length, **kw)
+
+
+def _revision(name_or_path: str, hub_or_path: str, path: str, trust_remote_code: bool, revision: str | None) -> str | None:
+    """The revision the model is loaded at: a folder's content hash, or a hub commit (required with remote code)."""
+    if Path(path).is_dir():
+        if not trust_remote_code and revision is None:
+            return None  # no code of its own runs; its weights are what they are (path in provenance)
+        from ..identity import folder_hash
+
+        h = "sha256:" + folder_hash(Path(path))
+        if revision is not None and revision != h:
+            raise RewardModelError(
+                f"reward model {name_or_path!r}: the folder's files are {h}, not the revision {revision!r} asked for"
+            )
+        return h
+    revision = revision or PINNED_REVISIONS.get(hub_or_path)
+    if trust_remote_code and not (revision and _COMMIT.fullmatch(revision)):
+        raise RewardModelError(
+            f"reward model {name_or_path!r} runs its own modeling code from the hub: pin it with revision=<40-hex commit>"
+            + (f" (got {revision!r}: a branch or tag can move)" if revision else "")
+        )
+    return revision
 
 
 def _vllm_pooling_engine(
@@ -469,11 +522,18 @@ def score_rewards(
     from ..store import KEY
 
     summary = RewardSummary(reward_model.scorer, REWARD_VERSION)
-    df = store.samples(model=model, benchmark=task.name, config_key=config_key)
+    # Keys first (no texts), from the selection's own (model, config) groups only; texts later, of the work left.
+    if only is not None:
+        sel = only[only["benchmark"] == task.name] if "benchmark" in only.columns else only
+        groups = sorted(set(zip(sel["model"], sel["config_key"])))
+        groups = [(m, ck) for m, ck in groups if model in (None, m) and config_key in (None, ck)]
+        parts = [store.samples(model=m, benchmark=task.name, config_key=ck, text=False) for m, ck in groups]
+        df = pd.concat(parts, ignore_index=True) if parts else store.samples(benchmark=task.name, text=False).iloc[:0]
+        df = df.merge(sel[list(KEY)].drop_duplicates(), on=list(KEY), how="inner")
+    else:
+        df = store.samples(model=model, benchmark=task.name, config_key=config_key, text=False)
     if items is not None:
         df = df[df["item_id"].isin({str(it.id) for it in items})]
-    if only is not None:
-        df = df.merge(only[list(KEY)].drop_duplicates(), on=list(KEY), how="inner")
     df = df.reset_index(drop=True)
     done = store.scored_keys(summary.scorer, REWARD_VERSION, benchmark=task.name)
     keys = list(zip(*(df[k].astype(int) if k == "sample_idx" else df[k].astype(str) for k in KEY)))
@@ -496,13 +556,14 @@ def score_rewards(
             "a prompt the policy never saw"
         )
 
+    text = _texts(store, task.name, df, todo)
     # int32 arrays: a benchmark's worth of encoded samples (MMLU x 16) stays in memory at a tenth of list size
     ids = {
-        i: np.asarray(reward_model.encode(conversation(task, by_id[df["item_id"].iat[i]], df["text"].iat[i])), np.int32)
+        i: np.asarray(reward_model.encode(conversation(task, by_id[df["item_id"].iat[i]], text[i])), np.int32)
         for i in tqdm(todo, desc="tokenising", unit="sample", disable=not progress)
     }
     todo.sort(key=lambda i: -len(ids[i]))  # global length order: the least padding
-    summary.run_id = store.new_run(_provenance(reward_model, task, model))
+    summary.run_id = store.new_run(_provenance(reward_model, task, model, df.iloc[todo]))
     chunk_size = chunk_size or 4 * batch_size
     bar = tqdm(total=len(todo), desc=f"{task.name} {summary.scorer}", unit="sample", disable=not progress)
     for start in range(0, len(todo), chunk_size):
@@ -557,5 +618,27 @@ def _stale_prompts(store, task, df, by_id) -> set[str]:
     return bad
 
 
-def _provenance(rm: RewardModel, task, model: str | None) -> dict:
-    return reward_run(rm, task, model, REWARD_VERSION)
+def _texts(store, benchmark: str, df, todo: list[int]) -> dict[int, str]:
+    """The completions of rows `todo` of `df`, read per (model, config) group that has work left."""
+    from ..store import KEY
+
+    out = {}
+    work = df.iloc[todo].assign(_row=todo)
+    for (m, ck), grp in work.groupby(["model", "config_key"]):
+        texts = store.samples(model=m, benchmark=benchmark, config_key=ck)[list(KEY) + ["text"]]
+        got = grp.merge(texts, on=list(KEY), how="left")
+        out.update(zip(got["_row"], got["text"]))
+    return out
+
+
+def _provenance(rm: RewardModel, task, model: str | None, scored) -> dict:
+    """The reward run's record, with what it scored: the policies, configs, items and number of samples."""
+    return {
+        **reward_run(rm, task, model, REWARD_VERSION),
+        "selection": {
+            "models": sorted(set(scored["model"])),
+            "config_keys": sorted(set(scored["config_key"])),
+            "items": int(scored["item_id"].nunique()),
+            "samples": len(scored),
+        },
+    }
