@@ -34,7 +34,9 @@ def _filled(path, n=5):
 def _gbg(*args, cwd=ROOT):
     env = {**os.environ, "GBG_DATA_DIR": os.environ.get("GBG_DATA_DIR", "/work/shared/data")}
     env.pop("GBG_DEBUG", None)
-    return subprocess.run([sys.executable, "-m", "gbg_utils.cli", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "gbg_utils.cli", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=300
+    )
 
 
 def _one_line_error(proc):
@@ -138,7 +140,7 @@ def test_a_read_only_store_can_be_read(tmp_path):
     before = _files(folder)
     cmd = [sys.executable, "-c", READER, str(path)]
     if os.geteuid() == 0:
-        ro = f"mount --bind {folder} {folder} && mount -o remount,ro,bind {folder} {folder} && exec \"$@\""
+        ro = f'mount --bind {folder} {folder} && mount -o remount,ro,bind {folder} {folder} && exec "$@"'
         cmd = ["unshare", "-m", "sh", "-c", ro, "sh", *cmd]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=120)
@@ -255,7 +257,12 @@ def test_add_rewards_reads_the_current_reward_version(tmp_path):
     store.add_scores([{**k, "scorer": scorer, "scorer_version": REWARD_VERSION, "score": float(k["sample_idx"])} for k in keys])
     df = store.frame(benchmark="humaneval")
     P = SimpleNamespace(
-        reward_models=[rm_dir], benchmarks=["humaneval"], protocol="paper", data_path=None, limit=None, subset_seed=0,
+        reward_models=[rm_dir],
+        benchmarks=["humaneval"],
+        protocol="paper",
+        data_path=None,
+        limit=None,
+        subset_seed=0,
         store_path=store.path,
     )
     assert study.add_rewards(df, P) == [scorer]
