@@ -391,7 +391,7 @@ def main(argv: list[str] | None = None) -> int:
         help="copy stores (e.g. filled on separate machines) into one: nothing doubled, conflicts reported (exit 1)",
     )
     m.add_argument("out", help="the store to merge into (created if missing)")
-    m.add_argument("inputs", nargs="+", help="stores to merge from (read, never changed)")
+    m.add_argument("inputs", nargs="+", help="stores to merge from (read, never changed; copy them with `gbg store export`)")
     m.set_defaults(fn=cmd_store_merge)
     ex = st.add_parser(
         "export",

@@ -12,6 +12,12 @@ would need our own torn-line detection and dedup; Parquet cannot be appended to 
     >>> store.judgments(benchmark="alpaca_eval")      # the LLM judge's cached answers (score/judge.py writes them)
     >>> merge_stores("all.sqlite", ["a.sqlite", "b.sqlite"])   # stores filled on separate machines, into one
 
+Where a store lives: one host, local disk. SQLite's WAL locking needs shared memory between the processes
+that write, which a network filesystem (NFS, SMB, a synced folder) does not give; stores filled on several
+hosts are merged (`merge_stores`). Commits sit in `store.sqlite-wal` until a checkpoint folds them into
+`store.sqlite`: commands that write checkpoint at their end, and `SampleStore.export` / `gbg store export` makes
+the single-file copy to move between hosts (copying `store.sqlite` alone while a run is going misses its commits).
+
 Scale: the paper's setting (7 models x 6 benchmarks x 16-128 samples per item, ~3 M completions, ~9 GB) is
 measured by scripts/speed/bench_store.py. `frame()` is one SQL query (samples joined to their scores through the
 primary keys) that leaves the texts out unless asked, and the secondary indexes serve the filters the code uses.
