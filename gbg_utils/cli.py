@@ -107,6 +107,7 @@ def cmd_generate(args, *, score: bool = False) -> int:
         items = items[start:end]
         what += f"; --items {start}:{end} of them"
     print(f"{task.name}: {what}")
+    _check_model_and_decoding(args)
     # Everything is checked: only now is the store created.
     store = SampleStore(args.store)
     opts = {"base_url": args.base_url} if args.backend == "openai" else {}
@@ -131,8 +132,25 @@ def cmd_generate(args, *, score: bool = False) -> int:
     print(summary)
     if score:
         _score_and_report(store, task, args, summary)
+    store.checkpoint()  # store.sqlite alone holds the run: a copy of it misses nothing
     print(f"stored in {store.path}")
     return 0
+
+
+def _check_model_and_decoding(args) -> None:
+    """The model name and the decoding settings, refused with one line before a store is created."""
+    from .decoding import DecodingConfig
+    from .models import check_model_name
+
+    check_model_name(args.model)
+    DecodingConfig(
+        temperature=args.temperature,
+        top_p=args.top_p,
+        top_k=args.top_k,
+        repetition_penalty=args.repetition_penalty,
+        seed=args.seed,
+        **({} if args.max_new_tokens is None else {"max_new_tokens": args.max_new_tokens}),
+    )
 
 
 def _item_range(text: str, n: int, of: str = "the benchmark's items") -> tuple[int, int]:
@@ -188,8 +206,10 @@ def cmd_score(args) -> int:
     from .store import SampleStore
     from .tasks import get_task
 
-    store = SampleStore(args.store)
-    _score_and_report(store, get_task(args.benchmark, args.protocol), args)
+    task = get_task(args.benchmark, args.protocol)
+    store = SampleStore(args.store, create=False)  # a mistyped path is an error, not a new empty store
+    _score_and_report(store, task, args)
+    store.checkpoint()
     return 0
 
 
@@ -203,9 +223,7 @@ def cmd_plan(args) -> int:
     from .tasks import get_task
 
     task = get_task(args.benchmark, args.protocol)
-    if not os.path.exists(args.store):
-        raise FileNotFoundError(f"no store at {args.store}")
-    df = SampleStore(args.store).frame(benchmark=task.name, model=args.model, scorer_version=task.version)
+    df = SampleStore(args.store, readonly=True).frame(benchmark=task.name, model=args.model, scorer_version=task.version)
     df = df[df["score"].notna()]  # scored under this protocol's rule: another protocol's samples are not its pilot
     if df.empty or not df["greedy"].any() or df["greedy"].all():
         raise ValueError(
@@ -248,6 +266,14 @@ def cmd_store_merge(args) -> int:
             file=sys.stderr,
         )
     return 0 if report.ok else 1
+
+
+def cmd_store_export(args) -> int:
+    from .store import SampleStore
+
+    dest = SampleStore(args.store, readonly=True).export(args.dest)
+    print(f"exported {args.store} into {dest} (one file: copy it to another host, or merge it)")
+    return 0
 
 
 def _overrides(pairs) -> dict:
@@ -365,8 +391,15 @@ def main(argv: list[str] | None = None) -> int:
         help="copy stores (e.g. filled on separate machines) into one: nothing doubled, conflicts reported (exit 1)",
     )
     m.add_argument("out", help="the store to merge into (created if missing)")
-    m.add_argument("inputs", nargs="+", help="stores to merge from (read, never changed)")
+    m.add_argument("inputs", nargs="+", help="stores to merge from (read, never changed; copy them with `gbg store export`)")
     m.set_defaults(fn=cmd_store_merge)
+    ex = st.add_parser(
+        "export",
+        help="a single-file copy of a store (every commit, WAL included): what to copy to another host",
+    )
+    ex.add_argument("store", help="the store to copy (read, never changed)")
+    ex.add_argument("dest", help="the new file (must not exist)")
+    ex.set_defaults(fn=cmd_store_export)
     fi = sub.add_parser("findings", help="the paper's claims and their decision rules (--paper: on its own printed numbers)")
     fi.add_argument("--paper", action="store_true", help="decide each claim on the paper's printed tables and figures")
     fi.add_argument("--json", action="store_true", help="the verdicts as JSON")

@@ -12,6 +12,12 @@ would need our own torn-line detection and dedup; Parquet cannot be appended to 
     >>> store.judgments(benchmark="alpaca_eval")      # the LLM judge's cached answers (score/judge.py writes them)
     >>> merge_stores("all.sqlite", ["a.sqlite", "b.sqlite"])   # stores filled on separate machines, into one
 
+Where a store lives: one host, local disk. SQLite's WAL locking needs shared memory between the processes
+that write, which a network filesystem (NFS, SMB, a synced folder) does not give; stores filled on several
+hosts are merged (`merge_stores`). Commits sit in `store.sqlite-wal` until a checkpoint folds them into
+`store.sqlite`: commands that write checkpoint at their end, and `SampleStore.export` / `gbg store export` makes
+the single-file copy to move between hosts (copying `store.sqlite` alone while a run is going misses its commits).
+
 Scale: the paper's setting (7 models x 6 benchmarks x 16-128 samples per item, ~3 M completions, ~9 GB) is
 measured by scripts/speed/bench_store.py. `frame()` is one SQL query (samples joined to their scores through the
 primary keys) that leaves the texts out unless asked, and the secondary indexes serve the filters the code uses.
@@ -24,6 +30,7 @@ speaks SQL.
 from __future__ import annotations
 
 import json
+import os
 import re
 import sqlite3
 import time
@@ -98,8 +105,17 @@ _SCORE_COLS = (*KEY, "scorer", "scorer_version", "score", "extracted", "reason",
 _TABLES = ("runs", "configs", "samples", "scores", "judgments", "judge_runs")
 
 
-class StoreSchemaError(RuntimeError):
-    """A store written by another schema: never read silently."""
+# Seconds a writer waits for another process's write lock before it gives up with a one-line error.
+BUSY_TIMEOUT = 60.0
+BUSY_ENV = "GBG_STORE_BUSY_TIMEOUT"
+
+
+class StoreError(RuntimeError):
+    """A store that cannot be opened, read or written (locked, disk full, not a store): one line that says what to do."""
+
+
+class StoreSchemaError(StoreError):
+    """A store written by another schema, or a database that is no gbg store: never read or changed silently."""
 
 
 _SCHEMA = """
@@ -159,34 +175,67 @@ class Sample:
 
 
 class SampleStore:
-    def __init__(self, path: str | Path):
+    """One store file. A writer (the default) creates the file if it is missing and adds gbg's tables; a reader
+    (`readonly=True`: notebooks that only read, `gbg plan`, `gbg store export`) opens it read-only, so a store
+    in a read-only folder can be read. Either way the file is checked through a read-only connection first:
+    a database that is no gbg store, or one of another schema, is refused before anything is written.
+
+    `create=False`: a missing store is an error rather than a new empty one (commands that read what is there).
+    `busy_timeout`: seconds a write waits for another process's lock (default $GBG_STORE_BUSY_TIMEOUT, else 60).
+    `max_pages`: a cap on the file's size in pages (SQLite's max_page_count): past it a write fails as a full disk.
+    The store lives on one host's local disk: SQLite's WAL locking does not hold over network filesystems."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        readonly: bool = False,
+        create: bool = True,
+        busy_timeout: float | None = None,
+        max_pages: int | None = None,
+    ):
         self.path = Path(path)
+        self.readonly = readonly
+        self.busy_timeout = _busy_timeout() if busy_timeout is None else float(busy_timeout)
+        self.max_pages = max_pages
+        if self.path.exists() and not self.path.is_file():
+            raise StoreError(f"store {self.path} is a folder, not a store file: pass the path of a .sqlite file")
+        if not self.path.exists():
+            if readonly or not create:
+                raise FileNotFoundError(
+                    f"no store at {self.path}: check the path, or fill it first (gbg generate --store {self.path})"
+                )
+        elif _check_schema(self.path, empty_ok=not readonly) or readonly:
+            return  # a complete store: opening it writes nothing (and waits for no lock)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as con:
-            con.execute("CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)")
-            row = con.execute("SELECT v FROM meta WHERE k='schema_version'").fetchone()
-            has_samples = con.execute("SELECT 1 FROM sqlite_master WHERE name='samples'").fetchone()
-            v = int(row[0]) if row else (1 if has_samples else SCHEMA_VERSION)
-            if v != SCHEMA_VERSION:
-                raise StoreSchemaError(
-                    f"store {self.path} was written by gbg store schema {v}; this gbg reads schema {SCHEMA_VERSION}, whose samples are "
-                    "keyed by engine (backend, dtype, weights) and exact prompt, which schema 1 did not record -- "
-                    f"start a new store (move {self.path.name} aside, or pass another --store / `store:` path)"
-                )
+            con.execute("PRAGMA journal_mode=WAL")  # persistent in the file: set once, after the check
             con.executescript(_SCHEMA)
             con.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
 
     @contextmanager
     def _connect(self, uri: bool = False):
-        # uri=True: file: URIs in ATTACH work (merge_stores reads its inputs read-only); self.path stays a plain path
-        con = sqlite3.connect(self.path, timeout=60, isolation_level=None, uri=uri)
+        """A connection; every SQLite fault inside the block becomes a one-line StoreError (`_fault`).
+        uri=True: file: URIs in ATTACH work (merge_stores reads its inputs read-only); self.path stays a plain path."""
+        con = None
         try:
-            con.execute("PRAGMA journal_mode=WAL")
-            con.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable against process death
+            if self.readonly:
+                con = _open_ro(self.path, self.busy_timeout)
+            else:
+                con = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None, uri=uri)
+                con.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable against process death
+                if self.max_pages is not None:
+                    con.execute(f"PRAGMA max_page_count={int(self.max_pages)}")
             con.create_collation("gbg_version", _version_cmp)  # frame()'s newest scorer version, in SQL
             yield con
+        except Exception as e:
+            fault = _fault(e, self.path, self.busy_timeout)
+            if fault is None:
+                raise
+            raise fault from None
         finally:
-            con.close()
+            if con is not None:
+                con.close()
 
     @contextmanager
     def _tx(self):
@@ -195,9 +244,45 @@ class SampleStore:
             try:
                 yield con
             except BaseException:
-                con.execute("ROLLBACK")
+                # SQLite has already rolled back after some faults (SQLITE_FULL): a second ROLLBACK would
+                # replace the real error with "cannot rollback - no transaction is active".
+                if con.in_transaction:
+                    con.execute("ROLLBACK")
                 raise
             con.execute("COMMIT")
+
+    def checkpoint(self) -> bool:
+        """Copy every commit from the -wal file into the store file and empty the WAL (TRUNCATE), so that the
+        .sqlite file alone holds all of it. False when a reader kept it from finishing (the data is safe either
+        way; the WAL is folded in later). Commands that write call this at their end."""
+        if self.readonly:
+            return False
+        with self._connect() as con:
+            con.execute(f"PRAGMA busy_timeout={int(min(self.busy_timeout, 5.0) * 1000)}")
+            busy, _, _ = con.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        return busy == 0
+
+    def export(self, dest: str | Path) -> Path:
+        """A single-file copy of the store (SQLite's backup API: a consistent snapshot even while others write,
+        every commit in the WAL included): what to copy to another host. DEST must not exist."""
+        dest = Path(dest)
+        if dest.exists():
+            raise StoreError(f"store export: {dest} exists; export writes a new file: pass another path or remove it")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        part = dest.with_name(dest.name + ".partial")
+        part.unlink(missing_ok=True)
+        with self._connect() as con:
+            out = sqlite3.connect(part, isolation_level=None)
+            try:
+                con.backup(out)
+                out.execute("PRAGMA journal_mode=DELETE")  # one file: no -wal beside the copy
+            except sqlite3.Error as e:
+                out.close()
+                part.unlink(missing_ok=True)
+                raise _fault(e, dest, self.busy_timeout) or e from None
+            out.close()
+        os.replace(part, dest)
+        return dest
 
     def counts(self) -> dict[str, int]:
         """Rows per table (the judge's tables only where they exist)."""
@@ -355,8 +440,9 @@ class SampleStore:
             con.executemany("INSERT OR REPLACE INTO scores VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", vals)
             return con.total_changes - before
 
-    def scores(self, scorer: str | None = None, benchmark: str | None = None) -> pd.DataFrame:
-        where, args = _where(scorer=scorer, benchmark=benchmark)
+    def scores(self, scorer: str | None = None, benchmark: str | None = None, scorer_version: str | None = None) -> pd.DataFrame:
+        """Score rows matching the filters: every version of a scorer unless `scorer_version` names one."""
+        where, args = _where(scorer=scorer, benchmark=benchmark, scorer_version=scorer_version)
         with self._connect() as con:
             return pd.read_sql(f"SELECT * FROM scores {where}", con, params=args)
 
@@ -412,9 +498,13 @@ class SampleStore:
         return df[[*head, *config, "greedy", "score", "scorer_version", "extracted", "reason", "group", *extra]]
 
     # --- the LLM judge's cache ----------------------------------------------------------------------
-    def _judge_tables(self) -> None:
+    def _judge_tables(self) -> bool:
+        """Create the judge's tables (writers); False when a reader finds none (then it reads nothing)."""
         with self._connect() as con:
+            if self.readonly:
+                return con.execute("SELECT 1 FROM sqlite_master WHERE name='judgments'").fetchone() is not None
             con.executescript(_JUDGE_SCHEMA)
+        return True
 
     def judgments(
         self,
@@ -424,7 +514,8 @@ class SampleStore:
         model: str | None = None,
     ) -> pd.DataFrame:
         """The cached judgments matching the filters, as a DataFrame (`detail` decoded)."""
-        self._judge_tables()
+        if not self._judge_tables():
+            return pd.DataFrame(columns=list(JUDGMENT_COLS))
         conds = [
             (k, v)
             for k, v in dict(benchmark=benchmark, judge_model=judge_model, template_version=template_version, model=model).items()
@@ -455,7 +546,8 @@ class SampleStore:
             )
 
     def judge_runs(self) -> pd.DataFrame:
-        self._judge_tables()
+        if not self._judge_tables():
+            return pd.DataFrame(columns=["run_id", "created", "provenance"])
         with self._connect() as con:
             df = pd.read_sql("SELECT * FROM judge_runs ORDER BY created", con)
         df["provenance"] = df["provenance"].map(json.loads)
@@ -542,6 +634,7 @@ def merge_stores(out: str | Path, inputs: Iterable[str | Path], max_examples: in
                 _merge_one(con, p, report, max_examples)
             finally:
                 con.execute("DETACH DATABASE src")
+    dest.checkpoint()  # OUT's file alone holds the merge, even while a notebook keeps it open
     return report
 
 
@@ -602,7 +695,7 @@ def _store_schema(path: Path) -> tuple[int, set[str]]:
     if not path.is_file():
         raise FileNotFoundError(f"store merge: no store at {path}")
     try:
-        con = sqlite3.connect(_ro_uri(path), uri=True)
+        con = _open_ro(path, _busy_timeout())
         try:
             tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
             row = con.execute("SELECT v FROM meta WHERE k='schema_version'").fetchone() if "meta" in tables else None
@@ -613,6 +706,140 @@ def _store_schema(path: Path) -> tuple[int, set[str]]:
     if "samples" not in tables:
         raise ValueError(f"store merge: {path} is not a gbg store (no samples table)")
     return (int(row[0]) if row else 1), tables
+
+
+# --- opening a store, and its faults --------------------------------------------------------------------
+def _busy_timeout() -> float:
+    raw = os.environ.get(BUSY_ENV)
+    if raw is None:
+        return BUSY_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        raise StoreError(f"{BUSY_ENV} takes seconds (e.g. 300), got {raw!r}") from None
+    if value < 0:
+        raise StoreError(f"{BUSY_ENV} takes seconds >= 0, got {raw!r}")
+    return value
+
+
+def _open_ro(path: Path, timeout: float) -> sqlite3.Connection:
+    """A read-only connection that changes nothing. A WAL store needs its -shm file, which a read-only folder
+    cannot get: there, with no -wal file beside it (so every commit is in the file), it is read as immutable."""
+    con = sqlite3.connect(_ro_uri(path), uri=True, timeout=timeout, isolation_level=None)
+    try:
+        con.execute("SELECT count(*) FROM sqlite_master").fetchone()  # the open happens here
+        return con
+    except sqlite3.OperationalError as e:
+        con.close()
+        wal = path.with_name(path.name + "-wal")
+        if (
+            getattr(e, "sqlite_errorname", "").startswith("SQLITE_CANTOPEN")
+            and not wal.exists()
+            and not os.access(path.parent, os.W_OK)
+        ):
+            con = sqlite3.connect(_ro_uri(path) + "&immutable=1", uri=True, timeout=timeout, isolation_level=None)
+            con.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return con
+        raise
+
+
+def _check_schema(path: Path, empty_ok: bool) -> bool:
+    """Refuse, through a read-only connection and before anything is written: a file that is no SQLite database,
+    a database without gbg's tables (`empty_ok`: an empty one is a new store), and a store of another schema.
+    True when the store is complete (WAL mode, every table and index of _SCHEMA, its version row)."""
+    try:
+        con = _open_ro(path, _busy_timeout())
+        try:
+            names = {r[0] for r in con.execute("SELECT name FROM sqlite_master")}
+            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            row = con.execute("SELECT v FROM meta WHERE k='schema_version'").fetchone() if "meta" in tables else None
+            wal = con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        finally:
+            con.close()
+    except sqlite3.Error as e:
+        raise _fault(e, path, _busy_timeout()) or StoreError(f"cannot read store {path} ({e})") from None
+    if not tables and empty_ok:
+        return False
+    if "samples" not in tables:
+        held = f"it holds tables {', '.join(sorted(tables))}" if tables else "it is empty"
+        raise StoreSchemaError(
+            f"{path} is not a gbg store ({held}); gbg adds its tables only to a new file or a gbg store: pass another --store / `store:` path"
+        )
+    v = int(row[0]) if row else 1
+    if v > SCHEMA_VERSION:
+        raise StoreSchemaError(
+            f"store {path} was written by a newer gbg (store schema {v}; this gbg reads schema {SCHEMA_VERSION}): "
+            "upgrade gbg (pip install -U gbg_utils, or git pull) to read or extend it; nothing was changed"
+        )
+    if v < SCHEMA_VERSION:
+        raise StoreSchemaError(
+            f"store {path} was written by gbg store schema {v}; this gbg reads schema {SCHEMA_VERSION}, whose samples are "
+            f"keyed by engine (backend, dtype, weights) and exact prompt, which schema {v} did not record -- "
+            f"start a new store (move {path.name} aside, or pass another --store / `store:` path)"
+        )
+    return wal and row is not None and set(re.findall(r"EXISTS (\w+)", _SCHEMA)) <= names
+
+
+def _fault(e: BaseException, path: Path, wait: float) -> StoreError | None:
+    """The one-line error for an SQLite fault a user can meet and act on; None for anything else (a bug)."""
+    err = e if isinstance(e, sqlite3.Error) else e.__cause__  # pandas.read_sql wraps SQLite's errors
+    if isinstance(e, StoreError) or not isinstance(err, sqlite3.Error):
+        return None
+    name, text = getattr(err, "sqlite_errorname", "") or "", str(err)
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "database is locked" in text:
+        who = _holders(path)
+        return StoreError(
+            f"store {path} is locked by another process ({'; '.join(who) if who else 'not visible from here: another user, container or host'}), "
+            f"still held after {wait:g} s; nothing of this write was stored (earlier batches are whole, a rerun resumes): "
+            f"let it finish, or wait longer with {BUSY_ENV}=<seconds>"
+        )
+    if name.startswith("SQLITE_FULL") or "database or disk is full" in text:
+        return StoreError(
+            f"the store's disk is full ({path}): nothing of this write was stored (earlier batches are whole, a rerun "
+            "resumes): free space or move the store, then rerun"
+        )
+    if name == "SQLITE_NOTADB" or "file is not a database" in text:
+        return StoreError(f"{path} is not an SQLite database, so not a gbg store: pass another --store / `store:` path")
+    if name.startswith("SQLITE_READONLY"):
+        return StoreError(
+            f"store {path} is read-only here ({text}): commands that only read open it read-only; to add to it, "
+            "copy it somewhere writable (gbg store export)"
+        )
+    if name.startswith("SQLITE_CANTOPEN"):
+        return StoreError(f"cannot open store {path} ({text}): check the path and that its folder is readable")
+    if name.startswith(("SQLITE_CORRUPT", "SQLITE_IOERR")):
+        return StoreError(f"store {path} cannot be read ({text}): the file is damaged or its disk failed; use a copy")
+    return None
+
+
+def _holders(path: Path) -> list[str]:
+    """The other processes of this host that have the store open (Linux /proc), named by what they run."""
+    names = {str(path.resolve()) + tail for tail in ("", "-wal", "-shm", "-journal")}
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        if proc.name == str(os.getpid()):
+            continue
+        try:
+            if not any(os.readlink(fd) in names for fd in (proc / "fd").iterdir()):
+                continue
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:  # gone, or another user's
+            continue
+        found.append(f"pid {proc.name}: {_process_kind([a.decode(errors='replace') for a in argv if a])}")
+    return found
+
+
+def _process_kind(argv: list[str]) -> str:
+    line = " ".join(argv)
+    if "ipykernel" in line:
+        return "a Jupyter kernel"
+    if "gbg_utils.cli" in line or (argv and Path(argv[0]).name == "gbg"):
+        rest = argv[argv.index("gbg_utils.cli") + 1 :] if "gbg_utils.cli" in argv else argv[1:]
+        return "gbg " + " ".join(rest[:2])
+    if "papermill" in line:
+        return "a papermill notebook run"
+    short = " ".join(a.replace("\n", " ").strip() for a in argv)
+    return short[:60] + ("..." if len(short) > 60 else "")
 
 
 def version_order(v: str) -> tuple:

@@ -235,7 +235,8 @@ def add_rewards(df: pd.DataFrame, P) -> list[str]:
                 only=df[df["benchmark"] == bench],
             )
         col = rm.scorer
-        sc = store.scores(scorer=col)[key + ["score"]].rename(columns={"score": col})
+        # The current reward version only: a store can hold older versions' scores of the same samples.
+        sc = store.scores(scorer=col, scorer_version=reward.REWARD_VERSION)[key + ["score"]].rename(columns={"score": col})
         df[col] = df[key].merge(sc, on=key, how="left")[col].to_numpy()
         rm.close()
         cols.append(col)
