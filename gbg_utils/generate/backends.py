@@ -888,7 +888,7 @@ class OpenAIBackend(Backend):
         usage = (data.get("usage") or {}).get("completion_tokens")
         comps = []
         for ch in sorted(choices, key=lambda c: c.get("index", 0)):
-            text = (ch.get("message") or {}).get("content") if chat else ch.get("text")
+            text = ((ch.get("message") or {}).get("content") if chat else ch.get("text")) or ""
             lps = _choice_logprobs(ch, chat)
             n_tok = len(lps) if lps is not None else (round(usage / r.n) if usage else len(text.split()))
             mean_lp = (sum(lps) / len(lps)) if config.logprobs and lps else None
