@@ -116,9 +116,7 @@ def key_decision(url: str, api_key_env: str | None = None, environ=None, trust_h
         if environ.get("OPENAI_BASE_URL"):
             own.add((urlsplit(environ["OPENAI_BASE_URL"]).hostname or "").lower())
         if host not in own and not is_loopback(host):
-            return KeyDecision(
-                env, False, f"${env} goes only to api.openai.com or $OPENAI_BASE_URL's host, not {origin(url)}"
-            )
+            return KeyDecision(env, False, f"${env} goes only to api.openai.com or $OPENAI_BASE_URL's host, not {origin(url)}")
     return KeyDecision(env, True, f"${env} over {p.scheme} to {origin(url)}")
 
 
@@ -181,7 +179,9 @@ class JsonClient:
                     kind = "a JSON " + type(data).__name__ if data is not None else "not JSON"
                     last = f"HTTP 200 with a body that is {kind}: {_snippet(resp.text)}"
                 elif resp.status_code not in RETRY_STATUS:
-                    raise HttpError(f"{where} answered {resp.status_code}: {_snippet(resp.text, 300)}{self._key_note(resp)}", resp.status_code)
+                    raise HttpError(
+                        f"{where} answered {resp.status_code}: {_snippet(resp.text, 300)}{self._key_note(resp)}", resp.status_code
+                    )
                 else:
                     last = f"HTTP {resp.status_code}: {_snippet(resp.text)}"
                     retry_after = resp.headers.get("retry-after")

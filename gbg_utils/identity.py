@@ -195,7 +195,8 @@ def served_identity(model: str, options: dict | None = None) -> dict:
     """An openai-served model's identity: what the server says it serves, not where it is (a server restarted on
     another port, or reached as localhost instead of 127.0.0.1, serves the same samples). The served name plus the
     declared `weights` option when given; else the server's /models entry for that name: vLLM's `root` (the path or
-    hub id it loaded) and `owned_by`. No URL, host or key is part of it."""
+    hub id it loaded) and `owned_by` (a server without /models: the name alone, `models_listed` False). No URL,
+    host or key is part of it."""
     options = options or {}
     served = options.get("served_model") or model
     ident = {"backend": "openai", "served_model": served}
@@ -214,6 +215,8 @@ def _served_entry(url: str, served: str, api_key_env: str | None, trust_host: bo
     try:
         data = client.request("GET", "/models", count=False)
     except HttpError as e:
+        if e.status in (404, 405, 501):  # a server without /models: the served name is all it says
+            return {"models_listed": False}
         raise ModelError(
             f"cannot ask {origin(url)} which model it serves ({e}); declare the weights with the backend option "
             "weights='<hub id or path>'"

@@ -297,12 +297,17 @@ def test_an_openai_models_identity_is_what_the_server_serves_not_its_host_and_po
             Engine("openai", "m", "bfloat16", {"base_url": u}).identity()
             for u in (url, f"http://127.0.0.1:{port2}/v1", f"http://localhost:{port2}/v1")
         ]
-        assert ids[0] == ids[1] == ids[2] == {
-            "backend": "openai",
-            "served_model": "m",
-            "root": "/models/smollm2-135m",
-            "owned_by": "vllm",
-        }
+        assert (
+            ids[0]
+            == ids[1]
+            == ids[2]
+            == {
+                "backend": "openai",
+                "served_model": "m",
+                "root": "/models/smollm2-135m",
+                "owned_by": "vllm",
+            }
+        )
         assert len({config_key(cfg, i) for i in ids}) == 1
         # Another model behind the same name is another identity.
         h.models = [{"id": "m", "root": "/models/qwen2.5-0.5b", "owned_by": "vllm"}]
@@ -404,7 +409,9 @@ def test_a_key_goes_to_a_loopback_server_and_never_over_plain_http_to_another_ho
         with pytest.raises(BackendError, match=r"answered 401.*\$GBG_TEST_API_KEY was not sent: .*plain http.*trust_host=True"):
             OpenAIBackend("m", base_url=far, api_key_env="GBG_TEST_API_KEY").generate([Request(HI)], DecodingConfig())
         h.seen, h.reply = [], staticmethod(lambda body: (200, _choice("ok")))
-        OpenAIBackend("m", base_url=far, api_key_env="GBG_TEST_API_KEY", trust_host=True).generate([Request(HI)], DecodingConfig())
+        OpenAIBackend("m", base_url=far, api_key_env="GBG_TEST_API_KEY", trust_host=True).generate(
+            [Request(HI)], DecodingConfig()
+        )
         assert [a for _, a, b in h.seen if b is not None] == ["Bearer sk-named-secret"]
     finally:
         srv.shutdown()

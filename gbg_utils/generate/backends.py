@@ -20,9 +20,7 @@ from __future__ import annotations
 import json
 import os
 import platform
-import random
 import threading
-import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from contextlib import contextmanager

@@ -49,9 +49,11 @@ class GenerationSummary:
         return out
 
     def _refused_text(self) -> str:
-        return ", ".join(f"item {r['item_id']} ({r['count']} completions)" for r in self.refused[:5]) + (
-            f" and {len(self.refused) - 5} more" if len(self.refused) > 5 else ""
-        ) + f"; first error: {self.refused[0]['error']}"
+        return (
+            ", ".join(f"item {r['item_id']} ({r['count']} completions)" for r in self.refused[:5])
+            + (f" and {len(self.refused) - 5} more" if len(self.refused) > 5 else "")
+            + f"; first error: {self.refused[0]['error']}"
+        )
 
     def select(self, df):
         """Exactly the rows this run asked for: its items with their current prompts, its configs, and the

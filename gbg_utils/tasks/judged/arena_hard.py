@@ -170,7 +170,9 @@ class ArenaHard(JudgedTask):
                 if not turns:
                     raise  # nothing paid for yet: the runner records the failure
                 err = " ".join(str(e).split())[:500]
-                return Judgment(text, None, None, {"turns": len(turns), "turns_text": turns}, error=f"turn {len(turns) + 1}: {err}")
+                return Judgment(
+                    text, None, None, {"turns": len(turns), "turns_text": turns}, error=f"turn {len(turns) + 1}: {err}"
+                )
             new = (choice.get("message") or {}).get("content") or ""
             turns.append(new)
             text += "\n" + new
