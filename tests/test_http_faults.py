@@ -416,3 +416,23 @@ def test_a_key_goes_to_a_loopback_server_and_never_over_plain_http_to_another_ho
     finally:
         srv.shutdown()
         srv.server_close()
+
+
+def test_a_notebooks_provenance_keeps_only_the_origin_of_its_urls():
+    import pandas as pd
+
+    from gbg_utils.params import Gap
+    from gbg_utils.provenance import notebook_run
+
+    P = Gap(
+        models=["m"],
+        benchmarks=["gsm8k"],
+        backend="openai",
+        base_url="http://alice:hunter2pw@gpu-box:8000/v1?token=qs-secret-77",
+        judge_base_url="https://bob:pw-judge-9@judge.example.org/v1",
+    )
+    prov = notebook_run(P, "gap", pd.DataFrame({"run_id": []}))
+    text = json.dumps(prov)
+    assert "hunter2pw" not in text and "qs-secret-77" not in text and "pw-judge-9" not in text
+    assert prov["params"]["base_url"] == "http://gpu-box:8000"
+    assert prov["params"]["judge_base_url"] == "https://judge.example.org"

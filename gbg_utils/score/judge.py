@@ -12,10 +12,14 @@ version, game), with the hash of the exact request (messages + parameters), the 
 verdict, a numeric value and `parsed_ok`. A rerun sends only what is missing, so it never pays twice; a row
 whose request hash no longer matches (the prompt changed) is re-judged. A verdict that cannot be parsed is kept
 (parsed_ok=0), counted in the summary and scored None with reason "unparseable" -- it is paid for, so it is
-not re-asked. A request the judge refused (HTTP 400, e.g. a prompt longer than its context) is recorded with
-its error, counted, and retried on the next run. Transient failures (429/5xx/timeouts/dropped connections)
-are retried with backoff by `OpenAIBackend.post`; when they persist the run stops with `JudgeError` after
-saving every judgment already returned, and a rerun resumes from there.
+not re-asked.
+
+Faults (docs/judges.md): 429/5xx, timeouts, dropped connections and 200 answers that are not a JSON object are
+retried with backoff (`http_client.JsonClient`). A judgment that still fails, or that the judge refused (HTTP
+400/413/422), or whose answer has no choices, is recorded with its error and retried on the next run (Arena-Hard
+keeps a paid first turn and resumes from it). A bad key or unknown model (401/403/404) stops the run at once;
+failures past `max_failed_share` of the judgments sent, or a run where none succeeds, stop it with one
+`JudgeError` -- always after saving every judgment and score already in.
 
 Scores: each judged sample also gets a row in the store's `scores` table (scorer = benchmark name,
 scorer_version = "<task version>.<template sha8>+<judge model>"), so `store.frame()` sees judged benchmarks
