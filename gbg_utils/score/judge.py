@@ -449,8 +449,8 @@ def _run(store, task, judge, tv, todo, run_id, bar, max_failed_share: float = 0.
     if failed > limit or made == 0:
         why = "none of them succeeded" if made == 0 else f"more than max_failed_share={max_failed_share:g} of {len(todo)}"
         raise JudgeError(
-            f"{where}: {failed} of {saved} judgments sent failed ({why}); last error: {last}. {made} judgments were "
-            f"saved, the {failed} failed ones recorded; {failed + left} are still to do -- rerun to retry them."
+            f"{where} keeps failing: {failed} of {saved} judgments sent failed ({why}); last error: {last}. {made} "
+            f"judgments were saved, the {failed} failed ones recorded; {failed + left} are still to do -- rerun to resume."
         )
     return made
 
