@@ -8,7 +8,8 @@ A stored sample is keyed by (model, benchmark, item_id, prompt_hash, config_key,
   stops, seed) together with the engine: backend, dtype and the weights' identity (embedded: the GGUF's
   sha256; hub id: repo + resolved revision; local folder: a hash of its config, tokenizer, code and weight files,
   never its path;
-  ``openai``: served model name + the base URL's host), and for the local backends the batch size (the most
+  ``openai``: served model name + what the server's /models says it serves, or a declared ``weights`` id;
+  never its URL), and for the local backends the batch size (the most
   sequences decoded together: vLLM's ``max_num_seqs``, the transformers backend's ``batch_size``; resolved,
   never None) and, for vLLM, its batch-invariant mode -- greedy output moves with both (batched kernels
   reduce in another order), so a greedy run at batch size 1 and one at 64 are two samples, not one.
@@ -30,7 +31,6 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlparse
 
 from .models import EMBEDDED, MATERIALISE_VERSION, ModelError, cache_dir, check_model_name
 
@@ -186,12 +186,7 @@ class Engine:
 
     def identity(self) -> dict:
         if self.backend == "openai":
-            url = self.options.get("base_url") or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
-            return {
-                "backend": "openai",
-                "served_model": self.options.get("served_model") or self.model,
-                "host": urlparse(url).netloc,
-            }
+            return served_identity(self.model, self.options)
         ident = {"backend": self.backend, "dtype": self.dtype, "weights": weights_identity(self.model)}
         bs = batch_size(self.backend, self.options)
         if bs is not None:
@@ -199,6 +194,46 @@ class Engine:
         if self.backend == "vllm":
             ident["batch_invariant"] = batch_invariant(self.options)
         return ident
+
+
+def served_identity(model: str, options: dict | None = None) -> dict:
+    """An openai-served model's identity: what the server says it serves, not where it is (a server restarted on
+    another port, or reached as localhost instead of 127.0.0.1, serves the same samples). The served name plus the
+    declared `weights` option when given; else the server's /models entry for that name: vLLM's `root` (the path or
+    hub id it loaded) and `owned_by` (a server without /models: the name alone, `models_listed` False). No URL,
+    host or key is part of it."""
+    options = options or {}
+    served = options.get("served_model") or model
+    ident = {"backend": "openai", "served_model": served}
+    if options.get("weights"):
+        return {**ident, "weights": str(options["weights"])}
+    from .http_client import default_base_url
+
+    url = (options.get("base_url") or default_base_url(options.get("api_key_env"))).rstrip("/")
+    return {**ident, **_served_entry(url, served, options.get("api_key_env"), bool(options.get("trust_host")))}
+
+
+def _served_entry(url: str, served: str, api_key_env: str | None, trust_host: bool) -> dict:
+    from .http_client import HttpError, JsonClient, origin
+
+    client = JsonClient(url, api_key_env, trust_host, concurrency=1, max_retries=2, timeout=30.0, backoff=0.5)
+    try:
+        data = client.request("GET", "/models", count=False)
+    except HttpError as e:
+        if e.status in (404, 405, 501):  # a server without /models: the served name is all it says
+            return {"models_listed": False}
+        raise ModelError(
+            f"cannot ask {origin(url)} which model it serves ({e}); declare the weights with the backend option "
+            "weights='<hub id or path>'"
+        ) from None
+    finally:
+        client.close()
+    entries = [m for m in data.get("data") or [] if isinstance(m, dict)]
+    entry = next((m for m in entries if m.get("id") == served), None)
+    if entry is None:
+        names = ", ".join(sorted(str(m.get("id")) for m in entries)) or "nothing"
+        raise ModelError(f"{origin(url)} does not serve a model named {served!r} (its /models lists: {names})")
+    return {k: entry[k] for k in ("root", "owned_by") if entry.get(k) is not None}
 
 
 def config_key(decoding: dict, engine: dict) -> str:

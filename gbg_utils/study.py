@@ -77,10 +77,10 @@ def collect(
                                 progress=progress,
                             )
                         )
-                df = score(store, task, items, P, model)
                 wanted = {}
                 for s in summaries:
                     wanted.update(s.wanted)
+                df = score(store, task, items, P, model, scope=(wanted, summaries[0].prompt_hashes))
                 merged = summaries[0]
                 merged.wanted = wanted
                 frames.append(merged.select(df))
@@ -106,15 +106,19 @@ def collect(
 _COLLECTED: dict[int, tuple] = {}  # id(params) -> (the last table collect returned, what it was built from)
 
 
-def score(store: SampleStore, task, items, P, model: str) -> pd.DataFrame:
+def score(store: SampleStore, task, items, P, model: str, scope: tuple | None = None) -> pd.DataFrame:
     """Score what is stored for this task and return the model's tidy table: judge-free tasks score
     themselves (the task's current scorer version only); judged ones go through P.judge_model (cached,
-    resumable) and only its verdicts are read."""
+    resumable) and only its verdicts are read. `scope`: ({config_key: n}, {item_id: prompt hash}) of the
+    samples the caller selected; the judge sends requests for those only."""
     if getattr(task, "judged", False):
         from .score.judge import Judge, judge_store, judged_frame
 
         judge = Judge(P.judge_model, base_url=P.judge_base_url)
-        print(judge_store(store, task, judge, model=model, items=items, data_dir=P.data_path))
+        configs, hashes = scope or (None, None)  # the samples this notebook selected: a paid judge judges no others
+        print(
+            judge_store(store, task, judge, model=model, items=items, data_dir=P.data_path, configs=configs, prompt_hashes=hashes)
+        )
         return judged_frame(store, task.name, judge, data_dir=P.data_path, model=model)
     from .score.scoring import score_store
 

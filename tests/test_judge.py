@@ -179,11 +179,12 @@ def test_persistent_failure_is_a_clear_error_and_a_rerun_resumes(fake_judge, tmp
     h.answer = staticmethod(flaky)
     with pytest.raises(
         JudgeError,
-        match=r"keeps failing: .*failed after 3 attempts; last error: HTTP 500.*5 judgments were saved; "
-        r"7 are still to do -- rerun to resume",
+        match=r"2 of 7 judgments sent failed \(more than max_failed_share=0.1 of 12\); last error: .*failed after 3 "
+        r"attempts; last error: HTTP 500.*5 judgments were saved, the 2 failed ones recorded; 7 are still to do",
     ):
         judge_store(store, task, judge(url, concurrency=1, max_retries=2), progress=False)
-    assert len(store.judgments("wildbench")) == 5
+    jd = store.judgments("wildbench")  # 5 judged, 2 recorded as failed: the run stopped once failures passed 10%
+    assert len(jd) == 7 and jd["error"].notna().sum() == 2
     assert len(judged_frame(store, "wildbench", "fake-judge").dropna(subset=["score"])) == 5  # scored what it had
 
     h.answer = staticmethod(lambda body: '{"strengths": "ok", "weaknesses": "none", "score": "7"}')
@@ -233,7 +234,7 @@ def test_a_refused_request_is_recorded_and_retried_next_run(fake_judge, tmp_path
     store, task = SampleStore(tmp_path / "s.sqlite"), get_judged_task("alpaca_eval")
     fill(store, task, n_items=2, n_samples=1)
     h.answer = staticmethod(lambda body: (400, "prompt too long") if "answer 0 to 1" in json.dumps(body) else "M")
-    s = judge_store(store, task, judge(url), progress=False)
+    s = judge_store(store, task, judge(url), progress=False, max_failed_share=0.5)
     assert (s.made, s.failed) == (2, 2)  # item "1": greedy + sample 0 refused; the run went on
     jd = store.judgments("alpaca_eval")
     assert jd["error"].notna().sum() == 2 and jd["error"].dropna().str.contains("answered 400").all()

@@ -20,15 +20,14 @@ from __future__ import annotations
 import json
 import os
 import platform
-import random
 import threading
-import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 from ..decoding import DecodingConfig
+from ..http_client import HttpError, JsonClient, default_base_url, origin
 from ..identity import CPU_MAX_NUM_SEQS, TRANSFORMERS_BATCH_SIZE, Engine
 from ..identity import batch_size as resolved_batch_size
 from ..logs import engine_log_path, engine_output
@@ -41,8 +40,17 @@ Prompt = str | list | PrefilledChat  # a raw string, chat messages [{"role": ...
 GiB = 1 << 30
 
 
-class BackendError(RuntimeError):
-    """A backend that cannot be loaded or a server that keeps failing, with a one-line reason."""
+class BackendError(HttpError):
+    """A backend that cannot be loaded or a server that keeps failing, with a one-line reason (`status`: the HTTP
+    status a server refused a request with, else None)."""
+
+
+class Refused(BackendError):
+    """A server refused this one request (HTTP 400/413/422, e.g. a prompt longer than its context): the item's
+    fault, not the server's; the stream records it and goes on."""
+
+
+PER_REQUEST_STATUS = {400, 413, 422}  # refusals of one request; 401/403/404 would refuse every request alike
 
 
 @dataclass
@@ -727,29 +735,44 @@ class OpenAIBackend(Backend):
         model: str,
         dtype: str = "bfloat16",
         base_url: str | None = None,
-        api_key_env: str = "OPENAI_API_KEY",
+        api_key_env: str | None = None,  # None: OPENAI_API_KEY (sent only where http_client.key_decision allows)
         concurrency: int = 32,  # requests in flight: 32 kept a 64-sequence CPU server full (bench_openai.py)
         max_retries: int = 5,
         timeout: float = 120.0,
         backoff: float = 1.0,
         served_model: str | None = None,
         server: str = "auto",
+        trust_host: bool = False,  # send the key to this URL even over plain http / to a host the rule does not allow
+        connect_timeout: float = 10.0,
+        weights: str | None = None,  # a declared weights id (the sample identity's, instead of asking /models)
     ):
-        import httpx
-
         if server not in self.SERVERS:
             raise BackendError(f"server={server!r}: choose one of {', '.join(self.SERVERS)}")
         self.server, self._kind = server, None if server == "auto" else server
         self.model, self.dtype = model, dtype
         self.served_model = served_model or model
-        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1").rstrip("/")
-        self.options = {"base_url": self.base_url, "served_model": self.served_model}
+        self.base_url = (base_url or default_base_url(api_key_env)).rstrip("/")
+        self.origin = origin(self.base_url)  # what is printed and stored: never the URL's credentials or path
+        self.api_key_env = api_key_env
+        # The engine's options: identity.Engine asks the server (/models) what it serves with them; `base_url` and
+        # the key's settings are used, never stored (Engine.identity keeps none of them).
+        self.options = {
+            "base_url": self.base_url,
+            "served_model": self.served_model,
+            "api_key_env": api_key_env,
+            "trust_host": trust_host,
+            "weights": weights,
+        }
         self.concurrency, self.max_retries, self.timeout, self.backoff = concurrency, max_retries, timeout, backoff
-        key = os.environ.get(api_key_env, "")
-        headers = {"Authorization": f"Bearer {key}"} if key else {}
-        self._client = httpx.Client(timeout=timeout, headers=headers, limits=httpx.Limits(max_connections=concurrency))
-        self.requests_sent = 0
+        self.http = JsonClient(
+            self.base_url, api_key_env, trust_host, concurrency, max_retries, timeout, connect_timeout, backoff
+        )
         self._lock = threading.Lock()
+
+    @property
+    def requests_sent(self) -> int:
+        """HTTP requests sent so far, retries included (not the one /models question)."""
+        return self.http.requests_sent
 
     def encode(self, prompt):
         # the server applies the model's template: what it receives is the messages
@@ -778,7 +801,10 @@ class OpenAIBackend(Backend):
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for f in done:
                     i, req = running.pop(f)
-                    comps = f.result()  # a request that failed all its retries ends the stream
+                    try:
+                        comps = f.result()  # a request that failed all its retries, or a bad key, ends the stream
+                    except Refused as e:
+                        comps = e  # this request only: the runner records it for its item and goes on
                     top_up()
                     yield i, req, comps
         finally:
@@ -792,10 +818,8 @@ class OpenAIBackend(Backend):
                 try:
                     data = self._request("GET", "/models", count=False)
                 except BackendError as e:
-                    if getattr(e, "status", None) is None:  # unreachable, or kept failing: no answer to go by
+                    if e.status is None and "HTTP 200 with a body" not in str(e):  # unreachable, or kept failing
                         raise
-                    data = {}
-                except ValueError:  # 200 without JSON
                     data = {}
                 models = data.get("data") if isinstance(data, dict) else None
                 owners = {m.get("owned_by") for m in models or [] if isinstance(m, dict)}
@@ -815,7 +839,7 @@ class OpenAIBackend(Backend):
         )
         if lost:
             raise BackendError(
-                f"{self.base_url} is not a vLLM server (server={self.server!r}), so it cannot be sent {' or '.join(lost)}; "
+                f"{self.origin} is not a vLLM server (server={self.server!r}), so it cannot be sent {' or '.join(lost)}; "
                 "gbg does not drop them: pass server='vllm' if it accepts vLLM's sampling fields"
             )
         return fields
@@ -843,7 +867,7 @@ class OpenAIBackend(Backend):
             # open-instruct put before the prefill is the template's to decide there.
             if self.server_kind() != "vllm":
                 raise BackendError(
-                    f"{self.base_url} is not a vLLM server: it cannot continue the assistant turn {r.prompt.prefill!r} that "
+                    f"{self.origin} is not a vLLM server: it cannot continue the assistant turn {r.prompt.prefill!r} that "
                     "this prompt starts (the paper protocol's GSM8K); use protocol gbg, or a vLLM server"
                 )
             body["messages"] = r.prompt.message_list() + [{"role": "assistant", "content": r.prompt.prefill}]
@@ -856,10 +880,13 @@ class OpenAIBackend(Backend):
             body["stop"] = list(config.stop)
         body["logprobs"] = True if chat else 0  # per-choice token counts (and log-probs)
         data = self.post("/chat/completions" if chat else "/completions", body)
+        choices = data.get("choices")
+        if not isinstance(choices, list) or len(choices) != r.n or not all(isinstance(c, dict) for c in choices):
+            raise BackendError(f"{self.origin} answered without the {r.n} choices asked for: {json.dumps(data)[:200]}")
         usage = (data.get("usage") or {}).get("completion_tokens")
         comps = []
-        for ch in sorted(data["choices"], key=lambda c: c.get("index", 0)):
-            text = ch["message"]["content"] if chat else ch["text"]
+        for ch in sorted(choices, key=lambda c: c.get("index", 0)):
+            text = ((ch.get("message") or {}).get("content") if chat else ch.get("text")) or ""
             lps = _choice_logprobs(ch, chat)
             n_tok = len(lps) if lps is not None else (round(usage / r.n) if usage else len(text.split()))
             mean_lp = (sum(lps) / len(lps)) if config.logprobs and lps else None
@@ -869,42 +896,22 @@ class OpenAIBackend(Backend):
         return comps
 
     def post(self, path: str, body: dict) -> dict:
-        """POST with retries and exponential backoff (with jitter) on 429/5xx, timeouts and dropped connections."""
+        """POST with retries and exponential backoff (with jitter) on 429/5xx, timeouts, dropped connections and
+        200 answers that are not a JSON object (`http_client.JsonClient`). A refusal of this one request
+        (400/413/422) raises `Refused`; any other failure `BackendError`."""
         return self._request("POST", path, body)
 
     def _request(self, method: str, path: str, body: dict | None = None, count: bool = True) -> dict:
-        import httpx
-
-        url = self.base_url + path
-        last = ""
-        for attempt in range(self.max_retries + 1):
-            if count:
-                with self._lock:
-                    self.requests_sent += 1
-            try:
-                resp = self._client.request(method, url, json=body)
-            except (httpx.TimeoutException, httpx.TransportError) as e:
-                last = f"{type(e).__name__}: {e}"
-            else:
-                if resp.status_code == 200:
-                    return resp.json()
-                if resp.status_code not in self.RETRY_STATUS:
-                    err = BackendError(f"{url} answered {resp.status_code}: {resp.text[:300]}")
-                    err.status = resp.status_code
-                    raise err
-                last = f"HTTP {resp.status_code}: {resp.text[:200]}"
-                retry_after = resp.headers.get("retry-after")
-                if retry_after and retry_after.replace(".", "", 1).isdigit():
-                    time.sleep(min(float(retry_after), 60))
-                    continue
-            if attempt < self.max_retries:
-                time.sleep(self.backoff * (2**attempt) * (0.5 + random.random() / 2))
-        raise BackendError(f"{url} failed after {self.max_retries + 1} attempts; last error: {last}")
+        try:
+            return self.http.request(method, path, body, count=count)
+        except HttpError as e:
+            cls = Refused if e.status in PER_REQUEST_STATUS else BackendError
+            raise cls(str(e), e.status) from None
 
     def provenance(self):
         return {
             **super().provenance(),
-            "base_url": self.base_url,
+            "base_url": self.origin,  # scheme, host and port only: a URL's user:password or query never stored
             "served_model": self.served_model,
             "server": self.server,  # as asked; each config's `sampling` settings say what it was taken for
             "device": "remote",
@@ -912,7 +919,7 @@ class OpenAIBackend(Backend):
         }
 
     def close(self):
-        self._client.close()
+        self.http.close()
 
 
 def _choice_logprobs(ch: dict, chat: bool) -> list[float] | None:

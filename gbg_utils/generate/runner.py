@@ -21,7 +21,7 @@ from ..identity import Engine, prompt_hash
 from ..models import resolve_dtype
 from ..provenance import generation_run
 from ..store import Sample, SampleStore
-from .backends import BACKENDS, Backend, BackendError, LazyBackend, Request
+from .backends import BACKENDS, Backend, BackendError, LazyBackend, Refused, Request
 
 
 @dataclass
@@ -35,11 +35,24 @@ class GenerationSummary:
     engine: dict = field(default_factory=dict)  # the engine's identity (identity.Engine.identity())
     run_id: str | None = None
     loaded_model: bool = False
+    # Requests the server refused (HTTP 400/413/422): {"item_id", "config_key", "first", "count", "error"} each.
+    # Nothing is stored for them (a rerun asks again); the store's runs table records them (kind "refused").
+    refused: list = field(default_factory=list)
 
     def __str__(self):
         gen, reuse = sum(self.generated.values()), sum(self.reused.values())
-        return f"{self.model} on {self.benchmark}: {gen} completions generated, {reuse} reused from the store" + (
+        out = f"{self.model} on {self.benchmark}: {gen} completions generated, {reuse} reused from the store" + (
             f" (run {self.run_id})" if self.run_id else " (model not loaded)"
+        )
+        if self.refused:
+            out += f"; REFUSED by the server: {self._refused_text()} (asked again on the next run)"
+        return out
+
+    def _refused_text(self) -> str:
+        return (
+            ", ".join(f"item {r['item_id']} ({r['count']} completions)" for r in self.refused[:5])
+            + (f" and {len(self.refused) - 5} more" if len(self.refused) > 5 else "")
+            + f"; first error: {self.refused[0]['error']}"
         )
 
     def select(self, df):
@@ -55,7 +68,10 @@ class GenerationSummary:
         out = out[n.notna() & (out["sample_idx"] < n.fillna(0))]
         expected = len(self.prompt_hashes) * sum(self.wanted.values())
         if len(out) != expected:
-            raise RuntimeError(f"{self.model} on {self.benchmark}: {len(out)} stored samples match this run, {expected} expected")
+            why = f"; the server refused {self._refused_text()}" if self.refused else ""
+            raise RuntimeError(
+                f"{self.model} on {self.benchmark}: {len(out)} stored samples match this run, {expected} expected{why}"
+            )
         return out.reset_index(drop=True)
 
 
@@ -198,6 +214,11 @@ def run_generation(
         try:
             for idx, req, comps in be.stream(requests(), chunk_size=chunk_size):
                 key, config, item, j, count = jobs[idx]
+                if isinstance(comps, Refused):  # this request only: recorded, and the stream goes on
+                    summary.refused.append(
+                        {"item_id": str(item.id), "config_key": key, "first": j, "count": count, "error": str(comps)[:300]}
+                    )
+                    continue
                 if len(comps) != count:
                     raise RuntimeError(f"backend returned {len(comps)} completions for {count} asked (item {item.id})")
                 ph = summary.prompt_hashes[str(item.id)]
@@ -223,6 +244,8 @@ def run_generation(
         finally:
             commit()  # what finished is kept, even when the run stops on an error
             bar.close()
+            if summary.refused:  # in the store (schema unchanged): a runs row beside the generation run's
+                store.new_run({"kind": "refused", "generation_run": summary.run_id, "refused": summary.refused})
     finally:
         if owned:
             be.close()

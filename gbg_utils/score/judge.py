@@ -12,10 +12,14 @@ version, game), with the hash of the exact request (messages + parameters), the 
 verdict, a numeric value and `parsed_ok`. A rerun sends only what is missing, so it never pays twice; a row
 whose request hash no longer matches (the prompt changed) is re-judged. A verdict that cannot be parsed is kept
 (parsed_ok=0), counted in the summary and scored None with reason "unparseable" -- it is paid for, so it is
-not re-asked. A request the judge refused (HTTP 400, e.g. a prompt longer than its context) is recorded with
-its error, counted, and retried on the next run. Transient failures (429/5xx/timeouts/dropped connections)
-are retried with backoff by `OpenAIBackend.post`; when they persist the run stops with `JudgeError` after
-saving every judgment already returned, and a rerun resumes from there.
+not re-asked.
+
+Faults (docs/judges.md): 429/5xx, timeouts, dropped connections and 200 answers that are not a JSON object are
+retried with backoff (`http_client.JsonClient`). A judgment that still fails, or that the judge refused (HTTP
+400/413/422), or whose answer has no choices, is recorded with its error and retried on the next run (Arena-Hard
+keeps a paid first turn and resumes from it). A bad key or unknown model (401/403/404) stops the run at once;
+failures past `max_failed_share` of the judgments sent, or a run where none succeeds, stop it with one
+`JudgeError` -- always after saving every judgment and score already in.
 
 Scores: each judged sample also gets a row in the store's `scores` table (scorer = benchmark name,
 scorer_version = "<task version>.<template sha8>+<judge model>"), so `store.frame()` sees judged benchmarks
@@ -28,7 +32,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import time
 import uuid
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
@@ -36,7 +39,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from ..generate.backends import BackendError, OpenAIBackend
+from ..generate.backends import PER_REQUEST_STATUS, BackendError, OpenAIBackend
 from ..provenance import judge_run
 from ..tasks import get_judged_task
 from ..tasks.base import Item
@@ -70,7 +73,7 @@ class Judge:
         self,
         model: str,
         base_url: str | None = None,
-        api_key_env: str = "OPENAI_API_KEY",
+        api_key_env: str | None = None,
         concurrency: int = 8,
         max_retries: int = 5,
         timeout: float = 300.0,
@@ -79,6 +82,8 @@ class Judge:
         served_model: str | None = None,
         temperature: float = 0.0,
         server: str = "auto",
+        trust_host: bool = False,
+        connect_timeout: float = 10.0,
     ):
         self.model = model
         self.temperature = temperature
@@ -95,7 +100,10 @@ class Judge:
             backoff=backoff,
             served_model=served_model,
             server=server,
+            trust_host=trust_host,
+            connect_timeout=connect_timeout,
         )
+        self.api_key_env = self.backend.http.key.env
 
     @property
     def requests_sent(self) -> int:
@@ -113,9 +121,9 @@ class Judge:
         """POST one chat completion; returns its first choice (`message`, `logprobs`, `finish_reason`)."""
         fields = self.backend.sampling_fields(body.get("temperature", self.temperature))
         data = self.backend.post("/chat/completions", {"model": self.backend.served_model, **fields, **body})
-        choices = data.get("choices") or []
-        if not choices:
-            raise BackendError(f"judge answered without choices: {json.dumps(data)[:200]}")
+        choices = data.get("choices")
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+            raise BackendError(f"{self.backend.origin} answered without choices: {json.dumps(data)[:200]}")
         return choices[0]
 
     def sampling(self) -> dict:
@@ -124,25 +132,26 @@ class Judge:
         return {"server": self.backend.server_kind(), **self.backend.sampling_fields(self.temperature)}
 
     def provenance(self) -> dict:
-        url = self.backend.base_url.split("?", 1)[0]  # a query string could carry a key
         return {
             "judge_model": self.model,
             "served_model": self.backend.served_model,
-            "base_url": url,
+            "base_url": self.backend.origin,  # scheme, host and port only: never a URL's credentials, path or query
             "api_key_env": self.api_key_env,
+            "key_sent": self.backend.http.key.send,
             "temperature": self.temperature,
             "server": self.backend.server,
             "max_tokens_cap": self.max_tokens,
             "concurrency": self.concurrency,
             "max_retries": self.backend.max_retries,
             "timeout_s": self.backend.timeout,
+            "connect_timeout_s": self.backend.http.connect_timeout,
         }
 
     def close(self) -> None:
         self.backend.close()
 
     def __repr__(self) -> str:
-        return f"<Judge {self.model} at {self.backend.base_url}>"
+        return f"<Judge {self.model} at {self.backend.origin}>"
 
 
 def request_hash(body: dict) -> str:
@@ -199,8 +208,15 @@ class JudgeSummary:
             f"(version {self.template_version})",
             f"{self.n_samples} samples, {self.n_judgments} judgments: {self.made} made now, {self.reused} reused from the cache, "
             f"{self.shortcut} without a request, {self.unparseable} unparseable (counted, scored None), {self.failed} failed "
-            f"(retried next run); {self.requests_sent} HTTP requests",
+            f"(recorded, retried next run); {self.requests_sent} HTTP requests",
         ]
+        if not self.metrics.empty and self.metrics["n_unjudged"].any():
+            per = self.metrics.groupby("config_key")[["n_unjudged", "n_items"]].sum()
+            per = per[per["n_unjudged"] > 0]
+            lines.append(
+                "UNJUDGED (the metrics leave them out): "
+                + "; ".join(f"config {ck}: {r.n_unjudged} of {r.n_items} samples" for ck, r in per.iterrows())
+            )
         if not self.metrics.empty:
             lines.append(self.metrics.drop(columns=["judge", "template_version"], errors="ignore").to_string(index=False))
         return "\n".join(lines)
@@ -218,12 +234,26 @@ def judge_store(
     subset_seed: int = 0,
     retry_failed: bool = True,
     progress: bool = True,
+    configs: dict[str, int] | None = None,
+    prompt_hashes: dict[str, str] | None = None,
+    max_failed_share: float = 0.1,
 ) -> JudgeSummary:
-    """Judge every stored sample of `task` (optionally of one model / config) not yet judged by this judge and
-    template; write the judgments, the per-sample scores and return counts and metrics.
+    """Judge the stored samples of `task` in scope not yet judged by this judge and template; write the
+    judgments, the per-sample scores and return counts and metrics.
+
+    Scope: the samples of `items` (default: the benchmark's, `limit`-drawn), of `model` and `config_key` when
+    given, and -- what a notebook selected -- only `configs` {config_key: n} (sample indices below n) and each
+    item's current prompt `prompt_hashes` {item_id: hash} (`GenerationSummary.wanted` / `.prompt_hashes`): a paid
+    judge never bills for another experiment's samples.
+
+    Failures: a judgment whose request fails (refused, or still failing after the retries, or an answer that is
+    not a JSON object with choices) is recorded with its error and retried on the next run; a bad key or an
+    unknown model (401/403/404) stops the run at once. When the failures pass `max_failed_share` of the
+    judgments sent, or none succeeds, the run stops with one `JudgeError` -- after every finished judgment and
+    its score are saved.
 
         >>> s = judge_store(store, get_judged_task("arena_hard"), Judge("gpt-4-1106-preview"), model="llama-3-8b")
-        >>> s.metrics[["config_key", "sample_idx", "score", "ci_low", "ci_high"]]
+        >>> s.metrics[["config_key", "sample_idx", "score", "ci_low", "ci_high", "n_unjudged"]]
     """
     from tqdm.auto import tqdm
 
@@ -232,7 +262,8 @@ def judge_store(
     sv = scorer_version(task, judge, template)
     items = items if items is not None else task.load(data_dir=data_dir, limit=limit, subset_seed=subset_seed)
     by_id = {str(it.id): it for it in items}
-    samples = store.samples(model=model, benchmark=task.name, config_key=config_key)
+    scope = Scope(configs, prompt_hashes)
+    samples = scope.apply(store.samples(model=model, benchmark=task.name, config_key=config_key))
     known = samples["item_id"].astype(str).isin(by_id) if not samples.empty else pd.Series(dtype=bool)
     summary = JudgeSummary(
         task.name, judge.model, task.paper_judge, tv, sv, skipped_samples=int((~known).sum()) if len(known) else 0
@@ -246,7 +277,7 @@ def judge_store(
     have = {
         tuple(r[k] for k in ("model", "item_id", "sample_prompt_hash", "config_key", "sample_idx", "game")): r
         for r in cached[
-            ["model", "item_id", "sample_prompt_hash", "config_key", "sample_idx", "game", "prompt_hash", "error"]
+            ["model", "item_id", "sample_prompt_hash", "config_key", "sample_idx", "game", "prompt_hash", "error", "detail"]
         ].to_dict("records")
     }
 
@@ -268,10 +299,13 @@ def judge_store(
             if sc is not None:
                 shortcut_rows.append(_row(s, task, judge, tv, game, ph, sc, now_run))
                 continue
-            todo.append((s, item, game, body, ph))
+            # A failed judgment of this same request may hold turns already paid for (Arena-Hard's first turn).
+            prior = prev["detail"] if prev is not None and prev["prompt_hash"] == ph and prev["error"] else None
+            todo.append((s, item, game, body, ph, prior))
 
     if todo:
         summary.provenance["sampling"] = judge.sampling()
+        summary.provenance["max_failed_share"] = max_failed_share
     if shortcut_rows or todo:
         store.add_judge_run(now_run, summary.provenance)
     if shortcut_rows:
@@ -283,23 +317,44 @@ def judge_store(
         if todo:
             bar = tqdm(total=len(todo), desc=f"judging {task.name} ({judge.model})", unit="judgment", disable=not progress)
             try:
-                summary.made = _run(store, task, judge, tv, todo, now_run, bar)
+                summary.made = _run(store, task, judge, tv, todo, now_run, bar, max_failed_share)
             finally:
                 bar.close()
     finally:
         summary.requests_sent = judge.requests_sent - sent_before
         # Scores for everything judged so far, even when the run stopped half-way.
-        summary.samples_scored = write_scores(store, task, judge, template, items=by_id, model=model, config_key=config_key)
-    scope = store.judgments(task.name, judge.model, tv, model)
+        summary.samples_scored = write_scores(
+            store, task, judge, template, items=by_id, model=model, config_key=config_key, scope=scope
+        )
+    rows = scope.apply(store.judgments(task.name, judge.model, tv, model), prompt_col="sample_prompt_hash")
     if config_key is not None:
-        scope = scope[scope["config_key"] == config_key]
-    scope = scope[scope["item_id"].isin(by_id)]
-    summary.unparseable = int(((scope["parsed_ok"] == 0) & scope["error"].isna()).sum())
-    summary.failed = int(scope["error"].notna().sum())
+        rows = rows[rows["config_key"] == config_key]
+    rows = rows[rows["item_id"].isin(by_id)]
+    summary.unparseable = int(((rows["parsed_ok"] == 0) & rows["error"].isna()).sum())
+    summary.failed = int(rows["error"].notna().sum())
     summary.metrics = judged_metrics(
-        store, task, judge, model=model, config_key=config_key, items=items, data_dir=data_dir, template=template
+        store, task, judge, model=model, config_key=config_key, items=items, data_dir=data_dir, template=template, scope=scope
     )
     return summary
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which stored samples a judging run touches beyond model / config / items: `configs` {config_key: n}
+    (sample indices below n) and `prompt_hashes` {item_id: the item's current prompt hash}; None: no limit."""
+
+    configs: dict | None = None
+    prompt_hashes: dict | None = None
+
+    def apply(self, df: pd.DataFrame, prompt_col: str = "prompt_hash") -> pd.DataFrame:
+        if df.empty:
+            return df
+        if self.configs is not None:
+            n = df["config_key"].map(self.configs)
+            df = df[n.notna() & (df["sample_idx"] < n.fillna(0))]
+        if self.prompt_hashes is not None:
+            df = df[df["item_id"].astype(str).map(self.prompt_hashes) == df[prompt_col]]
+        return df
 
 
 def _row(s, task, judge, tv, game, ph, j: Judgment, run_id) -> tuple:
@@ -325,20 +380,20 @@ def _row(s, task, judge, tv, game, ph, j: Judgment, run_id) -> tuple:
     )
 
 
-# Request-specific refusals: recorded on that judgment, the run goes on. Anything else that is not retried
-# (401 bad key, 404 unknown model) would fail every request the same way, so it stops the run.
-_PER_ITEM_STATUS = {400, 413, 422}
+def _fatal(e: BaseException) -> bool:
+    """A failure that would repeat on every request (bad key 401/403, unknown model 404, ...): stop at once.
+    Refusals of one request (400/413/422) and failures that outlived their retries (status None) are recorded
+    on their judgment instead."""
+    status = getattr(e, "status", None)
+    return isinstance(e, BackendError) and status is not None and status not in PER_REQUEST_STATUS
 
 
-def _status(e: BackendError) -> int | None:
-    m = re.search(r" answered (\d{3}):", str(e))
-    return int(m.group(1)) if m else None
-
-
-def _run(store, task, judge, tv, todo, run_id, bar) -> int:
+def _run(store, task, judge, tv, todo, run_id, bar, max_failed_share: float = 0.1) -> int:
     """Send the judgments with at most `judge.concurrency` in flight; save each as it returns (so a crash
-    loses only those in flight). On a persistent failure: stop submitting, save what returns, raise."""
-    made, saved, fatal = 0, 0, None
+    loses only those in flight). A failed judgment is saved with its error; when failures pass
+    `max_failed_share` of `todo` (or one is fatal): stop submitting, save what returns, raise one JudgeError."""
+    made, failed, saved, fatal, last = 0, 0, 0, None, None
+    limit = max_failed_share * len(todo)
     it = iter(todo)
     with ThreadPoolExecutor(max_workers=judge.concurrency) as pool:
         running = {}
@@ -347,8 +402,8 @@ def _run(store, task, judge, tv, todo, run_id, bar) -> int:
             nxt = next(it, None)
             if nxt is None:
                 return False
-            s, item, game, body, ph = nxt
-            running[pool.submit(task.judge_one, judge, body, item, game)] = nxt
+            s, item, game, body, ph, prior = nxt
+            running[pool.submit(_judge_one, task, judge, body, item, game, prior)] = nxt
             return True
 
         # Submit lazily, never more than `concurrency` ahead: a stop leaves nothing queued behind it.
@@ -360,34 +415,54 @@ def _run(store, task, judge, tv, todo, run_id, bar) -> int:
                 done, _ = wait(list(running), return_when=FIRST_COMPLETED)
                 rows = []
                 for fut in done:
-                    s, item, game, body, ph = running.pop(fut)
+                    s, item, game, body, ph, prior = running.pop(fut)
                     try:
                         j = fut.result()
-                    except BackendError as e:
-                        if _status(e) in _PER_ITEM_STATUS:
-                            j = Judgment(None, error=str(e)[:500])
-                        else:
+                    except Exception as e:  # noqa: BLE001 - one judgment's failure is recorded, not raised here
+                        if _fatal(e):
                             fatal = fatal or e
                             continue
+                        j = Judgment(None, error=_one_line(e))
+                    if j.error is not None:
+                        failed += 1
+                        last = j.error
                     rows.append(_row(s, task, judge, tv, game, ph, j, run_id))
                 if rows:
                     store.add_judgments(rows)  # this thread is the only writer
                     made += sum(1 for r in rows if r[14] is None)  # r[14]: error
                     saved += len(rows)
                     bar.update(len(rows))
-                if fatal is None:
+                if fatal is None and failed <= limit:
                     for _ in range(len(done)):
                         submit_next()
         except BaseException:
             for f in running:
                 f.cancel()
             raise
+    where = f"judge {judge.model} at {judge.backend.origin}"
+    left = len(todo) - saved
     if fatal is not None:
         raise JudgeError(
-            f"judge {judge.model} at {judge.backend.base_url} keeps failing: {fatal}. "
-            f"{saved} judgments were saved; {len(todo) - saved} are still to do -- rerun to resume."
+            f"{where} keeps failing: {_one_line(fatal)}. {made} judgments were saved; {len(todo) - made} are still "
+            "to do -- rerun to resume."
         ) from fatal
+    if failed > limit or made == 0:
+        why = "none of them succeeded" if made == 0 else f"more than max_failed_share={max_failed_share:g} of {len(todo)}"
+        raise JudgeError(
+            f"{where} keeps failing: {failed} of {saved} judgments sent failed ({why}); last error: {last}. {made} "
+            f"judgments were saved, the {failed} failed ones recorded; {failed + left} are still to do -- rerun to resume."
+        )
     return made
+
+
+def _judge_one(task, judge, body, item, game, prior):
+    # `prior`: what a failed attempt at this same request already paid for (Arena-Hard resumes its second turn).
+    return task.judge_one(judge, body, item, game, prior=prior)
+
+
+def _one_line(e: BaseException) -> str:
+    text = str(e) if isinstance(e, BackendError) else f"{type(e).__name__}: {e}"
+    return " ".join(text.split())[:500]
 
 
 def judge_provenance(task: JudgedTask, judge: Judge, template: Template) -> dict:
@@ -395,11 +470,11 @@ def judge_provenance(task: JudgedTask, judge: Judge, template: Template) -> dict
 
 
 # --- scores and metrics ----------------------------------------------------------------------------
-def _grouped(store, task, judge, template, model=None, config_key=None, items=None) -> pd.DataFrame:
+def _grouped(store, task, judge, template, model=None, config_key=None, items=None, scope: Scope | None = None) -> pd.DataFrame:
     """One row per stored sample in scope with its judgments by game: model, config_key, sample_idx, item_id,
     text, games ({game: judgment row}), complete (every game has an answer, parsed or not)."""
     tv = task.template_version(template)
-    samples = store.samples(model=model, benchmark=task.name, config_key=config_key)
+    samples = (scope or Scope()).apply(store.samples(model=model, benchmark=task.name, config_key=config_key))
     if items is not None:
         samples = samples[samples["item_id"].astype(str).isin(items)]
     j = store.judgments(task.name, _judge_name(judge), tv, model)
@@ -418,10 +493,17 @@ def _grouped(store, task, judge, template, model=None, config_key=None, items=No
 
 
 def write_scores(
-    store, task: JudgedTask, judge: Judge | str, template: Template, items: dict[str, Item], model=None, config_key=None
+    store,
+    task: JudgedTask,
+    judge: Judge | str,
+    template: Template,
+    items: dict[str, Item],
+    model=None,
+    config_key=None,
+    scope: Scope | None = None,
 ) -> int:
     """A `scores` row for every sample whose judgments are all in (unparseable ones with score None)."""
-    g = _grouped(store, task, judge, template, model, config_key, items)
+    g = _grouped(store, task, judge, template, model, config_key, items, scope)
     g = g[g["complete"]]
     sv = scorer_version(task, judge, template)
     rows = []
@@ -458,17 +540,19 @@ def judged_metrics(
     items=None,
     data_dir=None,
     template: Template | None = None,
+    scope: Scope | None = None,
 ) -> pd.DataFrame:
     """The benchmark's own metric for each sample set -- one row per (model, config_key, sample_idx), i.e. the
     greedy output and each of the N sampled runs over all items -- as the paper reports them (mean/std/best/
-    worst over the N runs are then a groupby away). Columns include n_items, n_judged, n_unparseable (judgments),
+    worst over the N runs are then a groupby away). Columns include n_items, n_judged, n_unjudged (samples with a
+    game not judged yet or failed: the metric is not over them), n_unparseable (judgments),
     n_unscored (samples without a score: not judged yet, refused, or unparseable; the metric is over the
     others, as stats' means are) and the judge; AlpacaEval: win_rate, standard_error, lc_win_rate, lc_kind;
     Arena-Hard: score, ci_low, ci_high; WildBench: score_mean, wb_score."""
     template = template or task.template(data_dir)
     items = items if items is not None else task.load(data_dir=data_dir)
     by_id = {str(it.id): it for it in items}
-    g = _grouped(store, task, judge, template, model, config_key, by_id)
+    g = _grouped(store, task, judge, template, model, config_key, by_id, scope)
     rows = []
     for (m, ck, k), grp in g.groupby(["model", "config_key", "sample_idx"], sort=True):
         done = grp[grp["complete"]]
@@ -480,6 +564,7 @@ def judged_metrics(
             "sample_idx": int(k),
             "n_items": len(grp),
             "n_judged": len(done),
+            "n_unjudged": len(grp) - len(done),
             "n_unparseable": n_unp,
             "n_unscored": len(grp) - n_scored,
             "judge": _judge_name(judge),

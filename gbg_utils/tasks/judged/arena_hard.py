@@ -152,12 +152,27 @@ class ArenaHard(JudgedTask):
         messages = [{"role": "system", "content": cfg["system_prompt"]}, {"role": "user", "content": user}]
         return judge.body(messages, judge.budget(int(cfg.get("max_tokens", self.judge_max_tokens))))
 
-    def judge_one(self, judge: JudgeClient, body: dict, item: Item, game: int) -> Judgment:
+    def judge_one(self, judge: JudgeClient, body: dict, item: Item, game: int, prior: dict | None = None) -> Judgment:
+        """Up to `attempts` turns. A turn that fails after an earlier one was answered does not lose it: the
+        judgment is recorded as failed with the answered turns (`detail["turns_text"]`), and the next run, given
+        them back as `prior`, sends only the turns still missing (the first one is paid for once)."""
         pattern = getattr(self, "_pattern", PATTERN)  # judge_config.yaml's regex_pattern, read with the template
         conv, text, turns = list(body["messages"]), "", []
         label = None
-        for _ in range(self.attempts):
-            choice = judge.chat({**body, "messages": conv})
+        for new in (prior or {}).get("turns_text") or []:  # turns a failed attempt already paid for
+            turns.append(new)
+            text += "\n" + new
+            conv = conv + [{"role": "assistant", "content": new}, {"role": "user", "content": CONTINUE}]
+        for _ in range(self.attempts - len(turns)):
+            try:
+                choice = judge.chat({**body, "messages": conv})
+            except Exception as e:
+                if not turns:
+                    raise  # nothing paid for yet: the runner records the failure
+                err = " ".join(str(e).split())[:500]
+                return Judgment(
+                    text, None, None, {"turns": len(turns), "turns_text": turns}, error=f"turn {len(turns) + 1}: {err}"
+                )
             new = (choice.get("message") or {}).get("content") or ""
             turns.append(new)
             text += "\n" + new

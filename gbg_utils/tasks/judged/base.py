@@ -114,7 +114,9 @@ class JudgedTask(Task):
         """A judgment that needs no request (WildBench scores an empty output 1 without asking)."""
         return None
 
-    def judge_one(self, judge: JudgeClient, body: dict, item: Item, game: int) -> Judgment:
+    def judge_one(self, judge: JudgeClient, body: dict, item: Item, game: int, prior: dict | None = None) -> Judgment:
+        """One judgment; `prior`: the detail of a failed earlier attempt at the same request (a multi-turn judgment
+        resumes from it; one request has nothing to resume)."""
         choice = judge.chat(body)
         try:
             return self.parse(choice, item, game)
