@@ -131,22 +131,35 @@ def score(store: SampleStore, task, items, P, model: str, scope: tuple | None = 
         score_store(store, v, items=items, progress=False)
     extra = [v.scorer for v in variants]
     if parser:
-        return _model_parsed(store, task, items, P, model, parser, extra)
+        return _model_parsed(store, task, items, P, model, parser, extra, scope)
     return store.frame(model=model, benchmark=task.name, scorer_version=task.version, extra_scorers=extra)
 
 
 MIXEVAL_PARSED = ("mixeval", "mixeval_hard")  # the benchmarks `P.mixeval_parser` scores
 
 
-def _model_parsed(store: SampleStore, task, items, P, model: str, parser: str, extra: list[str]) -> pd.DataFrame:
+def _model_parsed(store: SampleStore, task, items, P, model: str, parser: str, extra: list[str], scope=None) -> pd.DataFrame:
     """MixEval scored by its model parser (the paper's: gpt-3.5-turbo-0125) served at P.judge_base_url."""
     from .score.judge import Judge, judge_store, scorer_version
     from .tasks.judged.mixeval_parser import MixEvalModelParser
 
     mp = MixEvalModelParser(task)
     judge = Judge(parser, base_url=P.judge_base_url)
+    configs, hashes = scope or (None, None)  # a paid parser reads the notebook's samples only
     try:
-        print(judge_store(store, mp, judge, model=model, items=items, data_dir=P.data_path, progress=False))
+        print(
+            judge_store(
+                store,
+                mp,
+                judge,
+                model=model,
+                items=items,
+                data_dir=P.data_path,
+                configs=configs,
+                prompt_hashes=hashes,
+                progress=False,
+            )
+        )
     finally:
         judge.close()
     sv = scorer_version(mp, judge, mp.template())
