@@ -459,8 +459,8 @@ class SampleStore:
         """Samples joined with their decoding config and engine and one score each: the statistics' input.
 
         Columns: model, benchmark, item_id, prompt_hash, config_key, sample_idx, [text,] n_tokens, finish_reason,
-        mean_logprob, seed_x (the sample's seed), run_id, created, temperature, top_p, top_k, repetition_penalty,
-        max_new_tokens, seed_y (the config's base seed), stop, backend, dtype, engine, greedy_key, greedy, score,
+        mean_logprob, sample_seed (the sample's seed), run_id, created, temperature, top_p, top_k, repetition_penalty,
+        max_new_tokens, base_seed (the config's base seed), stop, backend, dtype, engine, greedy_key, greedy, score,
         scorer_version, extracted, reason, group, plus one column per name in `extra_scorers` (e.g. rewards).
         `text` only with `text=True` (at the paper's scale the texts are most of the bytes). `scorer` defaults
         to the benchmark name (each benchmark's own scorer); `scorer_version` pins its version (else the
@@ -468,9 +468,9 @@ class SampleStore:
         Rows are ordered by model, benchmark, config_key, item_id, sample_idx.
         """
         extra = list(dict.fromkeys(extra_scorers))
-        head = [c if c != "seed" else "seed_x" for c in _SAMPLE_COLS if text or c != "text"]
+        head = [c if c != "seed" else "sample_seed" for c in _SAMPLE_COLS if text or c != "text"]
         const = {c: v for c, v in (("model", model), ("benchmark", benchmark)) if v is not None}  # filled in, not read
-        cols = [f"s.{c}" if c != "seed_x" else "s.seed AS seed_x" for c in head if c not in const]
+        cols = [f"s.{c}" if c != "sample_seed" else "s.seed AS sample_seed" for c in head if c not in const]
         cols += ["o.score", "o.scorer_version", "o.extracted", "o.reason", 'o.item_group AS "group"']
         own = "?" if scorer else "s.benchmark"  # no scorer: each benchmark's own
         joins = [_score_join("o", own, pinned=scorer_version is not None)]
@@ -492,9 +492,9 @@ class SampleStore:
         df = df.rename(columns={f"e{i}": name for i, name in enumerate(extra)})
         # The configs (a few rows) join in pandas: in SQL their JSON would be decoded once per sample.
         cfg = pd.DataFrame([{"config_key": k, **json.loads(c)} for k, c in rows], columns=_CONFIG_COLS)
-        df = df.merge(cfg.rename(columns={"seed": "seed_y"}), on="config_key", how="left")
+        df = df.merge(cfg.rename(columns={"seed": "base_seed"}), on="config_key", how="left")
         df["greedy"] = df["temperature"] == 0
-        config = [c if c != "seed" else "seed_y" for c in _CONFIG_COLS if c != "config_key"]
+        config = [c if c != "seed" else "base_seed" for c in _CONFIG_COLS if c != "config_key"]
         return df[[*head, *config, "greedy", "score", "scorer_version", "extracted", "reason", "group", *extra]]
 
     # --- the LLM judge's cache ----------------------------------------------------------------------

@@ -79,7 +79,7 @@ def test_frame_leaves_the_texts_out_unless_asked(tmp_path, gsm):
     got = full.set_index(["item_id", "config_key", "sample_idx"])["text"].sort_index()
     want = store.samples().set_index(["item_id", "config_key", "sample_idx"])["text"].sort_index()
     pd.testing.assert_series_equal(got, want, check_names=False)
-    assert list(bare.columns[:6]) == ROW and {"seed_x", "seed_y", "greedy", "group", "temperature"} <= set(bare.columns)
+    assert list(bare.columns[:6]) == ROW and {"sample_seed", "base_seed", "greedy", "group", "temperature"} <= set(bare.columns)
 
 
 def test_frame_is_one_indexed_query_without_a_sort(tmp_path, gsm, monkeypatch):
