@@ -1,7 +1,7 @@
 """A sample stored without its mean log-prob, filled in by a run that asks for log-probs: one row per sample,
 and scores only of the text the row holds (real SQLite; the generation path itself: test_identity.py)."""
 
-from gbg_utils.generate.runner import plan
+from gbg_utils.generate.runner import missing_samples
 from gbg_utils.store import Sample, SampleStore
 from gbg_utils.tasks.base import Item
 
@@ -28,8 +28,8 @@ def test_plan_counts_a_sample_without_logprob_as_missing_only_for_a_logprob_run(
     store = SampleStore(tmp_path / "s.sqlite")
     store.add_samples([_sample(0, "a", -0.5), _sample(1, "b"), _sample(2, "c")], store.new_run({}))
     item = Item("0", {})
-    assert plan(store, "m", "toy", [item], "ck", 3, {"0": "ph"}) == []
-    assert [(j, c) for _, j, c in plan(store, "m", "toy", [item], "ck", 3, {"0": "ph"}, logprobs=True)] == [(1, 2)]
+    assert missing_samples(store, "m", "toy", [item], "ck", 3, {"0": "ph"}) == []
+    assert [(j, c) for _, j, c in missing_samples(store, "m", "toy", [item], "ck", 3, {"0": "ph"}, logprobs=True)] == [(1, 2)]
 
 
 def test_a_filled_sample_replaces_its_row_and_drops_the_scores_of_a_text_it_no_longer_holds(tmp_path):

@@ -11,7 +11,7 @@ import pytest
 from conftest import schema_1_store
 
 from gbg_utils.decoding import DecodingConfig
-from gbg_utils.generate.runner import plan, run_generation
+from gbg_utils.generate.runner import missing_samples, run_generation
 from gbg_utils.store import Sample, SampleStore
 from gbg_utils.tasks import get_task
 
@@ -141,7 +141,7 @@ def test_plan_finds_contiguous_gaps(tmp_path):
         def __init__(self, i):
             self.id = i
 
-    todo = plan(store, "m", "b", [It("A"), It("B")], "k", 6, {"A": "pa", "B": "pb"})
+    todo = missing_samples(store, "m", "b", [It("A"), It("B")], "k", 6, {"A": "pa", "B": "pb"})
     assert [(it.id, s, c) for it, s, c in todo] == [("A", 2, 2), ("A", 5, 1), ("B", 0, 6)]
 
 

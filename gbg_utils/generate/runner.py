@@ -75,7 +75,7 @@ class GenerationSummary:
         return out.reset_index(drop=True)
 
 
-def plan(
+def missing_samples(
     store: SampleStore,
     model: str,
     benchmark: str,
@@ -176,7 +176,7 @@ def run_generation(
         for config, n in configs:
             key = store.add_config(config, engine)
             summary.wanted[key] = n
-            todo = plan(store, model, task.name, items, key, n, summary.prompt_hashes, logprobs=config.logprobs)
+            todo = missing_samples(store, model, task.name, items, key, n, summary.prompt_hashes, logprobs=config.logprobs)
             missing = sum(c for _, _, c in todo)
             summary.reused[key] = len(items) * n - missing
             summary.generated[key] = 0
