@@ -375,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
         metavar=("NAME", "VALUE"),
         help="one parameter over the files, the value read as YAML: -p limit 30, -p models '[a, b]'; repeatable",
     )
-    r.add_argument("--out", default=None, help="run folder (default outputs/<date>-<params>)")
+    r.add_argument("--out", default=None, help="run folder, new or empty (default outputs/<date>-<params>)")
     r.set_defaults(fn=cmd_run)
     pa = sub.add_parser("params", help="a notebook's parameters with types, defaults and help")
     pa.add_argument("notebook")

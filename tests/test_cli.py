@@ -137,15 +137,18 @@ def test_a_broken_data_file_is_named_in_one_line(bench, rel, content, msg, tmp_p
         (["-p", "n_boot", "-1"], "gbg: error: n_boot must be >= 0 (0: no bootstrap), got -1"),
         (["-p", "data_dir", "/nonexistent/gbg-data"], "gbg: error: data_dir /nonexistent/gbg-data is not a folder"),
         (["-f", "{tmp}/decoding.yaml"], "gbg: error: {tmp}/decoding.yaml: top_k must be -1 (off) or >= 1, got 0"),
-        (["-f", "{tmp}/bad.yaml"], "gbg: error: {tmp}/bad.yaml: not valid YAML, line 2, column 1:"),
+        (
+            ["-f", "{tmp}/bad.yaml"],
+            "gbg: error: {tmp}/bad.yaml: not valid YAML, line 2, column 13: mapping values are not allowed here",
+        ),
         (["-f", "{tmp}/list.yaml"], "gbg: error: {tmp}/list.yaml must hold a mapping of parameter names to values"),
         (["-p", "temperatures", "[0.5, .inf]"], "gbg: error: temperatures must be finite and >= 0, got [0.5, inf]"),
-        (["--out", "{tmp}/used"], "gbg: error: --out {tmp}/used is not empty (it holds a previous run: gap)"),
+        (["--out", "{tmp}/used"], "gbg: error: --out {tmp}/used is not empty (it holds gap): a run needs a new or empty folder"),
     ],
 )
 def test_every_bad_run_argument_is_exit_2_before_any_notebook_or_folder(extra, msg, tmp_path):
     (tmp_path / "decoding.yaml").write_text("top_k: 0\n")
-    (tmp_path / "bad.yaml").write_text("seed: 1\nn_samples: [3\n")
+    (tmp_path / "bad.yaml").write_text("seed: 1\nn_samples: 3: 4\n")
     (tmp_path / "list.yaml").write_text("- seed\n- 1\n")
     (tmp_path / "used" / "gap").mkdir(parents=True)
     (tmp_path / "used" / "gap" / "verdicts.json").write_text("{}")
