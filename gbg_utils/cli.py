@@ -44,7 +44,7 @@ def _add_generation_args(p: argparse.ArgumentParser, limit: int | None = None, n
         metavar="START:END",
         help="items START..END-1 only, in the benchmark's order (with --limit: of the drawn items), e.g. 0:660",
     )
-    p.add_argument("--n-samples", type=int, default=n)
+    p.add_argument("--n-samples", type=int, default=n, help="samples per item, >= 1 (greedy only: --temperature 0)")
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--top-p", type=float, default=1.0)
     p.add_argument("--top-k", type=int, default=-1)
@@ -90,13 +90,46 @@ def cmd_tasks(args) -> int:
     return 0
 
 
+def _flag(field: str) -> str:
+    return "--" + field.replace("_", "-")
+
+
+def _check_data_dir(data_dir: str | None, name: str = "--data-dir") -> None:
+    # A missing folder must not fall through to the next source (HumanEval's packaged copy, the hub).
+    if data_dir is not None and not os.path.isdir(os.path.expanduser(data_dir)):
+        raise ValueError(f"{name} {data_dir} is not a folder")
+
+
+def _check_generation_args(args) -> None:
+    """Every number of a generation run, before the task's data, the store or a model is touched."""
+    from .decoding import check_decoding
+    from .models import check_model_name
+    from .tasks.subsets import check_limit
+
+    if args.backend != "openai":  # a server's model is named as the server serves it
+        check_model_name(args.model)
+    check_limit(args.limit, "--limit")
+    if args.n_samples < 1:
+        raise ValueError(f"--n-samples must be >= 1 (for greedy only: --temperature 0), got {args.n_samples}")
+    check_decoding(
+        temperature=args.temperature,
+        top_p=args.top_p,
+        top_k=args.top_k,
+        repetition_penalty=args.repetition_penalty,
+        max_new_tokens=args.max_new_tokens,
+        name=_flag,
+        default_tokens="leave it out for the benchmark's default",
+    )
+    _check_data_dir(args.data_dir)
+
+
 def cmd_generate(args, *, score: bool = False) -> int:
     from .generate.runner import run_generation
     from .store import SampleStore
     from .tasks import get_task
-    from .tasks.subsets import check_limit, describe, draw
+    from .tasks.subsets import describe, draw
 
-    check_limit(args.limit, "--limit")
+    _check_generation_args(args)
     task = get_task(args.benchmark, args.protocol)
     every = task.load(data_dir=args.data_dir)
     items = draw(every, args.limit, args.subset_seed)  # what task.load(limit=, subset_seed=) returns
@@ -107,7 +140,6 @@ def cmd_generate(args, *, score: bool = False) -> int:
         items = items[start:end]
         what += f"; --items {start}:{end} of them"
     print(f"{task.name}: {what}")
-    _check_model_and_decoding(args)
     # Everything is checked: only now is the store created.
     store = SampleStore(args.store)
     opts = {"base_url": args.base_url} if args.backend == "openai" else {}
@@ -135,22 +167,6 @@ def cmd_generate(args, *, score: bool = False) -> int:
     store.checkpoint()  # store.sqlite alone holds the run: a copy of it misses nothing
     print(f"stored in {store.path}")
     return 0
-
-
-def _check_model_and_decoding(args) -> None:
-    """The model name and the decoding settings, refused with one line before a store is created."""
-    from .decoding import DecodingConfig
-    from .models import check_model_name
-
-    check_model_name(args.model)
-    DecodingConfig(
-        temperature=args.temperature,
-        top_p=args.top_p,
-        top_k=args.top_k,
-        repetition_penalty=args.repetition_penalty,
-        seed=args.seed,
-        **({} if args.max_new_tokens is None else {"max_new_tokens": args.max_new_tokens}),
-    )
 
 
 def _item_range(text: str, n: int, of: str = "the benchmark's items") -> tuple[int, int]:
@@ -206,6 +222,7 @@ def cmd_score(args) -> int:
     from .store import SampleStore
     from .tasks import get_task
 
+    _check_data_dir(args.data_dir)
     task = get_task(args.benchmark, args.protocol)
     store = SampleStore(args.store, create=False)  # a mistyped path is an error, not a new empty store
     _score_and_report(store, task, args)
@@ -369,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
         metavar=("NAME", "VALUE"),
         help="one parameter over the files, the value read as YAML: -p limit 30, -p models '[a, b]'; repeatable",
     )
-    r.add_argument("--out", default=None, help="run folder (default outputs/<date>-<params>)")
+    r.add_argument("--out", default=None, help="run folder, new or empty (default outputs/<date>-<params>)")
     r.set_defaults(fn=cmd_run)
     pa = sub.add_parser("params", help="a notebook's parameters with types, defaults and help")
     pa.add_argument("notebook")

@@ -12,11 +12,42 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
 class ConfigError(ValueError):
     """A decoding config that cannot be right."""
+
+
+def check_decoding(
+    *,
+    temperature: float,
+    top_p: float,
+    top_k: int,
+    repetition_penalty: float,
+    max_new_tokens: int | None,
+    name: Callable[[str], str] = str,
+    default_tokens: str | None = None,
+) -> None:
+    """The one check of the decoding numbers, wherever they come from (a DecodingConfig, `gbg generate`'s flags, a
+    params file): a ConfigError naming the first bad one as `name(field)` calls it. max_new_tokens None is the
+    benchmark's default; `default_tokens` says how the caller asks for it (in the message)."""
+    for k, v in (("temperature", temperature), ("top_p", top_p), ("repetition_penalty", repetition_penalty)):
+        if not math.isfinite(v):  # nan passes every comparison below, and JSON cannot record it
+            raise ConfigError(f"{name(k)} must be a finite number, got {v}")
+    if temperature < 0:
+        raise ConfigError(f"{name('temperature')} must be >= 0, got {temperature}")
+    if not 0 < top_p <= 1:
+        raise ConfigError(f"{name('top_p')} must be in (0, 1], got {top_p}")
+    if top_k == 0 or top_k < -1:
+        raise ConfigError(f"{name('top_k')} must be -1 (off) or >= 1, got {top_k}")
+    if repetition_penalty <= 0:
+        raise ConfigError(f"{name('repetition_penalty')} must be > 0, got {repetition_penalty}")
+    if max_new_tokens is not None and max_new_tokens < 1:
+        hint = f" ({default_tokens})" if default_tokens else ""
+        raise ConfigError(f"{name('max_new_tokens')} must be >= 1{hint}, got {max_new_tokens}")
 
 
 @dataclass(frozen=True)
@@ -33,22 +64,21 @@ class DecodingConfig:
 
     def __post_init__(self):
         object.__setattr__(self, "stop", tuple(self.stop or ()))
-        if self.temperature < 0:
-            raise ConfigError(f"temperature must be >= 0, got {self.temperature}")
+        if self.max_new_tokens is None:
+            raise ConfigError("max_new_tokens must be a number here (the caller resolves the benchmark's default)")
+        check_decoding(
+            temperature=self.temperature,
+            top_p=self.top_p,
+            top_k=self.top_k,
+            repetition_penalty=self.repetition_penalty,
+            max_new_tokens=self.max_new_tokens,
+        )
         if self.n < 1:
             raise ConfigError(f"n must be >= 1, got {self.n}")
         if self.temperature == 0 and self.n > 1:
             raise ConfigError(
                 f"n={self.n} with temperature 0: greedy decoding has one output per prompt; use n=1 or a temperature > 0"
             )
-        if not 0 < self.top_p <= 1:
-            raise ConfigError(f"top_p must be in (0, 1], got {self.top_p}")
-        if self.top_k == 0 or self.top_k < -1:
-            raise ConfigError(f"top_k must be -1 (off) or >= 1, got {self.top_k}")
-        if self.repetition_penalty <= 0:
-            raise ConfigError(f"repetition_penalty must be > 0, got {self.repetition_penalty}")
-        if self.max_new_tokens < 1:
-            raise ConfigError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
 
     @property
     def greedy(self) -> bool:

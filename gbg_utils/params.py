@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import re
 import types
 import typing
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import yaml
 
+from .decoding import ConfigError, check_decoding
 from .generate.backends import BACKENDS
 from .models import DTYPE_CHOICES, DTYPES, ModelError, check_model_name
 from .paths import PROJ_ROOT, from_root
@@ -67,7 +69,9 @@ class Common:
     judge_model: str | None = None  # alpaca_eval / arena_hard / wildbench: the OpenAI-compatible judge's model name
     judge_base_url: str | None = None  # its server (None: $OPENAI_BASE_URL or the OpenAI API); key from $OPENAI_API_KEY
     n_boot: int = 1000
-    output_dir: str = "outputs/latest"  # tables, figures and provenance of this notebook (`gbg run` sets it)
+    # Tables, figures and provenance of this notebook: each schema names its own folder, outputs/latest/<notebook>
+    # (the layout of a `gbg run` folder, which sets it), so notebooks run from JupyterLab do not overwrite each other.
+    output_dir: str = "outputs/latest/common"
 
     def check(self) -> None:
         from .tasks import get_task, list_tasks
@@ -92,7 +96,20 @@ class Common:
         _require(self.backend in BACKENDS, f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
         _require(self.dtype in DTYPE_CHOICES, f"dtype must be one of {', '.join(DTYPE_CHOICES)}, got {self.dtype!r}")
         _require(self.n_samples >= 1, f"n_samples must be >= 1, got {self.n_samples}")
+        try:  # the numbers every generation run checks, here before papermill starts any notebook
+            check_decoding(
+                temperature=self.temperature,
+                top_p=self.top_p,
+                top_k=self.top_k,
+                repetition_penalty=self.repetition_penalty,
+                max_new_tokens=self.max_new_tokens,
+                default_tokens="None: the benchmark's default",
+            )
+        except ConfigError as e:
+            raise ParamError(str(e)) from None
         _require(self.temperature > 0, f"temperature must be > 0 for sampling (greedy is always run too), got {self.temperature}")
+        _require(self.n_boot >= 0, f"n_boot must be >= 0 (0: no bootstrap), got {self.n_boot}")
+        _require(self.data_path is None or self.data_path.is_dir(), f"data_dir {self.data_dir} is not a folder")
         _require(self.limit is None or self.limit >= 1, f"limit must be >= 1 or None, got {self.limit}")
         _require(bool(self.models) and bool(self.benchmarks), "models and benchmarks must not be empty")
         judged = [b for b in self.benchmarks if getattr(get_task(b), "judged", False)]
@@ -123,7 +140,7 @@ class Common:
 
 @dataclass(frozen=True)
 class Gap(Common):
-    pass
+    output_dir: str = "outputs/latest/gap"
 
 
 @dataclass(frozen=True)
@@ -131,6 +148,7 @@ class Scaling(Common):
     models: list[str] = field(default_factory=lambda: ["smollm2-135m", "qwen2.5-coder-0.5b"])
     benchmarks: list[str] = field(default_factory=lambda: ["humaneval"])
     sizes: list[float] = field(default_factory=lambda: [0.135, 0.5])  # parameters (B) of each model, same order
+    output_dir: str = "outputs/latest/scaling"
 
     def check(self):
         super().check()
@@ -146,6 +164,7 @@ class Alignment(Common):
     methods: list[str] = field(
         default_factory=lambda: ["stand-in: SmolLM2-135M-Instruct", "stand-in: Qwen2.5-Coder-0.5B-Instruct"]
     )  # the alignment method of each model, same order
+    output_dir: str = "outputs/latest/alignment"
 
     def check(self):
         super().check()
@@ -161,10 +180,14 @@ class Temperature(Common):
     limit: int | None = 5
     temperatures: list[float] = field(default_factory=lambda: [0.0, 0.5, 1.0, 1.5])
     slider_item: int = 0  # which item the live slider re-samples
+    output_dir: str = "outputs/latest/temperature"
 
     def check(self):
         super().check()
-        _require(all(t >= 0 for t in self.temperatures), f"temperatures must be >= 0, got {self.temperatures}")
+        _require(
+            all(math.isfinite(t) and t >= 0 for t in self.temperatures),
+            f"temperatures must be finite and >= 0, got {self.temperatures}",
+        )
 
 
 @dataclass(frozen=True)
@@ -173,17 +196,19 @@ class Repetition(Common):
     limit: int | None = 5
     n_samples: int = 4
     repetition_penalties: list[float] = field(default_factory=lambda: [1.0, 1.2])
+    output_dir: str = "outputs/latest/repetition"
 
     def check(self):
         super().check()
         _require(
-            all(r > 0 for r in self.repetition_penalties), f"repetition_penalties must be > 0, got {self.repetition_penalties}"
+            all(math.isfinite(r) and r > 0 for r in self.repetition_penalties),
+            f"repetition_penalties must be finite and > 0, got {self.repetition_penalties}",
         )
 
 
 @dataclass(frozen=True)
 class Length(Common):
-    pass
+    output_dir: str = "outputs/latest/length"
 
 
 @dataclass(frozen=True)
@@ -193,6 +218,7 @@ class BestOfN(Common):
     reference_score: float | None = None  # a stronger model's greedy score, drawn as a line
     reference_label: str = "reference"
     reference_from_paper: bool = False  # C8(c)'s bar: the paper's GPT-4-Turbo line per benchmark (Figure 4)
+    output_dir: str = "outputs/latest/best_of_n"
 
     def check(self):
         super().check()
@@ -226,6 +252,7 @@ class Stability(Common):
     reference_backend: str = "transformers"
     reference_dtype: str = "float32"
     reference_batch_size: int = 1
+    output_dir: str = "outputs/latest/stability"
 
     def check(self):
         super().check()
@@ -367,7 +394,15 @@ def load_params(notebook: str, name_or_path: str) -> dict:
     if not path.is_file():
         avail = sorted(p.stem for p in (PARAMS_DIR / notebook).glob("*.yaml"))
         raise ParamError(f"no params file {path} for notebook {notebook!r}; available: {', '.join(avail) or 'none'}")
-    data = yaml.safe_load(path.read_text()) or {}
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as e:
+        raise ParamError(f"{path}: not UTF-8 text (byte {e.start})") from None
+    except yaml.YAMLError as e:  # PyYAML's message spans lines and quotes the file: one line, the place and the problem
+        mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ParamError(f"{path}: not valid YAML{where}: {problem}") from None
     if not isinstance(data, dict):
         raise ParamError(f"{path} must hold a mapping of parameter names to values")
     try:

@@ -31,7 +31,7 @@ def test_listings():
         (["generate", "--model", "qwen-0.5b"], "gbg: error: unknown model 'qwen-0.5b'"),
         (["generate", "--benchmark", "gsm8"], "gbg: error: unknown task 'gsm8'"),
         (["generate", "--model", "smollm2-135m", "--backend", "tgi"], "gbg: error: unknown backend 'tgi'"),
-        (["generate", "--model", "smollm2-135m", "--temperature", "-1"], "gbg: error: temperature must be >= 0"),
+        (["generate", "--model", "smollm2-135m", "--temperature", "-1"], "gbg: error: --temperature must be >= 0"),
         (["run", "gapp"], "gbg: error: unknown notebook 'gapp' (did you mean 'gap'?)"),
         (["run", "gap", "--params", "nightly"], "gbg: error: no params file"),
     ],
@@ -60,6 +60,112 @@ def test_bad_subsets_are_one_line_exit_2_and_create_no_store(args, msg, tmp_path
     assert out.returncode == 2, out.stderr[-1500:]
     assert out.stderr.startswith(msg) and len(out.stderr.strip().splitlines()) == 1, out.stderr
     assert not store.exists() and not store.parent.exists()
+
+
+# Generation arguments that passed today reached the store (created) and the backend: an unreachable openai server
+# makes such a run fail late (exit 2 after the store exists); a checked argument fails before either.
+UNREACHABLE = ["--backend", "openai", "--base-url", "http://127.0.0.1:9/v1"]
+
+
+@pytest.mark.parametrize(
+    "args, msg",
+    [
+        (["--limit", "-1"], "gbg: error: --limit must be >= 1 (leave it out for all items), got -1"),
+        (["--items", "5000:5100"], "gbg: error: --items 5000:5100 goes past the end: humaneval's 164 items are positions 0:164"),
+        (["--n-samples", "0"], "gbg: error: --n-samples must be >= 1 (for greedy only: --temperature 0), got 0"),
+        (["--n-samples", "-1"], "gbg: error: --n-samples must be >= 1 (for greedy only: --temperature 0), got -1"),
+        (
+            ["--max-new-tokens", "0"],
+            "gbg: error: --max-new-tokens must be >= 1 (leave it out for the benchmark's default), got 0",
+        ),
+        (["--temperature", "nan"], "gbg: error: --temperature must be a finite number, got nan"),
+        (["--temperature", "inf"], "gbg: error: --temperature must be a finite number, got inf"),
+        (["--top-p", "0"], "gbg: error: --top-p must be in (0, 1], got 0.0"),
+        (["--top-p", "1.5"], "gbg: error: --top-p must be in (0, 1], got 1.5"),
+        (["--top-k", "0"], "gbg: error: --top-k must be -1 (off) or >= 1, got 0"),
+        (["--repetition-penalty", "0"], "gbg: error: --repetition-penalty must be > 0, got 0.0"),
+        (["--repetition-penalty", "nan"], "gbg: error: --repetition-penalty must be a finite number, got nan"),
+        (["--data-dir", "/nonexistent/gbg-data"], "gbg: error: --data-dir /nonexistent/gbg-data is not a folder"),
+    ],
+)
+def test_every_bad_generation_argument_is_exit_2_before_the_store_exists(args, msg, tmp_path):
+    store = tmp_path / "new" / "s.sqlite"
+    out = gbg("generate", "--benchmark", "humaneval", *UNREACHABLE, *args, "--store", str(store))
+    assert out.returncode == 2 and out.stderr.startswith(msg), out.stderr[-1500:]
+    assert len(out.stderr.strip().splitlines()) == 1 and not store.parent.exists()
+
+
+def _broken_copy(tmp_path, bench: str, rel: str, content: bytes):
+    """A copy of the shared data dir's `bench` folder with `rel` replaced by `content`."""
+    import shutil
+
+    from conftest import DATA_DIR
+
+    d = tmp_path / "data"
+    shutil.copytree(os.environ.get("GBG_DATA_DIR", DATA_DIR).split(os.pathsep)[0] + f"/{bench}", d / bench)
+    (d / bench / rel).chmod(0o644)
+    (d / bench / rel).write_bytes(content)
+    return d, d / bench / rel
+
+
+@pytest.mark.parametrize(
+    "bench, rel, content, msg",
+    [
+        ("gsm8k", "test.jsonl", b'{"question": "1+1?", "answer": "#### 2"}\n{"question": \n', "line 2: not valid JSON"),
+        ("gsm8k", "test.jsonl", b'{"question": "\xff\xfe", "answer": "#### 2"}\n', "not UTF-8 text"),
+        ("humaneval", "HumanEval.jsonl.gz", b"\x1f\x8b\x08\x00 truncated", "not a readable gzip file"),
+        ("humaneval", "HumanEval.jsonl.gz", b"plain text, not gzip", "not a readable gzip file"),
+    ],
+)
+def test_a_broken_data_file_is_named_in_one_line(bench, rel, content, msg, tmp_path):
+    data, broken = _broken_copy(tmp_path, bench, rel, content)
+    store = tmp_path / "new" / "s.sqlite"
+    out = gbg("generate", "--benchmark", bench, *UNREACHABLE, "--data-dir", str(data), "--store", str(store))
+    assert out.returncode == 2 and out.stderr.startswith(f"gbg: error: {broken}: "), out.stderr[-1500:]
+    assert msg in out.stderr and len(out.stderr.strip().splitlines()) == 1 and not store.parent.exists()
+
+
+@pytest.mark.parametrize(
+    "extra, msg",
+    [
+        (["-p", "max_new_tokens", "0"], "gbg: error: max_new_tokens must be >= 1 (None: the benchmark's default), got 0"),
+        (["-p", "top_p", "1.5"], "gbg: error: top_p must be in (0, 1], got 1.5"),
+        (["-p", "top_p", "0"], "gbg: error: top_p must be in (0, 1], got 0.0"),
+        (["-p", "top_k", "0"], "gbg: error: top_k must be -1 (off) or >= 1, got 0"),
+        (["-p", "repetition_penalty", "0"], "gbg: error: repetition_penalty must be > 0, got 0.0"),
+        (["-p", "temperature", "nan"], "gbg: error: temperature must be a finite number, got nan"),
+        (["-p", "n_boot", "-1"], "gbg: error: n_boot must be >= 0 (0: no bootstrap), got -1"),
+        (["-p", "data_dir", "/nonexistent/gbg-data"], "gbg: error: data_dir /nonexistent/gbg-data is not a folder"),
+        (["-f", "{tmp}/decoding.yaml"], "gbg: error: {tmp}/decoding.yaml: top_k must be -1 (off) or >= 1, got 0"),
+        (
+            ["-f", "{tmp}/bad.yaml"],
+            "gbg: error: {tmp}/bad.yaml: not valid YAML, line 2, column 13: mapping values are not allowed here",
+        ),
+        (["-f", "{tmp}/list.yaml"], "gbg: error: {tmp}/list.yaml must hold a mapping of parameter names to values"),
+        (["-p", "temperatures", "[0.5, .inf]"], "gbg: error: temperatures must be finite and >= 0, got [0.5, inf]"),
+        (["--out", "{tmp}/used"], "gbg: error: --out {tmp}/used is not empty (it holds gap): a run needs a new or empty folder"),
+    ],
+)
+def test_every_bad_run_argument_is_exit_2_before_any_notebook_or_folder(extra, msg, tmp_path):
+    (tmp_path / "decoding.yaml").write_text("top_k: 0\n")
+    (tmp_path / "bad.yaml").write_text("seed: 1\nn_samples: 3: 4\n")
+    (tmp_path / "list.yaml").write_text("- seed\n- 1\n")
+    (tmp_path / "used" / "gap").mkdir(parents=True)
+    (tmp_path / "used" / "gap" / "verdicts.json").write_text("{}")
+    extra = [x.replace("{tmp}", str(tmp_path)) for x in extra]
+    notebook = "temperature" if "temperatures" in extra else "gap"
+    out_dir = tmp_path / "run"
+    if "--out" not in extra:
+        extra += ["--out", str(out_dir)]
+    # A run that got past the checks would start the notebook on an unreachable server: exit 1, not 2.
+    out = gbg("run", notebook, "--params", "smoke", *extra, "-p", "backend", "openai", "-p", "base_url", "http://127.0.0.1:9/v1")
+    assert out.returncode == 2 and out.stderr.startswith(msg.replace("{tmp}", str(tmp_path))), out.stderr[-1500:]
+    assert len(out.stderr.strip().splitlines()) == 1
+    assert (
+        not out_dir.exists()
+        and os.listdir(tmp_path / "used") == ["gap"]
+        and os.listdir(tmp_path / "used" / "gap") == ["verdicts.json"]
+    )
 
 
 def test_a_bad_limit_in_gbg_run_is_exit_2_before_any_output_folder(tmp_path):

@@ -1,5 +1,7 @@
 """The research notebooks, executed for real by papermill on the embedded test model, and their report."""
 
+import base64
+import io
 import json
 import os
 import re
@@ -10,10 +12,18 @@ import nbformat
 import pandas as pd
 import pytest
 import yaml
+from PIL import Image
 
 from gbg_utils.findings import paper
 from gbg_utils.params import NOTEBOOK_DIR, NOTEBOOKS, PARAMS_DIR, SCHEMAS, ParamError, load_params, validate
-from gbg_utils.report.papermill import NotebookResult, build_report, check_params_file, parameters_mismatches, run_notebooks
+from gbg_utils.report.papermill import (
+    NotebookResult,
+    build_report,
+    check_params_file,
+    notebook_parameters,
+    parameters_mismatches,
+    run_notebooks,
+)
 
 EXPECTED = {  # notebook -> {table: columns it must have}, and figures it must write
     "gap": (
@@ -37,6 +47,28 @@ def smoke_run(tmp_path_factory, smol_path):
     run_dir = tmp_path_factory.mktemp("smoke_run")
     results = run_notebooks("all", "smoke", run_dir=run_dir, overrides={"store": str(run_dir / "store.sqlite")}, progress=False)
     return run_dir, {r.name: r for r in results}
+
+
+def _own_store(smoke_run, tmp_path) -> str:
+    """A copy of the smoke run's store for a test that writes: the shared one stays what the notebooks left, so a
+    test reading it (test_numbers_in_the_tables_match_the_store) does not depend on which tests ran before it."""
+    import sqlite3
+
+    src, dst = sqlite3.connect(smoke_run[0] / "store.sqlite"), sqlite3.connect(tmp_path / "store.sqlite")
+    src.backup(dst)  # consistent under WAL, unlike a file copy
+    src.close()
+    dst.close()
+    return str(tmp_path / "store.sqlite")
+
+
+def _store_rows(path) -> dict:
+    import sqlite3
+
+    con = sqlite3.connect(path)
+    try:
+        return {t: con.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("samples", "scores")}
+    finally:
+        con.close()
 
 
 @pytest.mark.slow
@@ -77,13 +109,14 @@ def test_numbers_in_the_tables_match_the_store(smoke_run):
 
 
 @pytest.mark.slow
-def test_gbg_demo_on_the_store_the_notebooks_filled(smoke_run, capsys):
+def test_gbg_demo_on_the_store_the_notebooks_filled(smoke_run, capsys, tmp_path):
     """The notebooks stored several greedy configs of one model and benchmark (length limits, penalties);
     the CLI summary pairs each sampled config with its own greedy twin instead of failing on "2 greedy configs"."""
     from gbg_utils.cli import main
 
-    run_dir, _ = smoke_run
-    store = str(run_dir / "store.sqlite")
+    shared = smoke_run[0] / "store.sqlite"
+    before = _store_rows(shared)
+    store = _own_store(smoke_run, tmp_path)
     rc = main(
         [
             "demo",
@@ -109,12 +142,13 @@ def test_gbg_demo_on_the_store_the_notebooks_filled(smoke_run, capsys):
     assert len(lines) == 1 and "std over 3 runs" in lines[0] and "2 items" in lines[0]  # exactly this run's samples
     assert main(["score", "--benchmark", "gsm8k", "--model", "smollm2-135m", "--store", store]) == 0
     assert len([x for x in capsys.readouterr().out.splitlines() if "sampling mean" in x]) >= 2  # one per sampled setting
+    assert _store_rows(store)["samples"] > before["samples"] and _store_rows(shared) == before  # the run's own copy grew
 
 
 @pytest.mark.slow
 def test_report_opens_in_headless_chromium(smoke_run, tmp_path):
     """index.html loads in a real browser, every figure decodes, and no link is broken."""
-    run_dir, _ = smoke_run
+    run_dir, results = smoke_run
     index = run_dir / "index.html"
     text = index.read_text()
     hrefs = re.findall(r'(?:href|src)="([^"]+)"', text)
@@ -122,9 +156,15 @@ def test_report_opens_in_headless_chromium(smoke_run, tmp_path):
     assert local and all((run_dir / h).exists() for h in local), [h for h in local if not (run_dir / h).exists()]
     # The one way out is the paper the scorecard is read against (unreachable from here, so not followed).
     assert {h for h in hrefs if h.startswith("https://")} <= {paper.load()["paper"]["url"]}
-    for page in run_dir.glob("*.html"):  # the notebook pages embed their figures
-        if page.name != "index.html":
-            assert "data:image/png;base64" in page.read_text()
+    for name, r in results.items():  # each notebook's page embeds every figure its notebook shows, as decodable PNGs
+        embedded = re.findall(r'src="data:image/png;base64,([^"]+)"', (run_dir / f"{name}.html").read_text())
+        shown = [o for c in nbformat.read(r.output, as_version=4).cells if c.cell_type == "code" for o in c.outputs]
+        shown = [o for o in shown if "image/png" in o.get("data", {})]
+        assert len(embedded) == len(shown) >= len(EXPECTED[name][1]), (name, len(embedded), len(shown))
+        for b64 in embedded:
+            with Image.open(io.BytesIO(base64.b64decode(b64))) as im:
+                assert im.format == "PNG" and min(im.size) >= 100
+                im.load()  # decodes the whole image: a truncated one raises
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         if os.environ.get("CI"):
@@ -279,10 +319,24 @@ def test_executed_notebook_shows_its_figures_and_no_engine_logs(smoke_run, name)
 
 
 @pytest.mark.parametrize("params_file", sorted(PARAMS_DIR.glob("*/*.yaml")), ids=lambda p: f"{p.parent.name}/{p.stem}")
-def test_every_params_file_fits_its_notebook(params_file):
-    """Like `papermill --prepare-only`: every key is in the parameters cell and every value validates."""
-    data = check_params_file(params_file.parent.name, params_file.stem)
-    assert data == yaml.safe_load(params_file.read_text())
+def test_every_params_file_fits_its_notebook_and_a_broken_copy_does_not(params_file, tmp_path):
+    """Like `papermill --prepare-only`: every key is in the parameters cell and every value validates and reaches the
+    notebook as written; the same file with one key misspelled, one value mistyped or out of range is refused, named."""
+    name = params_file.parent.name
+    data = yaml.safe_load(params_file.read_text())
+    P = validate(name, check_params_file(name, params_file.stem), strict=True)
+    assert {k: getattr(P, k) for k in data} == data and set(data) <= set(notebook_parameters(name))
+    first = next(iter(data))
+    for change, msg in [
+        ({first + "_": data[first]}, f"unknown parameter '{first}_'"),
+        ({"n_samples": "8"}, "parameter 'n_samples' of notebook .* must be int, got '8'"),
+        ({"top_k": 0}, r"top_k must be -1 \(off\) or >= 1, got 0"),
+        ({"n_boot": -1}, "n_boot must be >= 0"),
+    ]:
+        broken = tmp_path / f"{params_file.stem}.yaml"
+        broken.write_text(yaml.safe_dump({**data, **change}))
+        with pytest.raises(ParamError, match=f"^{re.escape(str(broken))}: .*{msg}"):
+            check_params_file(name, str(broken))
 
 
 def test_misspelled_parameter_is_named_with_a_suggestion(tmp_path):
@@ -324,14 +378,13 @@ def test_unknown_notebook_and_params_name():
 def test_a_failed_notebook_is_reported_and_does_not_stop_the_others(smoke_run, tmp_path, monkeypatch):
     import gbg_utils.report.papermill as nbmod
 
-    run_dir, _ = smoke_run
     broken = nbformat.read(NOTEBOOK_DIR / "gap.ipynb", as_version=4)
     broken.cells.append(nbformat.v4.new_code_cell("raise RuntimeError('deliberately broken')"))
     nbformat.write(broken, tmp_path / "gap.ipynb")
     real = nbmod.notebook_path
     monkeypatch.setattr(nbmod, "notebook_path", lambda n: tmp_path / "gap.ipynb" if n == "gap" else real(n))
     results = run_notebooks(
-        ["gap", "length"], "smoke", run_dir=tmp_path / "run", overrides={"store": str(run_dir / "store.sqlite")}, progress=False
+        ["gap", "length"], "smoke", run_dir=tmp_path / "run", overrides={"store": _own_store(smoke_run, tmp_path)}, progress=False
     )
     gap, length = results
     assert gap.status == "failed" and "deliberately broken" in gap.error and gap.output.is_file()
@@ -346,7 +399,6 @@ def test_best_of_n_adds_a_reward_model_curve(smoke_run, tmp_path):
     """A reward model named in params is scored over the store and drawn as its own best-of-k curve."""
     from test_reward import _llama3_tokenizer, _save_rm
 
-    run_dir, _ = smoke_run
     rm = _save_rm(tmp_path / "tiny-rm", _llama3_tokenizer())
     cfg = json.loads((tmp_path / "tiny-rm" / "config.json").read_text())
     cfg["max_position_embeddings"] = 4096  # rotary positions: the 8-shot GSM8K prompt needs the room
@@ -356,7 +408,7 @@ def test_best_of_n_adds_a_reward_model_curve(smoke_run, tmp_path):
         "smoke",
         run_dir=tmp_path / "run",
         progress=False,
-        overrides={"store": str(run_dir / "store.sqlite"), "reward_models": [rm]},
+        overrides={"store": _own_store(smoke_run, tmp_path), "reward_models": [rm]},
     )
     assert r.status == "ok", r.error
     curves = pd.read_csv(r.out_dir / "best_of_k.csv")
@@ -364,7 +416,7 @@ def test_best_of_n_adds_a_reward_model_curve(smoke_run, tmp_path):
     assert len(rewards) == 3 and rewards.value.between(0, 1).all()  # k = 1..3
     from gbg_utils.store import SampleStore
 
-    assert SampleStore(run_dir / "store.sqlite").scores(scorer=rewards.selector.iloc[0])["score"].notna().all()
+    assert SampleStore(tmp_path / "store.sqlite").scores(scorer=rewards.selector.iloc[0])["score"].notna().all()
 
 
 def test_unknown_selector_is_refused():

@@ -14,10 +14,10 @@ from gbg_utils.paths import PROJ_ROOT
 def test_relative_paths_resolve_from_the_project_root_not_the_cwd(tmp_path, monkeypatch):
     (tmp_path / "notebooks").mkdir()
     monkeypatch.chdir(tmp_path / "notebooks")  # where JupyterLab starts a notebook's kernel
-    P = validate("gap", {"store": "outputs/s.sqlite", "output_dir": "outputs/latest", "data_dir": "../shared/data"})
+    P = validate("gap", {"store": "outputs/s.sqlite", "output_dir": "outputs/latest", "data_dir": "params"})
     assert P.store_path == PROJ_ROOT / "outputs" / "s.sqlite"
     assert P.output_path == PROJ_ROOT / "outputs" / "latest"
-    assert P.data_path == PROJ_ROOT / "../shared/data"
+    assert P.data_path == PROJ_ROOT / "params"  # a data_dir must exist: the project's own params/ stands in
     Q = validate("gap", {"store": str(tmp_path / "s.sqlite"), "output_dir": "~/x"})
     assert Q.store_path == tmp_path / "s.sqlite" and Q.output_path == Path.home() / "x" and Q.data_path is None
 
@@ -53,3 +53,38 @@ def test_subset_seed_is_a_parameter_and_provenance_records_the_draw(tmp_path):
     P = validate("gap", {"store": str(tmp_path / "store.sqlite"), "limit": 50, "subset_seed": 3})
     prov = json.loads(json.dumps(study.provenance(P, "gap"), default=str))
     assert prov["subset"] == {"limit": 50, "subset_seed": 3, "rule": RULE} and prov["params"]["subset_seed"] == 3
+
+
+def test_each_notebook_has_its_own_default_output_folder():
+    """Run from JupyterLab (no `gbg run`), gap and alignment each write gap.csv: into folders of their own, laid out
+    like a `gbg run` folder (<run>/<notebook>)."""
+    from gbg_utils.params import SCHEMAS
+
+    defaults = {name: validate(name, {}).output_path for name in SCHEMAS}
+    assert defaults == {name: PROJ_ROOT / "outputs" / "latest" / name for name in SCHEMAS}
+
+
+def test_decoding_numbers_n_boot_and_data_dir_are_checked_up_front(tmp_path):
+    """What `gbg run` checks before papermill starts a notebook: each of these failed only inside every notebook (n_boot
+    after all generation), or never (a missing data_dir fell through to HumanEval's packaged copy)."""
+    import pytest
+
+    from gbg_utils.params import ParamError
+
+    for bad, msg in [
+        ({"max_new_tokens": 0}, r"max_new_tokens must be >= 1 \(None: the benchmark's default\), got 0"),
+        ({"top_p": 0.0}, r"top_p must be in \(0, 1\], got 0.0"),
+        ({"top_p": 1.01}, r"top_p must be in \(0, 1\], got 1.01"),
+        ({"top_k": 0}, r"top_k must be -1 \(off\) or >= 1, got 0"),
+        ({"top_k": -2}, r"top_k must be -1 \(off\) or >= 1, got -2"),
+        ({"repetition_penalty": 0.0}, r"repetition_penalty must be > 0, got 0.0"),
+        ({"temperature": float("nan")}, r"temperature must be a finite number, got nan"),
+        ({"temperature": float("inf")}, r"temperature must be a finite number, got inf"),
+        ({"n_boot": -1}, r"n_boot must be >= 0 \(0: no bootstrap\), got -1"),
+        ({"data_dir": str(tmp_path / "missing")}, r"data_dir .*missing is not a folder"),
+    ]:
+        with pytest.raises(ParamError, match=msg):
+            validate("gap", bad)
+    with pytest.raises(ParamError, match=r"repetition_penalties must be finite and > 0"):
+        validate("repetition", {"repetition_penalties": [1.0, float("nan")]})
+    assert validate("gap", {"max_new_tokens": None, "n_boot": 0, "top_k": 1, "top_p": 1.0}).max_new_tokens is None

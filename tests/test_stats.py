@@ -411,7 +411,14 @@ def test_sweep_length_runs_curves(table):
     one = sw[(sw.model == "a") & (sw.benchmark == "gsm8k")]
     assert list(one.decoding) == ["greedy", "sampled", "sampled"] and list(one.temperature) == [0, 0.3, 1.0]
     ln = st.length_table(table)
-    assert (ln.loc[ln.decoding == "greedy", "ratio_to_greedy"] == 1).all()
+    sub = table[(table.model == "b") & (table.benchmark == "mmlu")]
+    greedy_tokens = sub.loc[sub.greedy, "n_tokens"].mean()
+    for t in (0.3, 1.0):  # each sampled cell's mean length over its own greedy twin's, computed here from the rows
+        want = sub[~sub.greedy & (sub.temperature == t)].groupby("item_id")["n_tokens"].mean().mean() / greedy_tokens
+        row = ln[(ln.model == "b") & (ln.benchmark == "mmlu") & (ln.temperature == t)].iloc[0]
+        assert row.ratio_to_greedy == pytest.approx(want) and abs(want - 1) > 0.02  # a ratio that could be wrong
+    greedy_row = ln[(ln.model == "b") & (ln.benchmark == "mmlu") & (ln.decoding == "greedy")].iloc[0]
+    assert greedy_row.mean_tokens == pytest.approx(greedy_tokens)
     rs = st.run_scores(table)
     assert len(rs) == 12 * 8
     cv = st.best_of_k_curves(table, selectors=["reward"], methods=("oracle", "pass", "random", "majority"), n_boot=100)

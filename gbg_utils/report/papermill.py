@@ -146,6 +146,17 @@ def check_params_file(name: str, params_name: str) -> dict:
     return data
 
 
+def check_run_dir(run_dir: Path) -> None:
+    """A run goes into a new or empty folder: in a used one, a notebook that fails this time would show the last
+    run's tables, figures and verdicts in the report as if they were this run's."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ParamError(f"--out {run_dir} is not a folder")
+    held = sorted(p.name for p in run_dir.iterdir()) if run_dir.is_dir() else []
+    if held:
+        shown = ", ".join(held[:5]) + (f" and {len(held) - 5} more" if len(held) > 5 else "")
+        raise ParamError(f"--out {run_dir} is not empty (it holds {shown}): a run needs a new or empty folder")
+
+
 def run_notebooks(
     names: list[str] | str,
     params_name: str,
@@ -156,7 +167,8 @@ def run_notebooks(
 ) -> list[NotebookResult]:
     """Execute notebooks into `run_dir` with their parameters layered as papermill's -f and -p do: the notebook's
     defaults, then `params/<notebook>/<params_name>.yaml`, then each of `files` in order (later wins), then
-    `overrides`. Everything is checked strictly against each notebook before the first one runs."""
+    `overrides`. Everything is checked strictly against each notebook, and `run_dir` is new or empty, before the first
+    one runs."""
     names = list(NOTEBOOKS) if names == "all" else ([names] if isinstance(names, str) else list(names))
     for n in names:
         schema(n)
@@ -172,6 +184,7 @@ def run_notebooks(
     for n, p in all_params.items():  # overrides too: papermill would only warn on a misspelled one
         validate(n, p, strict=True)
     run_dir = Path(run_dir or OUTPUTS / f"{_dt.datetime.now():%Y%m%d-%H%M%S}-{params_name}")
+    check_run_dir(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     layers = " + ".join([params_name, *map(str, files)] + (["-p " + ", ".join(overrides)] if overrides else []))
     saved_log = os.environ.get("GBG_ENGINE_LOG")

@@ -22,14 +22,13 @@ and `PAPER_RULE`: the last number, compared as text. `rule_variants()` scores gb
 
 from __future__ import annotations
 
-import json
 import re
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from pathlib import Path
 
 from .base import Item, PrefilledChat, Protocol, Score, Task, chat
-from .data import DataSearch
+from .data import DataSearch, read_json, read_jsonl
 
 TEST_FILE = "gsm8k/test.jsonl"
 EXEMPLARS_OPEN_INSTRUCT = "gsm8k/gsm8k_8shot_cot_exemplars.open_instruct.json"
@@ -287,8 +286,7 @@ class GSM8K(Task):
         src = DataSearch(self.name, data_dir)
         d = src.local(TEST_FILE)
         if d is not None:
-            with open(d / TEST_FILE, encoding="utf-8") as f:
-                rows = [json.loads(line) for line in f if line.strip()]
+            rows = read_jsonl(d / TEST_FILE)
         else:
             rows = src.hub(*HUB)
             if rows is None:
@@ -305,11 +303,11 @@ class GSM8K(Task):
         src = DataSearch(self.name + " 8-shot exemplars", data_dir)
         d = src.local(EXEMPLARS_OPEN_INSTRUCT)
         if d is not None:
-            ex = json.loads((d / EXEMPLARS_OPEN_INSTRUCT).read_text("utf-8"))["exemplars"]
+            ex = read_json(d / EXEMPLARS_OPEN_INSTRUCT)["exemplars"]
             return [{"question": e["question"], "cot_answer": e["cot_answer"]} for e in ex]
         d = src.local(EXEMPLARS_LM_EVAL)
         if d is not None:
-            ex = json.loads((d / EXEMPLARS_LM_EVAL).read_text("utf-8"))["exemplars"]
+            ex = read_json(d / EXEMPLARS_LM_EVAL)["exemplars"]
             return [{"question": e["question"], "cot_answer": _so_the_answer(e["target"])} for e in ex]
         ex = _lm_eval_package_exemplars(src)
         if ex:

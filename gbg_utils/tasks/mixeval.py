@@ -27,12 +27,11 @@ does. `rule_variants()` scores the other rule beside.
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 import re
 
 from .base import Item, PrefilledChat, Protocol, Score, Task, chat
-from .data import DataSearch
+from .data import DataSearch, read_json
 
 RELEASE = "mixeval-2024-06-01"
 FILES = ("free-form.json", "multiple-choice.json")
@@ -248,7 +247,7 @@ class MixEval(Task):
         items = []
         for fmt, rel, hub_split in zip(("free-form", "multiple-choice"), rels, ("free_form", "multiple_choice")):
             if d is not None:
-                obj = json.loads((d / rel).read_text("utf-8"))
+                obj = read_json(d / rel)
                 rows = [obj[k] for k in sorted(obj, key=int)]
             else:
                 rows = src.hub(HUB, self.hub_config, hub_split)

@@ -25,11 +25,12 @@ from __future__ import annotations
 
 import ast
 import csv
+import io
 import json
 import re
 
 from .base import Item, PrefilledChat, Protocol, Score, Task, chat
-from .data import DataSearch, TaskDataError
+from .data import DataSearch, TaskDataError, read_text
 
 SUBJECTS = (
     "anatomy astronomy business_ethics clinical_knowledge college_chemistry college_computer_science "
@@ -247,11 +248,10 @@ class MMLURedux(Task):
 
 def read_csv(path) -> list[dict]:
     """One subject's CSV; the delimiter (`,` or `;`) is sniffed from the header line."""
-    with open(path, encoding="utf-8", newline="") as f:
-        header = f.readline()
-        delim = ";" if header.count(";") > header.count(",") else ","
-        f.seek(0)
-        return list(csv.DictReader(f, delimiter=delim))
+    text = read_text(path)  # a file that is not UTF-8 is a one-line error naming it
+    header = text.split("\n", 1)[0]
+    delim = ";" if header.count(";") > header.count(",") else ","
+    return list(csv.DictReader(io.StringIO(text, newline=""), delimiter=delim))
 
 
 def _item(subject: str, i: int, r: dict) -> Item:

@@ -21,7 +21,6 @@ alpaca_eval's `get_winrate` (win_rate, standard_error, ...) and the LC win rate 
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -31,7 +30,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..base import Item, chat
-from ..data import DataSearch
+from ..data import DataSearch, read_json
 from .base import JudgeClient, JudgedTask, Judgment, Template, data_error
 
 OUTPUTS_FILE = "alpaca_eval/gpt4_1106_preview.model_outputs.json"
@@ -87,7 +86,7 @@ class AlpacaEval(JudgedTask):
         d = src.local(OUTPUTS_FILE)
         if d is None:
             raise data_error(src, OUTPUTS_FILE + " (alpaca_eval's results/gpt4_1106_preview/model_outputs.json)")
-        rows = json.loads((d / OUTPUTS_FILE).read_text(encoding="utf-8"))
+        rows = read_json(d / OUTPUTS_FILE)
         # The id is the row's position in the eval set: alpaca_eval's `index` (instruction_difficulty is keyed by it).
         items = [
             Item(str(i), {"instruction": r["instruction"], "baseline": r["output"], "dataset": r["dataset"]}, r["dataset"])

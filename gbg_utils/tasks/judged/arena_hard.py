@@ -22,14 +22,13 @@ loss 0 (unweighted; the weighted benchmark score comes from `metrics`).
 
 from __future__ import annotations
 
-import json
 import re
 
 import numpy as np
 import pandas as pd
 
 from ..base import Item, chat
-from ..data import DataSearch
+from ..data import DataSearch, read_jsonl
 from .base import JudgeClient, JudgedTask, Judgment, Template, data_error
 
 QUESTION_FILE = "arena_hard/question.jsonl"
@@ -111,21 +110,17 @@ class ArenaHard(JudgedTask):
         if d is None:
             raise data_error(src, f"{QUESTION_FILE} and {BASELINE_FILE} (arena-hard-auto's data/arena-hard-v0.1)")
         base = {}
-        for line in (d / BASELINE_FILE).read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                r = json.loads(line)
-                base[r["question_id"]] = r["choices"][0]["turns"][0]["content"]
+        for r in read_jsonl(d / BASELINE_FILE):
+            base[r["question_id"]] = r["choices"][0]["turns"][0]["content"]
         items = []
-        for line in (d / QUESTION_FILE).read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                q = json.loads(line)
-                items.append(
-                    Item(
-                        q["question_id"],
-                        {"question": q["turns"][0]["content"], "baseline": base[q["question_id"]], "cluster": q["cluster"]},
-                        q["cluster"],
-                    )
+        for q in read_jsonl(d / QUESTION_FILE):
+            items.append(
+                Item(
+                    q["question_id"],
+                    {"question": q["turns"][0]["content"], "baseline": base[q["question_id"]], "cluster": q["cluster"]},
+                    q["cluster"],
                 )
+            )
         return items
 
     def prompt(self, item: Item) -> list[dict]:

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from ..base import Item
-from ..data import DataSearch, TaskDataError
+from ..data import DataSearch, TaskDataError, read_json, read_jsonl
 from .base import JudgeClient, JudgedTask, Judgment, Template
 
 TEMPLATE_FILES = {"eval_template.score.v2.md": "eval_template.score.v2.md"}
@@ -180,7 +180,4 @@ def _offline() -> bool:
 def _read(path: Path) -> list[dict]:
     if path.suffix == ".parquet":
         return pd.read_parquet(path).to_dict("records")
-    text = path.read_text(encoding="utf-8")
-    if path.suffix == ".json":
-        return json.loads(text)
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
+    return read_json(path) if path.suffix == ".json" else read_jsonl(path)
