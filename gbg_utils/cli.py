@@ -293,6 +293,37 @@ def cmd_store_export(args) -> int:
     return 0
 
 
+def cmd_show(args) -> int:
+    """One item as the item explorer shows it (report/items.py): prompt, greedy and every sampled completion."""
+    from .report.items import ORDERS, item_text, item_views, show_command, stored_frame
+    from .store import SampleStore
+
+    _check_data_dir(args.data_dir)
+    store = SampleStore(args.store, readonly=True)
+    df = stored_frame(store, args.model, args.benchmark, args.protocol)
+    if df.empty:
+        raise ValueError(f"no samples of {args.model} on {args.benchmark} under the {args.protocol} protocol in {args.store}")
+    order = ORDERS[0] if args.item is None else "benchmark order"
+    views = item_views(store, df, args.benchmark, args.model, args.config, order, args.protocol, args.data_dir)
+    if args.item is None:  # a list, the most telling first: pick one with --item
+        print(
+            f"{args.model} on {args.benchmark} ({args.protocol} protocol), {views[0].config if views else ''}: {len(views)} items, "
+            f"greedy right and samples mostly wrong first"
+        )
+        for v in views[: args.top]:
+            print(f"  {v.item_id:<24} {v.summary()}")
+        if views:
+            print(f"one item in full: {show_command(views[0])}")
+        return 0
+    found = [v for v in views if v.item_id == args.item]
+    if not found:
+        raise ValueError(
+            f"item {args.item!r}: no samples of it in this selection (e.g. {', '.join(v.item_id for v in views[:5])})"
+        )
+    print(item_text(found[0]))
+    return 0
+
+
 def _overrides(pairs) -> dict:
     """`-p NAME VALUE` pairs, values read like papermill's -p (YAML scalars and flow lists); later wins."""
     from .params import parse_value
@@ -417,6 +448,16 @@ def main(argv: list[str] | None = None) -> int:
     ex.add_argument("store", help="the store to copy (read, never changed)")
     ex.add_argument("dest", help="the new file (must not exist)")
     ex.set_defaults(fn=cmd_store_export)
+    sh = sub.add_parser("show", help="one item: its prompt, greedy and every sampled completion, scored (the item explorer)")
+    sh.add_argument("--model", default=DEFAULT_MODEL)
+    sh.add_argument("--benchmark", required=True)
+    sh.add_argument("--item", default=None, help="the item id (left out: the items, the most telling first)")
+    sh.add_argument("--config", default=None, help="a sampled config_key (default: the first one stored)")
+    sh.add_argument("--top", type=int, default=20, help="items listed without --item")
+    _add_protocol_arg(sh)
+    sh.add_argument("--store", default=str(DEFAULT_STORE))
+    sh.add_argument("--data-dir", default=None)
+    sh.set_defaults(fn=cmd_show)
     fi = sub.add_parser("findings", help="the paper's claims and their decision rules (--paper: on its own printed numbers)")
     fi.add_argument("--paper", action="store_true", help="decide each claim on the paper's printed tables and figures")
     fi.add_argument("--json", action="store_true", help="the verdicts as JSON")

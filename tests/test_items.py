@@ -31,7 +31,7 @@ def _fill(tmp_path, n_items=4, n=8, text=None):
     task = get_task("gsm8k", "paper")
     items = task.load()[:n_items]
     store = SampleStore(tmp_path / "s.sqlite")
-    run = store.new_run({"test": True})
+    run = store.new_run({"protocol": "paper"})  # as a generation run records it
     g = store.add_config(DecodingConfig(max_new_tokens=64), ENGINE)
     s = store.add_config(DecodingConfig(temperature=1.0, max_new_tokens=64), ENGINE)
     rows = []
@@ -111,3 +111,46 @@ def test_widget_follows_its_dropdowns(filled):
     assert f"item {items[2].id}" in ex.out.value
     ex.item.value = 1
     assert "item " in ex.out.value and ex.out.value.count("<tr class='differs'>") + ex.out.value.count("<tr class=''>") == 8
+
+
+def _gbg(*args):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "gbg_utils.cli", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_gbg_show_lists_then_prints_one_item(filled, tmp_path):
+    store, task, items, df = filled
+    base = ["--model", "m1", "--benchmark", "gsm8k", "--store", str(store.path)]
+    listed = _gbg("show", *base)
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert lines[1].split()[0] == items[0].id  # Figure 3's case first
+    assert "gbg show --model m1 --benchmark gsm8k --item" in listed.stdout
+    one = _gbg("show", *base, "--item", items[2].id)
+    assert one.returncode == 0, one.stderr
+    assert f"m1 · gsm8k · item {items[2].id} · T=1 top_p=1" in one.stdout and "PROMPT" in one.stdout
+    assert one.stdout.split("\nGREEDY\n", 1)[1].count("So the answer is") == 9  # greedy and 8 samples, in full
+    bad = _gbg("show", *base, "--item", "nope")
+    assert bad.returncode == 2 and bad.stderr.startswith("gbg: error: item 'nope'") and len(bad.stderr.splitlines()) == 1
+    other = _gbg("show", *base, "--protocol", "gbg")  # these samples were generated under the paper protocol
+    assert other.returncode == 2 and "under the gbg protocol" in other.stderr
+    missing = _gbg("show", "--model", "m1", "--benchmark", "gsm8k", "--store", str(tmp_path / "typo.sqlite"))
+    assert missing.returncode == 2 and not (tmp_path / "typo.sqlite").exists()
+
+
+def test_the_report_links_each_notebooks_items_page(filled, tmp_path):
+    from gbg_utils.report.papermill import NotebookResult, build_report
+
+    store, task, items, df = filled
+    run = tmp_path / "run"
+    (run / "gap").mkdir(parents=True)
+    (run / "temperature").mkdir()
+    write_items_page(store, df, run / "gap" / "items.html", protocol="paper")
+    results = [
+        NotebookResult("gap", "ok", run / "gap.ipynb", run / "gap", 1.0),
+        NotebookResult("temperature", "ok", run / "temperature.ipynb", run / "temperature", 1.0),
+    ]
+    index = build_report(run, results, "smoke").read_text()
+    assert index.count("items.html") == 1 and '<a href="gap/items.html">' in index

@@ -165,6 +165,18 @@ def order_views(views: list[ItemView], order: str) -> list[ItemView]:
     return sorted(views, key=key)  # stable: ties keep the benchmark's order
 
 
+def stored_frame(store, model: str, benchmark: str, protocol: str = "paper") -> pd.DataFrame:
+    """What `gbg show` reads: every stored sample of one model on one benchmark generated under `protocol` (the
+    protocol its run recorded), with its score under that protocol's rule."""
+    from ..tasks import get_task
+
+    task = get_task(benchmark, protocol)
+    runs = store.runs()
+    of = {r.run_id: (r.provenance or {}).get("protocol", "gbg") for r in runs.itertuples()} if len(runs) else {}
+    df = store.frame(model=model, benchmark=benchmark, scorer_version=task.version)
+    return df[df["run_id"].map(of).fillna("gbg") == protocol].reset_index(drop=True)
+
+
 # --- rendering --------------------------------------------------------------------------------------
 def item_text(v: ItemView, width: int = 100) -> str:
     """The view for a terminal (`gbg show`): every completion in full; "≠" marks an answer other than greedy's."""

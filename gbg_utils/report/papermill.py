@@ -236,6 +236,8 @@ def build_report(run_dir: Path, results: list[NotebookResult], params_name: str)
         figures = sorted(p.name for p in r.out_dir.glob("*.png")) if r.out_dir.is_dir() else []
         tables = sorted(p.name for p in r.out_dir.glob("*.csv")) if r.out_dir.is_dir() else []
         links = " ".join(f'<a href="{r.name}/{html.escape(f)}">{html.escape(f)}</a>' for f in tables)
+        if (r.out_dir / "items.html").is_file():  # the item explorer's page (report/items.py)
+            links += f' · <a href="{r.name}/items.html">items: greedy and sampled completions</a>'
         thumbs = "".join(
             f'<a href="{r.name}/{html.escape(f)}"><img src="{r.name}/{html.escape(f)}" alt="{html.escape(f)}" '
             f'style="height:160px;margin:4px;border:1px solid #ddd"></a>'
