@@ -127,5 +127,5 @@ def _hash(s: str) -> str:
 def item_seed(model: str, benchmark: str, item_id: str, config: DecodingConfig) -> int:
     """Seed of sample 0 of an item; sample j uses seed + j (vLLM's own rule for n > 1 children)."""
     h = _hash(f"{model}\x00{benchmark}\x00{item_id}\x00{config.key}")
-    # 31 bits leave room for + j and fit every backend's seed type.
+    # 30 bits (the mask keeps 30 of the hash's 32) leave room for + j and fit every backend's seed type.
     return int(h[:8], 16) & 0x3FFFFFFF

@@ -24,7 +24,7 @@ failures past `max_failed_share` of the judgments sent, or a run where none succ
 Scores: each judged sample also gets a row in the store's `scores` table (scorer = benchmark name,
 scorer_version = "<task version>.<template sha8>+<judge model>"), so `store.frame()` sees judged benchmarks
 like any other. Scores from two judges never overwrite each other, but `store.frame()` without a
-`scorer_version` keeps, per sample, the lexicographically last version -- i.e. it could mix judges. Always
+`scorer_version` keeps, per sample, the highest version (digit runs compared as numbers: `store.version_order`) -- i.e. it could mix judges. Always
 read judged scores through `judged_frame(store, benchmark, judge)` (or pass `scorer_version=`).
 """
 
