@@ -59,7 +59,9 @@ def test_best_of_k_table_reads_and_plots_as_it_is_returned():
 
 # --- the readings the notebooks print (they lived in notebook cells) ---------------------------------------------
 def _one(seed=5, n_items=30, n_samples=4, temperatures=(0.7,)):
-    return st.synthetic_table(models=("a",), benchmarks=("gsm8k",), n_items=n_items, n_samples=n_samples, temperatures=temperatures, seed=seed)
+    return st.synthetic_table(
+        models=("a",), benchmarks=("gsm8k",), n_items=n_items, n_samples=n_samples, temperatures=temperatures, seed=seed
+    )
 
 
 def test_describe_samples_names_the_engine():
@@ -94,7 +96,9 @@ def test_describe_bands_reads_the_widest_band():
         "- a on gsm8k: bands are 95% bootstrap CIs over 30 items (sampled points: the mean of 4 samples per item), "
         f"up to ±{half:.1f} points; steps along temperature smaller than that are not resolved at this size."
     )
-    assert "along repetition penalty" in describe.describe_bands(sw.rename(columns={"temperature": "repetition_penalty"}), "repetition_penalty")
+    assert "along repetition penalty" in describe.describe_bands(
+        sw.rename(columns={"temperature": "repetition_penalty"}), "repetition_penalty"
+    )
 
 
 def test_describe_power_reads_detectable_gaps_and_the_independence_check():
@@ -109,7 +113,9 @@ def test_describe_power_reads_detectable_gaps_and_the_independence_check():
         f"points (observed gap {r.gap:+.1f}); a 3-point gap needs {int(need)} items even with unlimited samples."
     )
     i = ind.iloc[0]
-    assert lines[1].startswith(f"- a on gsm8k: run std {100 * i.observed_std:.2f} points against {100 * i.predicted_std:.2f} predicted: ")
+    assert lines[1].startswith(
+        f"- a on gsm8k: run std {100 * i.observed_std:.2f} points against {100 * i.predicted_std:.2f} predicted: "
+    )
     flagged = describe.describe_power(sizes.iloc[:0], ind.assign(flagged=True, p_value=0.0012))
     assert "larger than independent sampling allows (p = 0.0012): the runs share something beyond chance" in flagged
 
@@ -158,10 +164,15 @@ def test_length_intervals_and_scaling():
     r = lengths.iloc[0]
     text = describe.describe_length_intervals(lengths)
     assert text.startswith("Error bars: ±1.96 SE over items.\n")
-    assert f"- a on gsm8k, {r.decoding}: {r.mean_tokens:.0f} ± {1.96 * r.se:.0f} tokens (95% normal interval over 30 items" in text
+    assert (
+        f"- a on gsm8k, {r.decoding}: {r.mean_tokens:.0f} ± {1.96 * r.se:.0f} tokens (95% normal interval over 30 items" in text
+    )
     df = pd.concat([_one(seed=1).assign(size_b=0.5), _one(seed=2).assign(model="b", size_b=7.0)], ignore_index=True)
     sw = st.sweep_table(df, x="size_b", n_boot=100)
     line = describe.describe_scaling(sw)
     s = sw[(sw.size_b == 7.0) & (sw.decoding != "greedy")].iloc[0]
     assert line.startswith("- gsm8k (30 items), mean [95% CI]: 0.5B greedy ")
-    assert f"7B {s.decoding} {100 * s['mean']:.1f} [{100 * s.ci_low:.1f}, {100 * s.ci_high:.1f}], std of 4 runs {100 * s['std']:.1f}" in line
+    assert (
+        f"7B {s.decoding} {100 * s['mean']:.1f} [{100 * s.ci_low:.1f}, {100 * s.ci_high:.1f}], std of 4 runs {100 * s['std']:.1f}"
+        in line
+    )

@@ -5,10 +5,16 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from test_identity import make_tiny_llama
 
 from gbg_utils import study
 from gbg_utils.params import validate
-from test_identity import tiny_llama  # noqa: F401 - the fixture: a 2-layer Llama, fast on a CPU
+
+
+@pytest.fixture(scope="module")
+def tiny_llama(smol_path, tmp_path_factory) -> str:
+    """A 2-layer Llama with random weights (test_identity.py): generation on a CPU in seconds."""
+    return make_tiny_llama(tmp_path_factory.mktemp("tiny") / "tiny-llama", Path(smol_path))
 
 
 def _read(out: Path) -> dict:

@@ -288,7 +288,9 @@ def describe_best_of_k_cis(curves: pd.DataFrame) -> str:
     for (m, b), g in at_max.groupby(["model", "benchmark"]):
         f = score_scale(b)[0]
         cis = ", ".join(f"{r.selector} [{f * r.ci_low:.1f}, {f * r.ci_high:.1f}]" for r in g.itertuples())
-        lines.append(f"- {m} on {b} ({int(g.n_items.iloc[0])} items, {int(g.n.iloc[0])} samples each), 95% CIs at k={int(g.k.iloc[0])}: {cis}")
+        lines.append(
+            f"- {m} on {b} ({int(g.n_items.iloc[0])} items, {int(g.n.iloc[0])} samples each), 95% CIs at k={int(g.k.iloc[0])}: {cis}"
+        )
     return "\n".join(lines)
 
 
