@@ -68,6 +68,9 @@ class Common:
     data_dir: str | None = None  # None = $GBG_DATA_DIR, packaged data, then the hub
     judge_model: str | None = None  # alpaca_eval / arena_hard / wildbench: the OpenAI-compatible judge's model name
     judge_base_url: str | None = None  # its server (None: $OPENAI_BASE_URL or the OpenAI API); key from $OPENAI_API_KEY
+    # MixEval's model parser through the judge server (the paper's: gpt-3.5-turbo-0125; its key as for the judge);
+    # None: MixEval's rule parsers, an approximation
+    mixeval_parser: str | None = None
     n_boot: int = 1000
     # Tables, figures and provenance of this notebook: each schema names its own folder, outputs/latest/<notebook>
     # (the layout of a `gbg run` folder, which sets it), so notebooks run from JupyterLab do not overwrite each other.

@@ -1,7 +1,8 @@
 """What a research notebook calls: generate what is missing, score it, and hand back the tidy table.
 
     >>> P = validate("temperature", globals())
-    >>> df = collect(P, temperatures=P.temperatures)   # every (model, benchmark, temperature), greedy included
+    >>> df = generate_and_score(P, temperatures=P.temperatures)   # every (model, benchmark, temperature), greedy included
+    >>> save(P.output_path, P, "temperature", tables={...}, frame=df)   # provenance from df.attrs, items.html from df
 
 All notebooks share one store, so a sample generated for one is reused by another: the gap notebook's
 samples at T=1.0 are the temperature notebook's T=1.0 point.
@@ -32,7 +33,7 @@ from .tasks import get_task
 from .tasks.subsets import RULE as SUBSET_RULE
 
 
-def collect(
+def generate_and_score(
     P,
     temperatures: list[float] | None = None,
     repetition_penalties: list[float] | None = None,
@@ -41,10 +42,17 @@ def collect(
 ) -> pd.DataFrame:
     """Greedy + `P.n_samples` samples for every model x benchmark x (temperature, repetition penalty), scored.
 
+    What it may do, each only where the store lacks it: load each model (once; on a CPU or for a large model this
+    can take an hour) and generate the missing samples; score by rule, running HumanEval's code in the sandbox;
+    call the LLM judge (`P.judge_model`, a paid API where it names one) for judged benchmarks, MixEval's model
+    parser (`P.mixeval_parser`) and, through `add_rewards`, the reward models the parameters name. What is stored
+    is reused, so a rerun only reads.
+
     The table holds exactly what the parameters name: their models, benchmarks and configs on their engine
     (backend, dtype), each item's current prompt, the first `P.samples_for(benchmark)` samples of every item,
     and scores of the task's current scorer version -- whatever else the shared store holds. Temperature 0 in
-    a sweep is the greedy output. Each model is loaded at most once, and only if something is missing."""
+    a sweep is the greedy output. What it was built from (per model x benchmark: engine, task version, protocol,
+    prompt hashes, configs) rides with it in `df.attrs[INPUTS]`, which `save` and `provenance` read."""
     store = SampleStore(P.store_path)
     temperatures = temperatures or [P.temperature]
     penalties = repetition_penalties or [P.repetition_penalty]
@@ -99,11 +107,24 @@ def collect(
         finally:
             be.close()  # free the model before the next one loads
     out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    _COLLECTED[id(P)] = (out, runs)
-    return out
+    return with_inputs(out, runs)
 
 
-_COLLECTED: dict[int, tuple] = {}  # id(params) -> (the last table collect returned, what it was built from)
+INPUTS = "gbg_inputs"  # the frame's attrs key: what generate_and_score / stability built it from
+
+
+class Inputs(tuple):
+    """What a table was built from (one dict per model x benchmark, or grid point), read-only once made. pandas
+    deep-copies a frame's attrs on every operation that derives a frame; this record is shared instead (its copy is
+    itself), so filtering a paper-scale table does not copy thousands of prompt hashes each time."""
+
+    def __deepcopy__(self, memo):
+        return self
+
+
+def with_inputs(df: pd.DataFrame, runs: list[dict]) -> pd.DataFrame:
+    df.attrs[INPUTS] = Inputs(runs)
+    return df
 
 
 def score(store: SampleStore, task, items, P, model: str, scope: tuple | None = None) -> pd.DataFrame:
@@ -168,7 +189,7 @@ def _model_parsed(store: SampleStore, task, items, P, model: str, parser: str, e
 
 def rule_comparison(df: pd.DataFrame, gap: pd.DataFrame, n_boot: int = 1000) -> pd.DataFrame:
     """`gap` (the stats.gap_table of `df`, under each benchmark's own rule) beside the gap table under the other rule
-    scored on the same completions (the "<benchmark>:<rule>" columns `collect` adds): column `rule` names which."""
+    scored on the same completions (the "<benchmark>:<rule>" columns `generate_and_score` adds): column `rule` names which."""
     from .stats import gap_table
 
     cols = [c for c in df.columns if isinstance(c, str) and c.count(":") == 1 and c.endswith("-rule")]
@@ -185,15 +206,13 @@ def rule_comparison(df: pd.DataFrame, gap: pd.DataFrame, n_boot: int = 1000) -> 
 
 def provenance(P, notebook: str, frame: pd.DataFrame | None = None) -> dict:
     """Parameters, versions, and what the results were computed from: the generation runs, engines, task
-    and scorer versions and prompt hashes of the rows of `frame` (default: the last `collect(P)`)."""
-    store = SampleStore(P.store_path)
-    collected = _COLLECTED.get(id(P))
-    if frame is None and collected is not None:
-        frame = collected[0]
-    runs = store.runs()
+    and scorer versions and prompt hashes of the rows of `frame` (a table of `generate_and_score` or `stability`,
+    whose inputs ride in its attrs). Without a frame: parameters, versions and the item draw only."""
+    runs = SampleStore(P.store_path).runs()
     subset = {"limit": P.limit, "subset_seed": P.subset_seed, "rule": SUBSET_RULE}  # the items: tasks/subsets.py
-    if collected is not None:
-        return notebook_run(P, notebook, runs, frame, inputs=collected[1], subset=subset)
+    inputs = frame.attrs.get(INPUTS) if frame is not None else None
+    if inputs is not None:
+        return notebook_run(P, notebook, runs, frame, inputs=list(inputs), subset=subset)
     return notebook_run(P, notebook, runs, frame, subset=subset)
 
 
@@ -203,12 +222,13 @@ def save(
     notebook: str,
     tables: dict[str, pd.DataFrame] | None = None,
     figures: dict | None = None,
-    items: pd.DataFrame | None = None,
+    frame: pd.DataFrame | None = None,
 ) -> Path:
     """Write tables (CSV), figures (PNG) and provenance.json into `out_dir` (relative: to the project root, not
     the kernel's cwd; pass `P.output_path`); returns the folder. Every table names the protocol its numbers were
-    measured under (a `protocol` column), so no CSV leaves the run without it. `items`: the notebook's sample
-    table, whose telling items go to items.html (report/items.py: the report links it)."""
+    measured under (a `protocol` column), so no CSV leaves the run without it. `frame`: the notebook's sample
+    table (what `generate_and_score` returned): provenance records what it was built from, and its telling items go
+    to items.html (report/items.py: the report links it)."""
     from .paths import from_root
 
     out = from_root(out_dir)
@@ -219,14 +239,14 @@ def save(
         df.to_csv(out / f"{name}.csv", index=False)
     for name, fig in (figures or {}).items():
         fig.savefig(out / f"{name}.png", dpi=110, bbox_inches="tight")
-    if items is not None and not items.empty:
+    if frame is not None and not frame.empty and {"greedy", "sample_idx"} <= set(frame.columns):
         from .report.items import write_items_page
 
         store = SampleStore(P.store_path)
         write_items_page(
-            store, items, out / "items.html", P.protocol, P.data_path, title=f"{notebook}: items, greedy and sampled"
+            store, frame, out / "items.html", P.protocol, P.data_path, title=f"{notebook}: items, greedy and sampled"
         )
-    (out / "provenance.json").write_text(json.dumps(provenance(P, notebook), indent=2, default=str))
+    (out / "provenance.json").write_text(json.dumps(provenance(P, notebook, frame), indent=2, default=str))
     return out
 
 
@@ -409,8 +429,7 @@ def stability(P, progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
             table.insert(0, "benchmark", bench)
             table.insert(0, "model", model)
             tables.append(table)
-    outputs = pd.concat(frames, ignore_index=True)
-    _COLLECTED[id(P)] = (outputs, runs)
+    outputs = with_inputs(pd.concat(frames, ignore_index=True), runs)
     return outputs, pd.concat(tables, ignore_index=True)
 
 

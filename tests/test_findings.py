@@ -18,7 +18,7 @@ from gbg_utils import findings
 from gbg_utils import stats as st
 from gbg_utils.findings import Verdict, paper
 from gbg_utils.params import NOTEBOOK_DIR, NOTEBOOKS, validate
-from gbg_utils.report import plots
+from gbg_utils.report import describe, plots
 from gbg_utils.report.papermill import NotebookResult, build_report, parameters_mismatches
 from gbg_utils.report.scorecard import scorecard_html
 
@@ -434,6 +434,7 @@ def test_gap_notebook_puts_the_paper_beside_yours(tmp_path):
         "display": lambda *a: shown.extend(a),
         "Markdown": Markdown,
         "plots": plots,
+        "describe": describe,
         "figures": figures,
         "gap": gap,
     }

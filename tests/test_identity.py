@@ -160,14 +160,14 @@ def test_each_notebook_sees_its_own_n_whatever_the_store_holds(tiny_llama, tmp_p
     )
     from gbg_utils import study
 
-    eight = study.collect(validate("gap", {**base, "n_samples": 8}))
-    four = study.collect(validate("repetition", {**base, "n_samples": 4}))
+    eight = study.generate_and_score(validate("gap", {**base, "n_samples": 8}))
+    four = study.generate_and_score(validate("repetition", {**base, "n_samples": 4}))
     per_item = lambda df: df[~df.greedy].groupby("item_id").size().tolist()  # noqa: E731
     assert per_item(eight) == [8, 8] and per_item(four) == [4, 4]
     assert set(four[~four.greedy]["sample_idx"]) == {0, 1, 2, 3}  # the first four, not any four
     assert four.greedy.sum() == 2 and eight.greedy.sum() == 2
     # and a notebook's table never mixes in another engine's samples of the same model
-    f32 = study.collect(validate("gap", {**base, "n_samples": 4, "dtype": "float32"}))
+    f32 = study.generate_and_score(validate("gap", {**base, "n_samples": 4, "dtype": "float32"}))
     assert set(f32["config_key"]).isdisjoint(set(four["config_key"]))
     assert len(SampleStore(tmp_path / "store.sqlite").samples()) == 2 * 9 + 2 * 5
 

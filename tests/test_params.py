@@ -88,3 +88,19 @@ def test_decoding_numbers_n_boot_and_data_dir_are_checked_up_front(tmp_path):
     with pytest.raises(ParamError, match=r"repetition_penalties must be finite and > 0"):
         validate("repetition", {"repetition_penalties": [1.0, float("nan")]})
     assert validate("gap", {"max_new_tokens": None, "n_boot": 0, "top_k": 1, "top_p": 1.0}).max_new_tokens is None
+
+
+def test_mixeval_parser_is_a_parameter_of_every_notebook_and_the_paper_files_name_the_papers():
+    """`study.score` reads P.mixeval_parser; every schema has it (None: the rule parsers), and each paper file whose
+    benchmarks include MixEval names the paper's parser, gpt-3.5-turbo-0125."""
+    import yaml
+
+    from gbg_utils.params import PARAMS_DIR, SCHEMAS, load_params
+    from gbg_utils.tasks.judged.mixeval_parser import PAPER_PARSER
+
+    assert all(validate(name, {}).mixeval_parser is None for name in SCHEMAS)
+    for f in sorted(PARAMS_DIR.glob("*/paper*.yaml")):
+        data = yaml.safe_load(f.read_text())
+        with_mixeval = bool({"mixeval", "mixeval_hard"} & set(data.get("benchmarks", [])))
+        assert (data.get("mixeval_parser") == PAPER_PARSER) == with_mixeval, f
+    assert "mixeval_parser" not in load_params("gap", "offline") and "mixeval_parser" not in load_params("gap", "smoke")

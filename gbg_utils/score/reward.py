@@ -512,7 +512,7 @@ def score_rewards(
     """Score every stored completion of `task` (optionally one policy `model` / `config_key`) not yet scored.
 
     `items` restricts scoring to those items (default: all of `task.load(data_dir)`); `only`, a frame with the
-    store's KEY columns (e.g. what `study.collect` returned), to exactly those samples. The work is sorted by
+    store's KEY columns (e.g. what `study.generate_and_score` returned), to exactly those samples. The work is sorted by
     length and written every `chunk_size` samples (default 4 batches) in one transaction each.
     >>> print(score_rewards(store, get_task("humaneval"), rm, model="smollm2-135m"))
     reward:ArmoRM-Llama3-8B-v0.1 v1: 2640 samples scored, 0 reused (run 20250101-...)
