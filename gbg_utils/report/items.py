@@ -6,7 +6,7 @@ greedy one are marked. The same view in three places; each reads the store and n
     >>> write_items_page(store, df, "outputs/gap/items.html", protocol="paper")   # the report's items.html
     >>> print(item_text(item_views(store, df, "gsm8k", "qwen2.5-coder-0.5b", protocol="paper")[0]))   # `gbg show`
 
-`df` is a notebook's table (`study.collect`): the explorer shows exactly the samples it holds (their texts are
+`df` is a notebook's table (`study.generate_and_score`): the explorer shows exactly the samples it holds (their texts are
 read from the store by sample key). Items are ordered by one of `ORDERS`; the paper's Figure 3 is the first
 ("greedy right, samples mostly wrong": greedy score minus the samples' mean, largest first).
 """
