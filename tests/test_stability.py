@@ -122,7 +122,8 @@ def test_the_default_batch_size_is_resolved_not_none(monkeypatch):
     assert config_key(DEC, explicit) == config_key(DEC, vllm)  # the default, named or not, is one sample
     monkeypatch.setattr(ident, "_cuda", lambda: True)
     assert Engine("vllm", "smollm2-135m", "float32").identity()["batch_size"] == ident.GPU_MAX_NUM_SEQS
-    assert "batch_size" not in Engine("openai", "gpt-x").identity()  # a server batches as it likes
+    # a server batches as it likes (declared weights: no /models request to a server this test does not have)
+    assert "batch_size" not in Engine("openai", "gpt-x", options={"weights": "org/gpt-x"}).identity()
 
 
 def test_batch_invariant_mode_is_part_of_the_identity(monkeypatch):
