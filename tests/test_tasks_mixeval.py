@@ -126,10 +126,20 @@ def test_score_freeform(task):
     assert task.score("The capital of France is Paris.", free).score == 1.0
 
 
-@pytest.mark.parametrize("bad", ["\n" * 10000, "is " * 5000, "1e99999", "nan", "\udcff", "(" * 5000])
-def test_garbage_never_raises(task, bad):
-    for it in (task.items["free-form/19"], task.items["multiple-choice/14"]):
-        assert task.safe_score(bad, it).score in (0.0, 1.0)
+GARBAGE = ["\n" * 10000, "is " * 5000, "1e99999", "nan", "\udcff", "\x00\ud800", "(" * 5000, "9" * 100000 + ","]
+
+
+@pytest.mark.timeout(60)  # MixEval's number regexes were quadratic: "9" * 100000 + "," took minutes
+@pytest.mark.parametrize("protocol", ["gbg", "paper"])
+@pytest.mark.parametrize("bad", GARBAGE, ids=range(len(GARBAGE)))
+def test_garbage_never_raises(task, protocol, bad):
+    # `score` itself, not `safe_score` (which turns an exception into a 0 and so hides it), under every rule;
+    # a lone surrogate reached the paper rule's seed hash (UTF-8 encode)
+    t = get_task("mixeval", protocol)
+    for rule in [t, *t.rule_variants()]:
+        for it in (task.items["free-form/19"], task.items["multiple-choice/14"]):
+            s = rule.score(bad, it)
+            assert s.score in (0.0, 1.0) and (s.extracted is None or isinstance(s.extracted, str))
 
 
 # --- the paper protocol: Psycoy/MixEval @ 906374455 (2024-07-12) -----------------------------------------------

@@ -115,9 +115,29 @@ def test_score(task):
     assert task.score("Answer: B", two).score == 1.0 and task.score("Answer: C", two).extracted is None
 
 
-@pytest.mark.parametrize("bad", ["(" * 10000, "Answer:" * 5000, "\udcff\x00", "A" * 100000])
-def test_garbage_never_raises(task, bad):
-    assert task.safe_score(bad, task.items[0]).score in (0.0, 1.0)
+GARBAGE = [
+    "(" * 10000,
+    "Answer:" * 5000,
+    "\udcff\x00",
+    "A" * 100000,
+    "{" * 10000 + "}" * 10000,
+    '{"answer": ' + "9" * 5000 + "}",  # json.loads: int()'s 4300 digits
+    '{"answer": ' + "[" * 100000 + "]" * 100000 + "}",  # json.loads: RecursionError
+    '{"answer": ' + "[" * 900 + "]" * 900 + "}",
+    '{"answer": NaN}',
+    '{"answer": {"x": ["A"]}}',
+    '{"answer": 1e999}',
+]
+
+
+@pytest.mark.parametrize("protocol", ["gbg", "paper"])
+@pytest.mark.parametrize("bad", GARBAGE, ids=range(len(GARBAGE)))
+def test_garbage_never_raises(task, protocol, bad):
+    # `score` itself, not `safe_score` (which turns an exception into a 0 and so hides it), under every rule
+    t = get_task("mmlu_redux", protocol)
+    for rule in [t, *t.rule_variants()]:
+        s = rule.score(bad, task.items[0])
+        assert s.score in (0.0, 1.0) and (s.extracted is None or isinstance(s.extracted, str))
 
 
 # --- the paper protocol: WildEval/ZeroEval @ dbcae2e8f (2024-07-15) -------------------------------------------

@@ -126,25 +126,39 @@ def normalize_number(s: str) -> str | None:
     if not d.is_finite():
         return None
     if d == d.to_integral_value():
-        return str(int(d))
+        return _int_str(int(d))
     return format(d.normalize(), "f")
 
 
+# Numbers go through Decimal, never through int(str) or str(int): those raise past 4300 digits
+# (sys.get_int_max_str_digits), and a model can write a 5000-digit number.
+def _int_str(n: int) -> str:
+    return format(Decimal(n), "f")
+
+
+def _int(s: str) -> int:
+    return int(Decimal(s))
+
+
 def _value(s: str) -> Fraction | None:
+    """An extracted answer ("18", "0.75", "10/3") as an exact value."""
     try:
-        return Fraction(s)
-    except (ValueError, ZeroDivisionError):
+        p, _, q = s.partition("/")
+        return Fraction(Decimal(p)) / Fraction(Decimal(q)) if q else Fraction(Decimal(p))
+    except (ArithmeticError, ValueError):
         return None
 
 
 def _fraction_str(f: Fraction) -> str:
     """A value as the extracted answer: its decimal when it has a finite one ("0.75", "9"), else "p/q"."""
+    if f.denominator == 1:
+        return _int_str(f.numerator)
     d = Decimal(f.numerator) / Decimal(f.denominator)
-    return normalize_number(str(d)) if Fraction(d) == f else f"{f.numerator}/{f.denominator}"
+    return normalize_number(str(d)) if Fraction(d) == f else f"{_int_str(f.numerator)}/{_int_str(f.denominator)}"
 
 
 def _num(s: str) -> Fraction:
-    return Fraction(s.replace(",", ""))
+    return Fraction(Decimal(s.replace(",", "")))
 
 
 def _match_value(m: re.Match) -> tuple[str | None, int]:
@@ -155,10 +169,10 @@ def _match_value(m: re.Match) -> tuple[str | None, int]:
             f = _num(m.group("tn")) / _num(m.group("td"))
             return _fraction_str(-f if m.group("tex") else f), m.end()
         if m.group("mixed") is not None:
-            whole, a, b = m.group("mixed"), int(m.group("mn")), int(m.group("md"))
+            whole, a, b = m.group("mixed"), _int(m.group("mn")), _int(m.group("md"))
             if 0 < a < b:
                 frac = Fraction(a, b)
-                return _fraction_str(int(whole) - frac if whole.startswith("-") else int(whole) + frac), m.end()
+                return _fraction_str(_int(whole) - frac if whole.startswith("-") else _int(whole) + frac), m.end()
             return normalize_number(whole), m.start() + len(whole)
         if m.group("fn") is not None:
             return _fraction_str(_num(m.group("fn")) / _num(m.group("fd"))), m.end()
@@ -226,7 +240,7 @@ def _math_verify_number(content: str) -> str | None:
         return None
     for v in got:
         if isinstance(v, sympy.Integer):
-            return str(int(v))
+            return _int_str(int(v))
         if isinstance(v, sympy.Rational):
             return _fraction_str(Fraction(int(v.p), int(v.q)))
         if isinstance(v, sympy.Float):

