@@ -26,7 +26,7 @@ from pathlib import Path
 import yaml
 
 from .decoding import ConfigError, check_decoding
-from .generate.backends import BACKENDS
+from .generate.base import BACKENDS
 from .models import DTYPE_CHOICES, DTYPES, ModelError, check_model_name
 from .paths import PROJ_ROOT, from_root
 

@@ -244,7 +244,7 @@ def test_the_connect_timeout_is_separate_from_the_read_timeout():
     t = c._client.timeout
     assert (t.connect, t.read) == (10.0, 300.0)
     j = Judge("m", base_url="http://127.0.0.1:9/v1", connect_timeout=3.0)
-    assert (j.backend.http._client.timeout.connect, j.backend.http._client.timeout.read) == (3.0, 300.0)
+    assert (j.api.http._client.timeout.connect, j.api.http._client.timeout.read) == (3.0, 300.0)
     assert j.provenance()["connect_timeout_s"] == 3.0
 
 

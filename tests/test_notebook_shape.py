@@ -63,7 +63,7 @@ def test_each_notebook_ends_with_what_it_shows_and_at_what_scale(name):
 def test_every_notebook_generates_through_generate_and_score_and_saves_its_table(name):
     code = "\n".join(c.source for c in _nb(name).cells if c.cell_type == "code")
     assert "study.collect(" not in code
-    call = "study.stability(P" if name == "stability" else "study.generate_and_score(P"
+    call = "stability_grid.run(P" if name == "stability" else "study.generate_and_score(P"
     frame = "outputs" if name == "stability" else "df"
     assert call in code and re.search(rf"study\.save\(P\.output_path, .*frame={frame}\)", code, re.S), name
 

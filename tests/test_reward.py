@@ -11,14 +11,8 @@ import torch
 
 from gbg_utils.decoding import DecodingConfig
 from gbg_utils.identity import prompt_hash
-from gbg_utils.score.reward import (
-    REWARD_VERSION,
-    RewardModelError,
-    conversation,
-    load_reward_model,
-    reward_from_output,
-    score_rewards,
-)
+from gbg_utils.score.reward import conversation, score_rewards
+from gbg_utils.score.reward_models import REWARD_VERSION, RewardModelError, load_reward_model, reward_from_output
 from gbg_utils.store import Sample, SampleStore
 from gbg_utils.tasks.base import Item
 
@@ -340,7 +334,7 @@ def test_remote_code_from_a_local_folder_is_pinned_to_its_content(tok, tmp_path)
 
 _HUB_LOADS = """
 import json, sys
-from gbg_utils.score.reward import RewardModelError, load_reward_model
+from gbg_utils.score.reward_models import RewardModelError, load_reward_model
 convs = json.loads(sys.argv[1])
 out = {}
 for label, kw in (("unpinned", {}), ("branch", {"revision": "main"})):
@@ -367,7 +361,7 @@ def test_remote_code_from_the_hub_runs_only_at_a_pinned_commit(tok, tmp_path):
     import subprocess
     import sys
 
-    from gbg_utils.score.reward import PINNED_REVISIONS
+    from gbg_utils.score.reward_models import PINNED_REVISIONS
 
     old, new = _gated_rm(tok, tmp_path / "old" / "gated", seed=0), _gated_rm(tok, tmp_path / "new" / "gated", seed=1)
     old_commit, new_commit = "1" * 40, "2" * 40

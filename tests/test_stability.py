@@ -137,9 +137,9 @@ def test_batch_invariant_mode_is_part_of_the_identity(monkeypatch):
 
 
 def test_batch_invariance_is_refused_on_a_cpu_in_one_line(monkeypatch):
-    import gbg_utils.generate.backends as be
+    import gbg_utils.generate.engine_settings as be
 
-    monkeypatch.setattr(be, "_no_cuda", lambda: True)
+    monkeypatch.setattr(be, "no_cuda", lambda: True)
     assert "not available on a CPU" in be.batch_invariance_unavailable()
     with pytest.raises(be.BackendError, match="batch_invariant=True: not available on a CPU"):
         be.VLLMBackend("smollm2-135m", "float32", batch_invariant=True)
@@ -149,18 +149,18 @@ def test_batch_invariance_is_refused_once_vllm_is_imported(monkeypatch):
     import sys
     import types
 
-    import gbg_utils.generate.backends as be
+    import gbg_utils.generate.engine_settings as be
 
-    monkeypatch.setattr(be, "_no_cuda", lambda: False)
+    monkeypatch.setattr(be, "no_cuda", lambda: False)
     # setenv first so that teardown restores the variable's absence (delenv of an absent variable records nothing):
     # a VLLM_BATCH_INVARIANT=1 left behind would put every later vLLM engine of this process in batch-invariant mode
     monkeypatch.setenv("VLLM_BATCH_INVARIANT", "0")
     monkeypatch.delenv("VLLM_BATCH_INVARIANT")
     monkeypatch.setitem(sys.modules, "vllm", types.ModuleType("vllm"))
     with pytest.raises(be.BackendError, match="must come before vLLM is imported"):
-        be._enable_batch_invariance()
+        be.enable_batch_invariance()
     monkeypatch.delitem(sys.modules, "vllm")
-    be._enable_batch_invariance()
+    be.enable_batch_invariance()
     import os
 
     assert os.environ.pop("VLLM_BATCH_INVARIANT") == "1"
@@ -168,7 +168,7 @@ def test_batch_invariance_is_refused_once_vllm_is_imported(monkeypatch):
 
 # --- the grid and its parameters ---------------------------------------------------------------------------------
 def test_grid_puts_the_reference_first_and_leaves_out_what_exclude_names():
-    from gbg_utils.study import stability_grid
+    from gbg_utils.stability_grid import points as stability_grid
 
     P = validate(
         "stability",
@@ -219,7 +219,7 @@ def test_stability_is_a_notebook_of_its_own_not_part_of_all():
     assert len([c for c in code if "parameters" in c.metadata.get("tags", [])]) == 1
     assert nb.metadata["kernelspec"]["name"] == "python3"
     body = "\n".join(c.source for c in code)
-    assert "study.stability(P" in body and "study.save(P.output_path" in body
+    assert "stability_grid.run(P" in body and "study.save(P.output_path" in body
     assert sorted(p.stem for p in (PARAMS_DIR / "stability").glob("*.yaml")) == ["gpu", "offline", "paper", "smoke"]
     for name in ("smoke", "offline", "gpu", "paper"):
         check_params_file("stability", name)
@@ -230,7 +230,7 @@ def test_stability_is_a_notebook_of_its_own_not_part_of_all():
 def test_study_runs_the_grid_on_the_test_model(smol_path, tmp_path):
     """smollm2-135m, transformers backend, two batch sizes x two dtypes: four engines, four distinct samples per
     item, each compared with the reference; a second call regenerates nothing."""
-    from gbg_utils import study
+    from gbg_utils import stability_grid, study
     from gbg_utils.report.stability import plot_stability
     from gbg_utils.store import SampleStore
 
@@ -249,7 +249,7 @@ def test_study_runs_the_grid_on_the_test_model(smol_path, tmp_path):
             "n_boot": 100,
         },
     )
-    outputs, table = study.stability(P, progress=False)
+    outputs, table = stability_grid.run(P, progress=False)
     labels = ["transformers/float32/bs1", "transformers/float32/bs3", "transformers/bfloat16/bs1", "transformers/bfloat16/bs3"]
     assert list(table["point"]) == labels and table["reference"].tolist() == [True, False, False, False]
     assert len(outputs) == 4 * 3 and outputs.groupby("point").size().tolist() == [3] * 4
@@ -269,7 +269,7 @@ def test_study_runs_the_grid_on_the_test_model(smol_path, tmp_path):
     assert fig.axes and fig.axes[0].get_title()
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        again, again_table = study.stability(P, progress=False)
+        again, again_table = stability_grid.run(P, progress=False)
     assert again_table["generated"].tolist() == [0, 0, 0, 0] and table["generated"].tolist() == [3, 3, 3, 3]
     assert (again["text"].tolist(), again["config_key"].tolist()) == (outputs["text"].tolist(), outputs["config_key"].tolist())
     prov = study.provenance(P, "stability")
@@ -281,16 +281,16 @@ def test_study_runs_the_grid_on_the_test_model(smol_path, tmp_path):
 def test_a_point_run_in_its_own_process_is_read_back_without_loading(smol_path, tmp_path):
     """The path batch-invariant points take (a fresh process: vLLM's mode is fixed per process), here with a
     transformers point: the child generates, the parent finds it all stored and never loads a model."""
-    from gbg_utils import study
+    from gbg_utils import stability_grid
     from gbg_utils.store import SampleStore
     from gbg_utils.tasks import get_task
 
     P = validate("stability", {"limit": 2, "max_new_tokens": 8, "store": str(tmp_path / "s.sqlite")})
     task = get_task("gsm8k")
     items = task.load(limit=2)
-    g = study.GridPoint("transformers", "float32", 2)
+    g = stability_grid.GridPoint("transformers", "float32", 2)
     store = SampleStore(P.store_path)
-    s = study._stability_point(P, store, "smollm2-135m", task, items, g, progress=False, isolated=True)
+    s = stability_grid.run_point(P, store, "smollm2-135m", task, items, g, progress=False, isolated=True)
     assert not s.loaded_model and sum(s.reused.values()) == 2 and s.engine["batch_size"] == 2
     assert len(store.samples()) == 2
 

@@ -243,7 +243,7 @@ def test_add_rewards_reads_the_current_reward_version(tmp_path):
     from test_reward import _llama3_tokenizer, _save_rm
 
     from gbg_utils import study
-    from gbg_utils.score.reward import REWARD_VERSION, load_reward_model
+    from gbg_utils.score.reward_models import REWARD_VERSION, load_reward_model
     from gbg_utils.store import KEY
 
     rm_dir = _save_rm(tmp_path / "tiny-rm", _llama3_tokenizer())

@@ -21,7 +21,9 @@ from ..identity import Engine, prompt_hash
 from ..models import resolve_dtype
 from ..provenance import generation_run
 from ..store import Sample, SampleStore
-from .backends import BACKENDS, Backend, BackendError, LazyBackend, Refused, Request
+from .backends import LazyBackend
+from .base import BACKENDS, Backend, Request
+from .errors import BackendError, Refused
 
 
 @dataclass

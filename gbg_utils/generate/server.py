@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from .backends import cpu_server_args
+from .engine_settings import cpu_server_args
 
 
 def free_port() -> int:

@@ -1,6 +1,6 @@
-"""The greedy-stability figure and the sentences that read its table (study.stability's agreement table).
+"""The greedy-stability figure and the sentences that read its table (stability_grid.run's agreement table).
 
-    >>> outputs, table = study.stability(P)
+    >>> outputs, table = stability_grid.run(P)
     >>> fig = plot_stability(table)          # per model x benchmark: agreement bars, score change with its CI
     >>> print(describe_stability(table))
 

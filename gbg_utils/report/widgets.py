@@ -39,7 +39,7 @@ def resample(backend, task, item, temperature: float, n: int = 8, seed: int = 0,
         max_new_tokens=max_new_tokens or task.default_max_new_tokens,
         stop=tuple(task.stop or ()),
     )
-    from ..generate.backends import generate
+    from ..generate.base import generate
 
     comps = generate(backend, [task.prompt(item)], cfg)[0]
     texts = [c.text for c in comps]

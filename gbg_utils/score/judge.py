@@ -39,7 +39,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from ..generate.backends import PER_REQUEST_STATUS, BackendError, OpenAIBackend
+from ..generate.errors import PER_REQUEST_STATUS, BackendError
+from ..generate.openai_server import OpenAIServer
 from ..provenance import judge_run
 from ..tasks import get_judged_task
 from ..tasks.base import Item
@@ -53,7 +54,7 @@ class JudgeError(RuntimeError):
 # --- the judge client ------------------------------------------------------------------------------
 class Judge:
     """An OpenAI-compatible chat endpoint used as a judge (temperature 0). HTTP, retries with backoff on
-    429/5xx/timeouts and the request counter are `OpenAIBackend`'s; the API key is read from the environment
+    429/5xx/timeouts and the request counter are `OpenAIServer`'s (generate/openai_server.py); the API key is read from the environment
     variable named by `api_key_env` and is never stored, logged or put in provenance.
 
         >>> Judge("gpt-4-1106-preview", concurrency=8)                       # api.openai.com, $OPENAI_API_KEY
@@ -62,7 +63,7 @@ class Judge:
     `max_tokens` caps every benchmark's own judge budget (Arena-Hard asks for 4096, AlpacaEval for 1):
     useful for a small local judge, recorded in provenance and part of each request's hash.
 
-    Nothing is left to the judge's server: `chat` sends every sampling field (`OpenAIBackend.sampling_fields`: top_p
+    Nothing is left to the judge's server: `chat` sends every sampling field (`OpenAIServer.sampling_fields`: top_p
     1 and no penalties, and on a vLLM server top_k and min_p off and repetition_penalty 1), so a vLLM server's
     defaults from the judge model's generation_config.json cannot apply. They are added when sent, not in `body`:
     a request's hash, and with it every cached judgment, stays what it was (on OpenAI's API those values are its
@@ -90,25 +91,24 @@ class Judge:
         self.max_tokens = max_tokens
         self.concurrency = max(1, int(concurrency))
         self.api_key_env = api_key_env
-        self.backend = OpenAIBackend(
-            model,
+        self.api = OpenAIServer(
+            served_model or model,
             base_url=base_url,
             api_key_env=api_key_env,
             concurrency=self.concurrency,
             max_retries=max_retries,
             timeout=timeout,
             backoff=backoff,
-            served_model=served_model,
             server=server,
             trust_host=trust_host,
             connect_timeout=connect_timeout,
         )
-        self.api_key_env = self.backend.http.key.env
+        self.api_key_env = self.api.http.key.env
 
     @property
     def requests_sent(self) -> int:
         """HTTP requests sent so far, retries included."""
-        return self.backend.requests_sent
+        return self.api.requests_sent
 
     def budget(self, benchmark_max_tokens: int) -> int:
         return min(benchmark_max_tokens, self.max_tokens) if self.max_tokens else benchmark_max_tokens
@@ -119,39 +119,39 @@ class Judge:
 
     def chat(self, body: dict) -> dict:
         """POST one chat completion; returns its first choice (`message`, `logprobs`, `finish_reason`)."""
-        fields = self.backend.sampling_fields(body.get("temperature", self.temperature))
-        data = self.backend.post("/chat/completions", {"model": self.backend.served_model, **fields, **body})
+        fields = self.api.sampling_fields(body.get("temperature", self.temperature))
+        data = self.api.post("/chat/completions", {"model": self.api.served_model, **fields, **body})
         choices = data.get("choices")
         if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-            raise BackendError(f"{self.backend.origin} answered without choices: {json.dumps(data)[:200]}")
+            raise BackendError(f"{self.api.origin} answered without choices: {json.dumps(data)[:200]}")
         return choices[0]
 
     def sampling(self) -> dict:
         """The sampling fields every request sends besides its body (asks the server what it is, once): a judge
         run's provenance records them when the run sends requests."""
-        return {"server": self.backend.server_kind(), **self.backend.sampling_fields(self.temperature)}
+        return {"server": self.api.server_kind(), **self.api.sampling_fields(self.temperature)}
 
     def provenance(self) -> dict:
         return {
             "judge_model": self.model,
-            "served_model": self.backend.served_model,
-            "base_url": self.backend.origin,  # scheme, host and port only: never a URL's credentials, path or query
+            "served_model": self.api.served_model,
+            "base_url": self.api.origin,  # scheme, host and port only: never a URL's credentials, path or query
             "api_key_env": self.api_key_env,
-            "key_sent": self.backend.http.key.send,
+            "key_sent": self.api.http.key.send,
             "temperature": self.temperature,
-            "server": self.backend.server,
+            "server": self.api.server,
             "max_tokens_cap": self.max_tokens,
             "concurrency": self.concurrency,
-            "max_retries": self.backend.max_retries,
-            "timeout_s": self.backend.timeout,
-            "connect_timeout_s": self.backend.http.connect_timeout,
+            "max_retries": self.api.max_retries,
+            "timeout_s": self.api.timeout,
+            "connect_timeout_s": self.api.http.connect_timeout,
         }
 
     def close(self) -> None:
-        self.backend.close()
+        self.api.close()
 
     def __repr__(self) -> str:
-        return f"<Judge {self.model} at {self.backend.origin}>"
+        return f"<Judge {self.model} at {self.api.origin}>"
 
 
 def request_hash(body: dict) -> str:
@@ -439,7 +439,7 @@ def _run(store, task, judge, tv, todo, run_id, bar, max_failed_share: float = 0.
             for f in running:
                 f.cancel()
             raise
-    where = f"judge {judge.model} at {judge.backend.origin}"
+    where = f"judge {judge.model} at {judge.api.origin}"
     left = len(todo) - saved
     if fatal is not None:
         raise JudgeError(
