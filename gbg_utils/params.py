@@ -22,6 +22,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -97,6 +98,13 @@ class Common:
             except ValueError as e:
                 raise ParamError(str(e)) from None
         _require(self.backend in BACKENDS, f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
+        for name in ("base_url", "judge_base_url"):  # papermill writes parameters into the notebook and the report
+            url = getattr(self, name)
+            _require(
+                not url or "@" not in urlsplit(url).netloc,
+                f"{name} holds credentials (user:password@); they would be written into the executed notebook and the "
+                "report: give the URL without them and the key in an environment variable (api_key_env, e.g. OPENAI_API_KEY)",
+            )
         _require(self.dtype in DTYPE_CHOICES, f"dtype must be one of {', '.join(DTYPE_CHOICES)}, got {self.dtype!r}")
         _require(self.n_samples >= 1, f"n_samples must be >= 1, got {self.n_samples}")
         try:  # the numbers every generation run checks, here before papermill starts any notebook

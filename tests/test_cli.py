@@ -144,6 +144,8 @@ def test_a_broken_data_file_is_named_in_one_line(bench, rel, content, msg, tmp_p
         (["-f", "{tmp}/list.yaml"], "gbg: error: {tmp}/list.yaml must hold a mapping of parameter names to values"),
         (["-p", "temperatures", "[0.5, .inf]"], "gbg: error: temperatures must be finite and >= 0, got [0.5, inf]"),
         (["--out", "{tmp}/used"], "gbg: error: --out {tmp}/used is not empty (it holds gap): a run needs a new or empty folder"),
+        # papermill would write it into the executed notebook and the report
+        (["-p", "judge_base_url", "http://u:s3cret@127.0.0.1:9/v1"], "gbg: error: judge_base_url holds credentials"),
     ],
 )
 def test_every_bad_run_argument_is_exit_2_before_any_notebook_or_folder(extra, msg, tmp_path):
