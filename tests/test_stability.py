@@ -138,11 +138,12 @@ def test_batch_invariant_mode_is_part_of_the_identity(monkeypatch):
 
 def test_batch_invariance_is_refused_on_a_cpu_in_one_line(monkeypatch):
     import gbg_utils.generate.engine_settings as be
+    from gbg_utils.generate.vllm_backend import VLLMBackend
 
     monkeypatch.setattr(be, "no_cuda", lambda: True)
     assert "not available on a CPU" in be.batch_invariance_unavailable()
     with pytest.raises(be.BackendError, match="batch_invariant=True: not available on a CPU"):
-        be.VLLMBackend("smollm2-135m", "float32", batch_invariant=True)
+        VLLMBackend("smollm2-135m", "float32", batch_invariant=True)
 
 
 def test_batch_invariance_is_refused_once_vllm_is_imported(monkeypatch):
