@@ -154,3 +154,42 @@ def test_the_report_links_each_notebooks_items_page(filled, tmp_path):
     ]
     index = build_report(run, results, "smoke").read_text()
     assert index.count("items.html") == 1 and '<a href="gap/items.html">' in index
+
+
+def test_items_page_opens_from_disk_in_a_browser_and_runs_no_model_text(tmp_path):
+    """Headless Chromium opens items.html as a file: every section renders, and a completion that is a script
+    stays text (the page's title is still its own)."""
+    import os
+    import shutil
+    import subprocess
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI must install Debian's chromium (see .ci/run)")
+        pytest.skip("chromium is not installed")
+    hostile = "<script>document.title='pwned'</script><img src=x onerror=\"document.title='pwned'\"> 5"
+    store, task, items, df = _fill(tmp_path, text=lambda k, j: hostile)
+    page = tmp_path / "items.html"
+    write_items_page(store, df, page, protocol="paper", title="gsm8k items")
+    out = subprocess.run(
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--no-first-run",
+            f"--user-data-dir={tmp_path / 'chrome'}",
+            "--virtual-time-budget=3000",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    dom = out.stdout
+    assert "<title>gsm8k items</title>" in dom, out.stderr[-2000:]
+    assert "pwned" in dom and "<title>pwned" not in dom  # shown as text, never run
+    assert dom.count("<section>") == len(items) and "&lt;script&gt;" in dom
