@@ -99,6 +99,7 @@ def generate_and_score(
         finally:
             be.close()  # free the model before the next one loads
     out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    store.checkpoint()  # store.sqlite alone then holds this run: a copy of it misses nothing (at most 5 s)
     return with_inputs(out, runs)
 
 
