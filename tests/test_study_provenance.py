@@ -59,6 +59,8 @@ def test_two_runs_with_equal_params_keep_their_own_provenance(tiny_llama, tmp_pa
     P, same = validate("gap", base), validate("gap", base)
     assert P == same
     hot = study.generate_and_score(P, temperatures=[1.0], progress=False)
+    wal = tmp_path / "store.sqlite-wal"  # checkpointed at the end: store.sqlite alone holds the run
+    assert not wal.exists() or wal.stat().st_size == 0
     cool = study.generate_and_score(same, temperatures=[0.5], progress=False)
     again = study.generate_and_score(P, temperatures=[0.5], progress=False)  # the same P, last called at T=0.5
     assert set(hot.config_key) != set(cool.config_key) and set(cool.config_key) == set(again.config_key)
