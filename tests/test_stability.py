@@ -273,7 +273,7 @@ def test_study_runs_the_grid_on_the_test_model(smol_path, tmp_path):
         again, again_table = stability_grid.run(P, progress=False)
     assert again_table["generated"].tolist() == [0, 0, 0, 0] and table["generated"].tolist() == [3, 3, 3, 3]
     assert (again["text"].tolist(), again["config_key"].tolist()) == (outputs["text"].tolist(), outputs["config_key"].tolist())
-    prov = study.provenance(P, "stability")
+    prov = study.provenance(P, "stability", again)  # the inputs ride with the table the grid returned
     assert prov["inputs"][0]["point"] == labels[0] and prov["inputs"][0]["engine"]["batch_size"] == 1
     assert prov["generation_runs"]  # the runs behind the rows, from the store
 
