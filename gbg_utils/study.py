@@ -126,13 +126,9 @@ def score(store: SampleStore, task, items, P, model: str, scope: tuple | None = 
     resumable) and only its verdicts are read. `scope`: ({config_key: n}, {item_id: prompt hash}) of the
     samples the caller selected; the judge sends requests for those only."""
     if getattr(task, "judged", False):
-        from .score.judge import Judge, judge_store, judged_frame
+        from .score.judge import judged_frame
 
-        judge = Judge(P.judge_model, base_url=P.judge_base_url)
-        configs, hashes = scope or (None, None)  # the samples this notebook selected: a paid judge judges no others
-        print(
-            judge_store(store, task, judge, model=model, items=items, data_dir=P.data_path, configs=configs, prompt_hashes=hashes)
-        )
+        judge = _judge_selected(store, task, P.judge_model, items, P, model, scope)
         return judged_frame(store, task.name, judge, data_dir=P.data_path, model=model)
     from .score.scoring import score_store
 
@@ -154,30 +150,38 @@ MIXEVAL_PARSED = ("mixeval", "mixeval_hard")  # the benchmarks `P.mixeval_parser
 
 def _model_parsed(store: SampleStore, task, items, P, model: str, parser: str, extra: list[str], scope=None) -> pd.DataFrame:
     """MixEval scored by its model parser (the paper's: gpt-3.5-turbo-0125) served at P.judge_base_url."""
-    from .score.judge import Judge, judge_store, scorer_version
+    from .score.judge import scorer_version
     from .tasks.judged.mixeval_parser import MixEvalModelParser
 
     mp = MixEvalModelParser(task)
-    judge = Judge(parser, base_url=P.judge_base_url)
-    configs, hashes = scope or (None, None)  # a paid parser reads the notebook's samples only
+    judge = _judge_selected(store, mp, parser, items, P, model, scope, progress=False)
+    sv = scorer_version(mp, judge, mp.template())
+    return store.frame(model=model, benchmark=task.name, scorer=mp.scorer, scorer_version=sv, extra_scorers=extra)
+
+
+def _judge_selected(store: SampleStore, task, judge_model: str, items, P, model: str, scope, progress: bool = True) -> str:
+    """Judge `task`'s samples of `model` that the notebook selected (`scope`: a paid judge judges no others) with
+    `judge_model` at P.judge_base_url, cached and resumable; print the summary, return the judge's name."""
+    from .score.judge import Judge, judge_store
+
+    judge = Judge(judge_model, base_url=P.judge_base_url)
+    configs, hashes = scope or (None, None)
     try:
-        print(
-            judge_store(
-                store,
-                mp,
-                judge,
-                model=model,
-                items=items,
-                data_dir=P.data_path,
-                configs=configs,
-                prompt_hashes=hashes,
-                progress=False,
-            )
+        summary = judge_store(
+            store,
+            task,
+            judge,
+            model=model,
+            items=items,
+            data_dir=P.data_path,
+            configs=configs,
+            prompt_hashes=hashes,
+            progress=progress,
         )
     finally:
         judge.close()
-    sv = scorer_version(mp, judge, mp.template())
-    return store.frame(model=model, benchmark=task.name, scorer=mp.scorer, scorer_version=sv, extra_scorers=extra)
+    print(summary)
+    return judge.model
 
 
 def rule_comparison(df: pd.DataFrame, gap: pd.DataFrame, n_boot: int = 1000) -> pd.DataFrame:

@@ -319,6 +319,25 @@ def test_two_judges_never_mix(fake_judge, tmp_path):
     assert set(store.scores(scorer="alpaca_eval")["scorer_version"].str.split("+").str[1]) == {"judge-a", "judge-b"}
 
 
+def test_a_notebook_judges_only_the_samples_it_selected(fake_judge, tmp_path):
+    """study.score on a judged benchmark: the judge is asked about the notebook's selection (here the greedy config's
+    samples) and nothing else the store holds, and the table it returns is that judge's."""
+    from types import SimpleNamespace
+
+    from gbg_utils import study
+
+    h, url = fake_judge
+    store, task = SampleStore(tmp_path / "s.sqlite"), get_judged_task("alpaca_eval")
+    items = fill(store, task, n_items=2, n_samples=3)
+    keys = store.samples(benchmark="alpaca_eval")
+    greedy = keys[keys.groupby("config_key")["sample_idx"].transform("max") == 0]["config_key"].iloc[0]  # one sample each
+    scope = ({greedy: 1}, {str(it.id): "p" for it in items})
+    P = SimpleNamespace(judge_model="fake-judge", judge_base_url=url, data_path=None)
+    df = study.score(store, task, items, P, "m1", scope=scope)
+    assert len(h.seen) == len(items)  # one judgment per selected sample: the 6 sampled ones were not sent
+    assert set(df.loc[df["score"].notna(), "config_key"]) == {greedy} and set(df["judge"]) == {"fake-judge"}
+
+
 # --- benchmarks: loading, prompts, parsers, metrics ----------------------------------------------------
 def test_registry_and_interface():
     assert set(JUDGED_TASKS) == {"alpaca_eval", "arena_hard", "wildbench"}
