@@ -13,6 +13,7 @@ read from the store by sample key). Items are ordered by one of `ORDERS`; the pa
 
 from __future__ import annotations
 
+import functools
 import html
 import random
 from dataclasses import dataclass, field
@@ -66,8 +67,8 @@ def with_texts(store, df: pd.DataFrame) -> pd.DataFrame:
     if "text" in df.columns:
         return df
     parts = []
-    for (m, b), g in df.groupby(["model", "benchmark"], sort=False):
-        s = store.samples(model=m, benchmark=b)[[*KEY, "text"]]
+    for (m, b, ck), g in df.groupby(["model", "benchmark", "config_key"], sort=False):  # the configs shown, no others
+        s = store.samples(model=m, benchmark=b, config_key=ck)[[*KEY, "text"]]
         parts.append(g.merge(s, on=list(KEY), how="left"))
     return pd.concat(parts, ignore_index=True) if parts else df.assign(text=pd.Series(dtype=str))
 
@@ -109,13 +110,10 @@ def item_views(
     order: str = ORDERS[0],
     protocol: str = "paper",
     data_dir=None,
-    task=None,
 ) -> list[ItemView]:
     """Every item of `df` for one model, benchmark and sampled config (default: the first), in `order`."""
     if order not in ORDERS:
         raise ValueError(f"order must be one of {', '.join(ORDERS)}, got {order!r}")
-    from ..tasks import get_task
-
     configs = sampled_configs(df, model, benchmark)
     d = df[(df["model"] == model) & (df["benchmark"] == benchmark)]
     if d.empty:
@@ -124,11 +122,13 @@ def item_views(
         config_key = next(iter(configs), None)
     if config_key is not None and config_key not in configs:
         raise ValueError(f"config {config_key!r} is not a sampled config of {model} on {benchmark}: {', '.join(configs)}")
-    greedy_key = d.loc[d["config_key"] == config_key, "greedy_key"].iloc[0] if config_key else None
-    rows = d[(d["config_key"] == config_key) | (d["config_key"] == greedy_key) | (d["greedy"] & (config_key is None))]
+    if config_key is None:  # greedy outputs only
+        rows = d[d["greedy"]]
+    else:
+        greedy_key = d.loc[d["config_key"] == config_key, "greedy_key"].iloc[0]
+        rows = d[d["config_key"].isin([config_key, greedy_key])]
     rows = with_texts(store, rows)
-    task = task or get_task(benchmark, protocol)
-    by_id = {str(it.id): it for it in task.load_all(data_dir)}
+    task, by_id = _benchmark(benchmark, protocol, data_dir)
     rewards = [c for c in rows.columns if isinstance(c, str) and c.startswith("reward:")]
     views = []
     for item_id, g in rows.groupby("item_id", sort=False):
@@ -141,6 +141,15 @@ def item_views(
             (v.greedy if r["greedy"] else v.samples).append(rec)
         views.append(v)
     return order_views(views, order)
+
+
+@functools.lru_cache(maxsize=8)
+def _benchmark(benchmark: str, protocol: str, data_dir) -> tuple:
+    """The task under `protocol` and its items by id, read once: every view of the widget and of items.html asks."""
+    from ..tasks import get_task
+
+    task = get_task(benchmark, protocol)
+    return task, {str(it.id): it for it in task.load_all(data_dir)}
 
 
 def order_views(views: list[ItemView], order: str) -> list[ItemView]:
