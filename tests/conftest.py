@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -75,3 +77,32 @@ def vllm_server(smol_path, tmp_path_factory):
     proc, url = start_vllm_server(smol_path, log=log)
     yield url
     stop_server(proc)
+
+
+def dump_dom(page: Path, profile: Path, budget_ms: int = 5000) -> subprocess.CompletedProcess:
+    """Open `page` from disk in Debian's headless Chromium and return its DOM after `budget_ms` of virtual time
+    (stdout). Skips where Chromium is missing, except on CI, which must have it (.ci/run installs it)."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI must install Debian's chromium (see .ci/run)")
+        pytest.skip("chromium is not installed")
+    return subprocess.run(
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--no-first-run",
+            f"--user-data-dir={profile}",
+            f"--virtual-time-budget={budget_ms}",
+            "--allow-file-access-from-files",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from conftest import dump_dom
 
 from gbg_utils.decoding import DecodingConfig
 from gbg_utils.report.items import (
@@ -159,36 +160,11 @@ def test_the_report_links_each_notebooks_items_page(filled, tmp_path):
 def test_items_page_opens_from_disk_in_a_browser_and_runs_no_model_text(tmp_path):
     """Headless Chromium opens items.html as a file: every section renders, and a completion that is a script
     stays text (the page's title is still its own)."""
-    import os
-    import shutil
-    import subprocess
-
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI must install Debian's chromium (see .ci/run)")
-        pytest.skip("chromium is not installed")
     hostile = "<script>document.title='pwned'</script><img src=x onerror=\"document.title='pwned'\"> 5"
     store, task, items, df = _fill(tmp_path, text=lambda k, j: hostile)
     page = tmp_path / "items.html"
     write_items_page(store, df, page, protocol="paper", title="gsm8k items")
-    out = subprocess.run(
-        [
-            chromium,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--no-first-run",
-            f"--user-data-dir={tmp_path / 'chrome'}",
-            "--virtual-time-budget=3000",
-            "--dump-dom",
-            page.as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    out = dump_dom(page, tmp_path / "chrome", budget_ms=3000)
     dom = out.stdout
     assert "<title>gsm8k items</title>" in dom, out.stderr[-2000:]
     assert "pwned" in dom and "<title>pwned" not in dom  # shown as text, never run

@@ -3,15 +3,13 @@
 import base64
 import io
 import json
-import os
 import re
-import shutil
-import subprocess
 
 import nbformat
 import pandas as pd
 import pytest
 import yaml
+from conftest import dump_dom
 from PIL import Image
 
 from gbg_utils.findings import paper
@@ -165,11 +163,6 @@ def test_report_opens_in_headless_chromium(smoke_run, tmp_path):
             with Image.open(io.BytesIO(base64.b64decode(b64))) as im:
                 assert im.format == "PNG" and min(im.size) >= 100
                 im.load()  # decodes the whole image: a truncated one raises
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI must install Debian's chromium (see .ci/run)")
-        pytest.skip("chromium is not installed")
     probe = run_dir / "_probe.html"  # same folder, so relative links resolve as in index.html
     probe.write_text(
         text.replace(
@@ -178,26 +171,10 @@ def test_report_opens_in_headless_chromium(smoke_run, tmp_path):
             "document.title=`imgs=${i.length} broken=${i.filter(x=>!x.complete||x.naturalWidth===0).length}`;});</script></body>",
         )
     )
-    out = subprocess.run(
-        [
-            chromium,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--no-first-run",
-            f"--user-data-dir={tmp_path / 'chrome'}",
-            "--virtual-time-budget=5000",
-            "--allow-file-access-from-files",
-            "--dump-dom",
-            probe.as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    probe.unlink()
+    try:
+        out = dump_dom(probe, tmp_path / "chrome")
+    finally:
+        probe.unlink()
     m = re.search(r"<title>imgs=(\d+) broken=(\d+)</title>", out.stdout)
     assert m, out.stderr[-2000:]
     n_imgs, broken = int(m.group(1)), int(m.group(2))
