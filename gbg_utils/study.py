@@ -132,11 +132,12 @@ def score(store: SampleStore, task, items, P, model: str, scope: tuple | None = 
         return judged_frame(store, task.name, judge, data_dir=P.data_path, model=model)
     from .score.scoring import score_store
 
-    score_store(store, task, items=items, progress=False)
     variants = task.rule_variants()
     parser = getattr(P, "mixeval_parser", None) if task.name in MIXEVAL_PARSED else None
-    if parser:  # the paper's answer parser: the rules' scores of the same completions go beside it
+    if parser:  # the paper's answer parser: the rules' scores of the same completions go beside it, the own one too
         variants = [task._variant(f"{task._rule()}-rule", task.version), *variants]
+    else:
+        score_store(store, task, items=items, progress=False)
     for v in variants:  # the other answer rule on the same completions: a column beside, never instead
         score_store(store, v, items=items, progress=False)
     extra = [v.scorer for v in variants]
