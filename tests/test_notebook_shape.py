@@ -74,3 +74,33 @@ def test_the_item_explorer_is_shown_after_a_markdown_cell_that_says_what_it_is(n
     (i,) = [i for i, c in enumerate(cells) if c.cell_type == "code" and "item_explorer(" in c.source]
     assert cells[i].source == "items.item_explorer(SampleStore(P.store_path), df, P.protocol, P.data_path)"
     assert cells[i - 1].cell_type == "markdown" and "item explorer" in cells[i - 1].source
+
+
+def shared_code_cells(notebooks: dict) -> list[tuple[str, str, str]]:
+    """(first notebook, second notebook, cell) for every code cell longer than three lines that two notebooks share
+    (parameters cells aside): such a cell belongs in gbg_utils, called from both."""
+    seen, shared = {}, []
+    for name, nb in notebooks.items():
+        for c in nb.cells:
+            if c.cell_type != "code" or "parameters" in c.metadata.get("tags", []):
+                continue
+            src = c.source.strip()
+            if len(src.splitlines()) <= 3:
+                continue
+            if src in seen and seen[src] != name:
+                shared.append((seen[src], name, src))
+            seen.setdefault(src, name)
+    return shared
+
+
+def test_the_check_finds_a_code_cell_two_notebooks_share():
+    cell = "a = 1\nb = 2\nc = 3\nd = 4"
+    a = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(cell)])
+    b = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(cell), nbformat.v4.new_code_cell("x = 1\ny = 2\nz = 3")])
+    c = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1\ny = 2\nz = 3")])  # three lines: allowed
+    assert shared_code_cells({"a": a, "b": b, "c": c}) == [("a", "b", cell)]
+
+
+def test_no_two_notebooks_share_a_code_cell_longer_than_three_lines():
+    notebooks = {n: nbformat.read(NOTEBOOK_DIR / f"{n}.ipynb", as_version=4) for n in ALL}
+    assert shared_code_cells(notebooks) == []
