@@ -209,9 +209,14 @@ def item_text(v: ItemView, width: int = 100) -> str:
 _CSS = (
     "body{font-family:sans-serif;max-width:1200px;margin:1.5em auto}section{border-top:2px solid #999;margin-top:1.5em}"
     "pre{white-space:pre-wrap;margin:0;font-size:12px}table{border-collapse:collapse;width:100%}"
-    "td,th{border:1px solid #ddd;padding:3px 6px;vertical-align:top;text-align:left}tr.differs{background:#fff3c4}"
-    "tr.greedy{background:#e7f0ff}.facts{white-space:nowrap;font-size:12px}"
+    "td,th{border:1px solid #ddd;padding:3px 6px;vertical-align:top;text-align:left}.facts{white-space:nowrap;font-size:12px}"
 )
+# Row colours, inline on each row: JupyterLab shows the widget's HTML without the page's style sheet.
+ROW_COLOURS = {"greedy": "#e7f0ff", "differs": "#fff3c4"}
+
+
+def _row_style(cls: str) -> str:
+    return f" style='background:{ROW_COLOURS[cls]}'" if cls in ROW_COLOURS else ""
 
 
 def item_html(v: ItemView, max_samples: int | None = None, max_chars: int | None = None) -> str:
@@ -226,7 +231,7 @@ def item_html(v: ItemView, max_samples: int | None = None, max_chars: int | None
             text, cut = text[:max_chars], f"\n… {len(r['text']) - max_chars} more characters (gbg show prints them all)"
         who = "greedy" if cls == "greedy" else f"#{r['sample_idx']}"
         body.append(
-            f"<tr class='{cls}'><td>{e(who)}</td><td class='facts'>{e(_row_facts(r))}</td><td><pre>{e(text)}{e(cut)}</pre></td></tr>"
+            f"<tr class='{cls}'{_row_style(cls)}><td>{e(who)}</td><td class='facts'>{e(_row_facts(r))}</td><td><pre>{e(text)}{e(cut)}</pre></td></tr>"
         )
     more = len(v.samples) - len(shown)
     note = f"<p>{more} more sampled completions in the store: <code>{e(show_command(v))}</code></p>" if more > 0 else ""
@@ -243,8 +248,8 @@ def items_page(views: list[ItemView], title: str, note: str = "") -> str:
     parts = [item_html(v, PAGE_SAMPLES, PAGE_TEXT_CHARS) for v in views]
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{e(title)}</title><style>{_CSS}</style></head><body>"
-        f"<h1>{e(title)}</h1><p>{e(note)}</p><p>Rows: <span style='background:#e7f0ff'>greedy</span>, "
-        f"<span style='background:#fff3c4'>an answer other than greedy's</span>.</p>{''.join(parts)}</body></html>"
+        f"<h1>{e(title)}</h1><p>{e(note)}</p><p>Rows: <span{_row_style('greedy')}>greedy</span>, "
+        f"<span{_row_style('differs')}>an answer other than greedy's</span>.</p>{''.join(parts)}</body></html>"
     )
 
 
