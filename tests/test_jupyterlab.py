@@ -2,7 +2,7 @@
 runs every cell on the project's .venv kernel ("python3") with the embedded test model, drags the live
 temperature slider and reads the re-sampled answers off the page.
 
-Chromium and its driver are Debian's (`chromium`, `chromium-driver`; .ci/run installs them), driven with
+Chromium and its driver are Debian's (`chromium`, `chromium-driver`; scripts/test.sh installs them), driven with
 Selenium (the `test` extra). Nothing is downloaded. The notebook itself is never touched: a copy in a temp
 folder gets small parameter values (smollm2-135m, transformers, 2 GSM8K items, a temp store and output dir).
 """
@@ -25,6 +25,7 @@ import pytest
 from conftest import REPO, TEST_MODEL, free_port
 
 NOTEBOOK = REPO / "notebooks" / "temperature.ipynb"
+GAP_NOTEBOOK = REPO / "notebooks" / "gap.ipynb"
 
 SERVER_START_S = 180  # JupyterLab up and answering /api/status
 PAGE_LOAD_S = 180  # the notebook open and its kernel idle
@@ -41,11 +42,11 @@ def _log_tail(path: Path, n: int = 6000) -> str:
         return f"(no log: {e})"
 
 
-def _params_copy(dst: Path, values: dict) -> Path:
+def _params_copy(dst: Path, values: dict, notebook: Path = NOTEBOOK) -> Path:
     """Copy the notebook to dst with new values in its parameters cell (annotations and comments kept)."""
     import nbformat
 
-    nb = nbformat.read(NOTEBOOK, as_version=4)
+    nb = nbformat.read(notebook, as_version=4)
     (cell,) = [c for c in nb.cells if c.cell_type == "code" and "parameters" in c.metadata.get("tags", [])]
     todo, lines = dict(values), []
     for line in cell.source.splitlines():
@@ -54,7 +55,7 @@ def _params_copy(dst: Path, values: dict) -> Path:
             name, ann, eq, _, comment = m.groups()
             line = f"{name}{ann or ''}{eq}{todo.pop(name)!r}{comment or ''}"
         lines.append(line)
-    assert not todo, f"not in the parameters cell of {NOTEBOOK.name}: {sorted(todo)}"
+    assert not todo, f"not in the parameters cell of {notebook.name}: {sorted(todo)}"
     cell.source = "\n".join(lines)
     nbformat.write(nb, dst)
     return dst
@@ -86,9 +87,35 @@ def _pids_mentioning(text: str) -> list[int]:
     return pids
 
 
+# Small parameters for a notebook run in the page: the embedded test model on 2 GSM8K items, a temp store and output.
+def _small(tmp_path) -> dict:
+    return {
+        "models": [TEST_MODEL],
+        "benchmarks": ["gsm8k"],
+        "limit": 2,
+        "n_samples": 3,
+        "max_new_tokens": 32,
+        "backend": "transformers",
+        "store": str(tmp_path / "store.sqlite"),
+        "n_boot": 200,
+        "output_dir": str(tmp_path / "out"),
+    }
+
+
 @pytest.fixture
 def jupyterlab(tmp_path, smol_path):
-    """JupyterLab on 127.0.0.1 serving a temp folder that holds a parameterized copy of the notebook.
+    """JupyterLab serving a parameterized copy of the temperature notebook (`_jupyterlab`)."""
+    yield from _jupyterlab(tmp_path, NOTEBOOK, {**_small(tmp_path), "temperatures": [0.0, 1.0], "slider_item": 0})
+
+
+@pytest.fixture
+def jupyterlab_gap(tmp_path, smol_path):
+    """JupyterLab serving a parameterized copy of the gap notebook (`_jupyterlab`)."""
+    yield from _jupyterlab(tmp_path, GAP_NOTEBOOK, _small(tmp_path))
+
+
+def _jupyterlab(tmp_path, notebook: Path, values: dict):
+    """JupyterLab on 127.0.0.1 serving a temp folder that holds a copy of `notebook` with `values` as its parameters.
 
     The server and its kernels get the environment a person's shell has (GBG_DATA_DIR included), less what
     conftest/pytest set for the test process; Jupyter's config, data, runtime and IPython folders point at
@@ -97,22 +124,7 @@ def jupyterlab(tmp_path, smol_path):
 
     root, jdirs = tmp_path / "lab", tmp_path / "jupyter"
     root.mkdir()
-    _params_copy(
-        root / NOTEBOOK.name,
-        {
-            "models": [TEST_MODEL],
-            "benchmarks": ["gsm8k"],
-            "limit": 2,
-            "n_samples": 3,
-            "max_new_tokens": 32,
-            "backend": "transformers",
-            "store": str(tmp_path / "store.sqlite"),
-            "n_boot": 200,
-            "output_dir": str(tmp_path / "out"),
-            "temperatures": [0.0, 1.0],
-            "slider_item": 0,
-        },
-    )
+    _params_copy(root / notebook.name, values, notebook)
     env = {k: v for k, v in os.environ.items() if k not in TEST_ONLY_ENV and not k.startswith("PYTEST_")}
     for var, sub in [
         ("JUPYTER_CONFIG_DIR", "config"),
@@ -148,6 +160,7 @@ def jupyterlab(tmp_path, smol_path):
             cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=root, start_new_session=True
         )
     lab = SimpleNamespace(
+        notebook=notebook.name,
         url=url,
         token=token,
         headers=headers,
@@ -205,10 +218,8 @@ def browser(tmp_path):
     """Headless Debian Chromium under Debian's chromedriver (same version, nothing downloaded)."""
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     driver_bin = shutil.which("chromedriver")
-    if chromium is None or driver_bin is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI must install Debian's chromium and chromium-driver (see .ci/run)")
-        pytest.skip("chromium / chromedriver not installed (apt-get install chromium chromium-driver)")
+    if chromium is None or driver_bin is None:  # never a skip: `bash scripts/test.sh` installs both
+        pytest.fail("no chromium / chromedriver: `bash scripts/test.sh` installs them (apt-get install chromium chromium-driver)")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -296,7 +307,7 @@ def _kernel_state(lab):
         sessions = httpx.get(f"{lab.url}/api/sessions", headers=lab.headers, timeout=10).json()
     except (httpx.HTTPError, ValueError):
         return None
-    ours = [s for s in sessions if s.get("path", "").endswith(NOTEBOOK.name) and s.get("kernel")]
+    ours = [s for s in sessions if s.get("path", "").endswith(lab.notebook) and s.get("kernel")]
     return ours[0]["kernel"] if ours else None
 
 
@@ -328,14 +339,13 @@ def _shot(driver, path: Path) -> Path:
     return path
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(SERVER_START_S + PAGE_LOAD_S + RUN_ALL_S + 2 * RESAMPLE_S + 300)
-def test_temperature_slider_in_jupyterlab(jupyterlab, browser, tmp_path):
+def _open_and_run_all(lab, driver, tmp_path) -> None:
+    """Open the lab's notebook as a person does, check that its kernel runs the project's interpreter, and click
+    Run > Run All Cells in the menu bar."""
     from selenium.webdriver.common.by import By
 
-    lab, driver = jupyterlab, browser
     t0 = time.monotonic()
-    driver.get(f"{lab.url}/lab/tree/{NOTEBOOK.name}?token={lab.token}")
+    driver.get(f"{lab.url}/lab/tree/{lab.notebook}?token={lab.token}")
 
     # The notebook opens and its kernelspec "python3" starts on the project's own interpreter.
     _wait(
@@ -378,6 +388,16 @@ def test_temperature_slider_in_jupyterlab(jupyterlab, browser, tmp_path):
         driver,
         tmp_path / "fail_menu.png",
     )[0].click()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(SERVER_START_S + PAGE_LOAD_S + RUN_ALL_S + 2 * RESAMPLE_S + 300)
+def test_temperature_slider_in_jupyterlab(jupyterlab, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    lab, driver = jupyterlab, browser
+    t0 = time.monotonic()
+    _open_and_run_all(lab, driver, tmp_path)
     t_run = time.monotonic()
 
     def slider_or_error():
@@ -438,3 +458,96 @@ def test_temperature_slider_in_jupyterlab(jupyterlab, browser, tmp_path):
         f"[test_jupyterlab] T={t1:.2f} answers: {[r[1] for r in first['rows']]}; greedy: {[r[1] for r in second['rows']]}",
         flush=True,
     )
+
+
+def _explorer(driver) -> dict | None:
+    """The item explorer's view as the page shows it: its item heading and each row's label and completion."""
+    return driver.execute_script("""
+        const out = [...document.querySelectorAll('.jp-OutputArea-output .widget-html-content')]
+            .filter(e => e.querySelector('section h3')).pop();
+        if (!out) return null;
+        const rows = [...out.querySelectorAll('tr')].slice(1).map(tr => ({
+            cls: tr.className, who: tr.cells[0].innerText, text: tr.querySelector('pre').innerText,
+            bg: getComputedStyle(tr).backgroundColor}));
+        return {heading: out.querySelector('h3').innerText, rows: rows};
+    """)
+
+
+def _page_rows(driver) -> list[dict]:
+    """Every completion of a static items.html: its section's heading, its row's label, and the text shown."""
+    return driver.execute_script("""
+        return [...document.querySelectorAll('section')].flatMap(s => [...s.querySelectorAll('tr')].slice(1).map(tr => ({
+            heading: s.querySelector('h3').innerText, who: tr.cells[0].innerText, text: tr.querySelector('pre').innerText})));
+    """)
+
+
+def _stored_text(frame, heading: str, who: str) -> str:
+    """The store's text of the sample a row shows: "greedy", or "#j" of the sampled config, of the heading's item."""
+    item = heading.split(" · item ", 1)[1].split(" · ", 1)[0]
+    rows = frame[frame["item_id"] == item]
+    rows = rows[rows["greedy"]] if who == "greedy" else rows[~rows["greedy"] & (rows["sample_idx"] == int(who.lstrip("#")))]
+    (text,) = rows["text"].tolist()
+    return text
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(SERVER_START_S + PAGE_LOAD_S + RUN_ALL_S + 300)
+def test_item_explorer_in_jupyterlab_and_items_page_show_the_stored_completions(jupyterlab_gap, browser, tmp_path):
+    """The gap notebook run in JupyterLab: pick an item in its explorer and read its greedy and a sampled completion
+    off the page; then open the run's items.html from disk: every completion it shows is the store's text."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    from gbg_utils.store import SampleStore
+
+    lab, driver = jupyterlab_gap, browser
+    _open_and_run_all(lab, driver, tmp_path)
+
+    def explorer_or_error():
+        if (tb := _traceback(driver)) is not None:
+            driver.save_screenshot(str(tmp_path / "fail_run.png"))
+            pytest.fail(f"a cell raised (screenshot {tmp_path / 'fail_run.png'}):\n{tb[-4000:]}\n{lab.tail()}")
+        return _explorer(driver)
+
+    first = _wait(
+        "the item explorer (all cells run)", RUN_ALL_S, explorer_or_error, lab, driver, tmp_path / "fail_run.png", every=2
+    )
+    frame = SampleStore(tmp_path / "store.sqlite", readonly=True).frame(model=TEST_MODEL, benchmark="gsm8k", text=True)
+    # Pick the other item, as a person does: the explorer's "item" dropdown.
+    (item_box,) = [
+        d for d in driver.find_elements(By.CSS_SELECTOR, ".jp-OutputArea-output .widget-dropdown") if d.text.startswith("item")
+    ]
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", item_box)
+    Select(item_box.find_element(By.TAG_NAME, "select")).select_by_index(1)
+    picked = _wait(
+        "the explorer to show the picked item",
+        60,
+        lambda: (v := _explorer(driver)) and v["heading"] != first["heading"] and v,
+        lab,
+        driver,
+        tmp_path / "fail_pick.png",
+    )
+    greedy = [r for r in picked["rows"] if r["cls"] == "greedy"]
+    sampled = [r for r in picked["rows"] if r["who"].startswith("#")]
+    assert len(greedy) == 1 and len(sampled) == 3, picked
+    assert greedy[0]["text"] == _stored_text(frame, picked["heading"], "greedy")
+    assert sampled[0]["text"] == _stored_text(frame, picked["heading"], sampled[0]["who"])
+    # Highlighted on the page itself: greedy's row, and each answer that differs from greedy's.
+    assert greedy[0]["bg"] == "rgb(231, 240, 255)"
+    assert all(r["bg"] == "rgb(255, 243, 196)" for r in picked["rows"] if r["cls"] == "differs")
+    driver.execute_script(
+        "[...document.querySelectorAll('.jp-OutputArea-output .widget-html-content')]"
+        ".filter(e => e.querySelector('section h3')).pop().scrollIntoView({block: 'start'});"
+    )
+    time.sleep(0.5)
+    driver.save_screenshot(str(shot_lab := tmp_path / "jupyterlab_item_explorer.png"))
+
+    page = tmp_path / "out" / "items.html"
+    driver.get(page.as_uri())
+    shown = _page_rows(driver)
+    assert len(shown) == 2 * (1 + 3), shown  # both items: greedy and the 3 samples
+    for r in shown:
+        assert r["text"] == _stored_text(frame, r["heading"], r["who"]), r
+    driver.save_screenshot(str(shot_page := tmp_path / "items_page.png"))
+    assert shot_lab.stat().st_size > 20_000 and shot_page.stat().st_size > 20_000
+    print(f"\n[test_jupyterlab] screenshots: {shot_lab}, {shot_page}", flush=True)
